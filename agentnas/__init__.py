@@ -1,0 +1,3 @@
+"""agentnas: agentic neural architecture search with honest, isolated evaluation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from agentnas.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Benchmarks that measure this machine (`agentnas bench ...`)."""

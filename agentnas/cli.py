@@ -1,0 +1,204 @@
+"""The `agentnas` command line (typer + rich).
+
+Every command reads one `AgentnasConfig` (agentnas.toml < AGENTNAS_* < flags). Usage and
+configuration errors exit with status 2 and a message on stderr; `--json` prints only
+JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agentnas import __version__
+from agentnas.config import AgentnasConfig, ConfigError, load_config
+
+app = typer.Typer(
+    name="agentnas", no_args_is_help=True, add_completion=False,
+    help="Agentic neural architecture search: candidates are PyTorch files, trained in an "
+         "isolated sandbox under the task's fixed recipe and scored on the trusted side.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks measured on this machine.")
+app.add_typer(bench_app, name="bench")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default: ./agentnas.toml)")]
+TaskOpt = Annotated[str | None, typer.Option(
+    "--task", help="Task: mnist1d, digits, or a path to an .npz file (default: mnist1d)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def config_or_exit(config: Path | None, **flags: Any) -> AgentnasConfig:
+    try:
+        return load_config(config, **flags)
+    except ConfigError as e:
+        fail(str(e))
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        out.print(f"agentnas {__version__}")
+        raise typer.Exit(0)
+
+
+def _task_or_exit(name: str) -> Any:
+    from agentnas.tasks import TaskError, get_task
+
+    try:
+        return get_task(name)
+    except TaskError as e:
+        fail(str(e))
+
+
+EpochsOpt = Annotated[int | None, typer.Option(
+    help="Override the recipe's number of epochs (the rest of the recipe stays the task's).")]
+TimeoutOpt = Annotated[float | None, typer.Option(help="Wall-clock limit per candidate, seconds (default: 600).")]
+MemoryOpt = Annotated[float | None, typer.Option(help="Memory limit per candidate, GB (default: 4).")]
+SlotsOpt = Annotated[int | None, typer.Option(help="Parallel evaluation slots (default: number of cores).")]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")]
+IsolationOpt = Annotated[str | None, typer.Option(help="auto (bwrap, else unshare), bwrap or unshare (default: auto).")]
+UnsafeOpt = Annotated[bool | None, typer.Option(
+    "--unsafe-no-isolation", help="Run candidates UNCONFINED when no isolation works. Dangerous.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", help="Where each candidate's ONNX and source are kept (default: ./agentnas-out).")]
+CacheOpt = Annotated[Path | None, typer.Option(help="Dataset cache (default: ~/.cache/agentnas).")]
+FilesArg = Annotated[list[Path], typer.Argument(
+    help="Candidate .py files, each defining build_model(input_shape, num_classes).")]
+
+
+@app.command()
+def evaluate(
+    files: FilesArg,
+    task: TaskOpt = None,
+    json_out: JsonOpt = False,
+    epochs: EpochsOpt = None,
+    timeout: TimeoutOpt = None,
+    memory_limit: MemoryOpt = None,
+    slots: SlotsOpt = None,
+    device: DeviceOpt = None,
+    isolation: IsolationOpt = None,
+    unsafe_no_isolation: UnsafeOpt = None,
+    out_dir: OutOpt = None,
+    cache_dir: CacheOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train and score candidate files in the sandbox; print a table (or JSON list).
+
+    Exit 0 when every file was evaluated, whatever its status; 2 on usage or config errors.
+    """
+    cfg = config_or_exit(config, task=task, epochs=epochs, timeout_s=timeout, memory_limit_gb=memory_limit,
+                         slots=slots, device=device, isolation=isolation,
+                         unsafe_no_isolation=unsafe_no_isolation, out_dir=out_dir, cache_dir=cache_dir)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        fail(f"no such candidate file: {', '.join(missing)}")
+    from agentnas.evaluator import EvalOptions, Evaluator, IsolationUnavailable, SandboxStartError
+
+    the_task = _task_or_exit(cfg.task)
+    options = EvalOptions(epochs=cfg.epochs, timeout_s=cfg.timeout_s, memory_limit_gb=cfg.memory_limit_gb,
+                          file_size_limit_mb=cfg.file_size_limit_mb, slots=min(cfg.slots, len(files)),
+                          device=cfg.device, isolation=cfg.isolation, allow_unsafe=cfg.unsafe_no_isolation)
+    try:
+        evaluator = Evaluator(the_task, options, cache_dir=cfg.cache_dir, out_dir=cfg.out_dir / "candidates")
+    except IsolationUnavailable as e:
+        fail(str(e))
+    if evaluator.isolation.name == "none":
+        err.print("[bold red]WARNING: candidates run WITHOUT isolation (--unsafe-no-isolation).[/]")
+    done = 0
+
+    def progress(result: Any) -> None:
+        nonlocal done
+        done += 1
+        if not json_out or err.is_terminal:
+            err.print(f"[{done}/{len(files)}] {result.path}: {result.status}", highlight=False)
+
+    try:
+        with evaluator:
+            results = evaluator.evaluate(files, on_result=progress)
+    except SandboxStartError as e:
+        fail(str(e), code=1)
+    if json_out:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2) + "\n")
+        return
+    title = f"{the_task.spec.name} · {evaluator.recipe.epochs} epochs · isolation {evaluator.isolation.name}"
+    table = Table(title=title)
+    for col in ("path", "status", "val acc", "test acc", "params", "train s", "wall s", "failure"):
+        left = col in ("path", "status", "failure")
+        table.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=col == "status")
+    for r in results:
+        m = r.metrics
+        table.add_row(r.path, "[green]ok[/]" if r.ok else "[red]failed[/]",
+                      f"{m.val_accuracy:.4f}" if m else "-", f"{m.test_accuracy:.4f}" if m else "-",
+                      f"{r.params:,}" if r.params is not None else "-",
+                      f"{r.train_seconds:.2f}" if r.train_seconds is not None else "-", f"{r.wall_seconds:.2f}",
+                      f"{r.failure.kind}: {r.failure.message[:80]}" if r.failure else "")
+    out.print(table)
+
+
+@app.command()
+def tasks(json_out: JsonOpt = False) -> None:
+    """List the built-in tasks with their recipes and published baselines."""
+    from agentnas.tasks import TASK_NAMES, get_task
+
+    specs = [get_task(name).spec for name in TASK_NAMES]
+    if json_out:
+        sys.stdout.write(json.dumps([s.model_dump(mode="json") for s in specs], indent=2) + "\n")
+        return
+    table = Table(title="tasks (or pass a path to an .npz file)")
+    for col in ("name", "input", "classes", "recipe", "published baselines (test acc)"):
+        table.add_column(col)
+    for s in specs:
+        r = s.recipe
+        table.add_row(s.name, str(s.input_shape), str(s.num_classes),
+                      f"{r.optimizer} lr={r.lr:g} {r.schedule} {r.epochs} ep bs={r.batch_size} seed={r.seed}",
+                      ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in s.baselines) or "-")
+    out.print(table)
+
+
+@bench_app.command("sandbox")
+def bench_sandbox(
+    json_out: JsonOpt = False,
+    epochs: Annotated[int, typer.Option(help="Recipe length for the benchmark.")] = 20,
+    n: Annotated[int, typer.Option(help="Evaluations per measurement.")] = 8,
+    slots: SlotsOpt = None,
+    isolation: IsolationOpt = None,
+    candidate: Annotated[Path | None, typer.Option(help="Candidate (default: the reference MNIST-1D CNN).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Evaluations per hour in full isolation, and seconds per evaluation beside a bare
+    in-process training loop with the same recipe (the isolation overhead)."""
+    from agentnas.bench.sandbox import run_sandbox_bench
+    from agentnas.evaluator import IsolationUnavailable
+
+    cfg = config_or_exit(config, slots=slots, isolation=isolation)
+    try:
+        report = run_sandbox_bench(cfg, epochs=epochs, n=n, candidate=candidate,
+                                   log=None if json_out else err.print)
+    except IsolationUnavailable as e:
+        fail(str(e))
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title="sandbox benchmark")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in report.items():
+        table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
+    out.print(table)
+
+
+def main() -> None:
+    app()

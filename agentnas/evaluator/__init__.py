@@ -1,0 +1,16 @@
+"""The trusted side of evaluation: isolation backends, sandboxed zygotes, scoring."""
+
+from agentnas.evaluator.evaluator import EvalOptions, Evaluator, resolve_device, sandbox_data_file
+from agentnas.evaluator.isolation import (
+    BACKENDS,
+    Isolation,
+    IsolationUnavailable,
+    SandboxSpec,
+    get_isolation,
+)
+from agentnas.evaluator.sandbox import SandboxDied, SandboxProcess, SandboxStartError, sandbox_env
+
+__all__ = [
+    "BACKENDS", "EvalOptions", "Evaluator", "Isolation", "IsolationUnavailable", "SandboxDied",
+    "SandboxProcess", "SandboxSpec", "SandboxStartError", "get_isolation", "resolve_device", "sandbox_data_file", "sandbox_env",
+]

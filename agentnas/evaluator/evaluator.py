@@ -1,0 +1,241 @@
+"""The evaluator: trains candidate files in sandboxes, in parallel slots, and scores them.
+
+Each slot owns one sandboxed zygote (sandbox/zygote.py) that imported torch once and
+forks a fresh, confined child per candidate. The child gets the train inputs and labels
+and the val/test inputs only; the labels of val and test stay here, where every metric is
+computed (scoring.py). Every outcome is an `EvalResult`; nothing a candidate does stops
+the evaluator.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import queue
+import shutil
+import signal
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from agentnas.evaluator.isolation import Isolation, get_isolation
+from agentnas.evaluator.sandbox import SandboxDied, SandboxProcess
+from agentnas.evaluator.scoring import log_tail, read_untrusted, read_worker_result, score_predictions
+from agentnas.records import EvalResult, Failure, FailureKind
+from agentnas.tasks import Task, TaskData
+
+
+class EvalOptions(BaseModel):
+    """How candidates are evaluated; the training recipe itself belongs to the task."""
+
+    epochs: int | None = Field(default=None, gt=0, description="override the recipe's epochs")
+    timeout_s: float = Field(default=600.0, gt=0)
+    memory_limit_gb: float = Field(default=4.0, gt=0)
+    file_size_limit_mb: float = Field(default=256.0, gt=0)
+    slots: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    threads_per_slot: int = Field(default=1, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    isolation: Literal["auto", "bwrap", "unshare", "none"] = "auto"
+    allow_unsafe: bool = False
+    export_onnx: bool = True
+    require_export: bool = False
+    check_only: bool = False
+    max_params: int | None = None
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    if not os.path.exists("/dev/nvidiactl"):
+        return "cpu"
+    import torch  # only where a GPU may exist: importing torch costs seconds
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def sandbox_data_file(task: Task, data: TaskData, data_dir: Path) -> Path:
+    """Write (once) the label-free arrays the sandbox may see: train x/y, val x, test x."""
+    arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_val": data.x_val, "x_test": data.x_test}
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        digest.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
+    path = data_dir / f"{task.spec.name}-{digest.hexdigest()[:16]}.npz"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    return path
+
+
+_SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
+
+
+def _wipe(scratch: Path) -> None:
+    """Empty a slot's scratch folder: the next candidate in this slot must find nothing the
+    previous one left (no cached weights, no messages). Symlinks are removed, not followed."""
+    for entry in scratch.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+class Evaluator:
+    """Evaluate candidate files on one task. Use as a context manager (it owns processes)."""
+
+    def __init__(self, task: Task, options: EvalOptions | None = None, *, cache_dir: Path,
+                 out_dir: Path | None = None, isolation: Isolation | None = None) -> None:
+        self.task, self.options = task, options or EvalOptions()
+        self.isolation = isolation or get_isolation(self.options.isolation, self.options.allow_unsafe)
+        self.device = resolve_device(self.options.device)
+        self.recipe = task.spec.recipe.with_epochs(self.options.epochs)
+        self.data = task.load(cache_dir)
+        self.data_dir = cache_dir / "sandbox-data"
+        self.data_file = sandbox_data_file(task, self.data, self.data_dir)
+        self.out_dir = out_dir.resolve() if out_dir is not None else None
+        self._work = Path(tempfile.mkdtemp(prefix="agentnas-eval-"))
+        devices = tuple(sorted(glob.glob("/dev/nvidia*"))) if self.device == "cuda" else ()
+        self._slots: queue.Queue[SandboxProcess] = queue.Queue()
+        self.sandboxes = [
+            SandboxProcess(self.isolation, self._work / f"slot{i}" / "scratch", self.data_dir,
+                           self._work / f"slot{i}" / "private", devices)
+            for i in range(self.options.slots)
+        ]
+        for s in self.sandboxes:
+            self._slots.put(s)
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for s in self.sandboxes:
+            s.kill()
+        shutil.rmtree(self._work, ignore_errors=True)
+
+    def warm_up(self) -> None:
+        """Start every sandbox now (in parallel) instead of on first use."""
+        with ThreadPoolExecutor(len(self.sandboxes)) as pool:
+            list(pool.map(lambda s: s.alive or s.start(), self.sandboxes))
+
+    def evaluate(self, paths: Sequence[Path],
+                 on_result: Callable[[EvalResult], None] | None = None) -> list[EvalResult]:
+        """Evaluate files in parallel slots; results come back in the order of `paths`."""
+        def one(path: Path) -> EvalResult:
+            result = self.evaluate_one(path)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        with ThreadPoolExecutor(max(1, min(len(self.sandboxes), len(paths)))) as pool:
+            return list(pool.map(one, paths))
+
+    def evaluate_one(self, path: Path) -> EvalResult:
+        sandbox = self._slots.get()
+        try:
+            return self._run(sandbox, Path(path))
+        finally:
+            self._slots.put(sandbox)
+
+    def _job(self, sandbox: SandboxProcess, job_dir: Path) -> dict[str, Any]:
+        o, spec = self.options, self.task.spec
+        return {
+            "id": job_dir.name, "dir": sandbox.inside(job_dir),
+            "candidate": sandbox.inside(job_dir / "model.py"), "data": sandbox.inside(self.data_file),
+            "recipe": self.recipe.model_dump(), "input_shape": list(spec.input_shape),
+            "num_classes": spec.num_classes, "device": self.device, "timeout": o.timeout_s,
+            "cpu_seconds": int(o.timeout_s * o.threads_per_slot) + 5,
+            "memory_limit_bytes": int(o.memory_limit_gb * 2**30),
+            "file_size_limit_bytes": int(o.file_size_limit_mb * 2**20),
+            "threads": o.threads_per_slot, "export_onnx": o.export_onnx,
+            "require_export": o.require_export, "check_only": o.check_only, "max_params": o.max_params,
+        }
+
+    def _run(self, sandbox: SandboxProcess, path: Path) -> EvalResult:
+        base = {"path": str(path), "task": self.task.spec.name, "epochs": self.recipe.epochs,
+                "seed": self.recipe.seed, "isolation": self.isolation.name}
+        try:
+            source = path.read_bytes()
+        except OSError as e:
+            return EvalResult(**base, status="failed",
+                              failure=Failure(kind=FailureKind.IMPORT, message=f"cannot read {path}: {e.strerror}"))
+        job_dir = sandbox.scratch / uuid.uuid4().hex[:12]
+        job_dir.mkdir(parents=True)
+        (job_dir / "model.py").write_bytes(source)
+        try:
+            try:
+                reply = sandbox.run(self._job(sandbox, job_dir), self.options.timeout_s + 30)
+            except SandboxDied as e:
+                return EvalResult(**base, status="failed", log_tail=log_tail(job_dir),
+                                  failure=Failure(kind=FailureKind.CRASH, message=str(e)))
+            return self._result(base, reply, job_dir, source)
+        finally:
+            _wipe(sandbox.scratch)
+
+    def _result(self, base: dict[str, Any], reply: dict[str, Any], job_dir: Path, source: bytes) -> EvalResult:
+        base = {**base, "wall_seconds": float(reply.get("wall_seconds") or 0.0), "log_tail": log_tail(job_dir)}
+        failure = self._process_failure(reply)
+        worker = read_worker_result(job_dir) if failure is None else None
+        if failure is None and worker is None:
+            failure = Failure(kind=FailureKind.CRASH,
+                              message=f"the candidate exited (code {reply.get('exit_code')}) before the "
+                                      "evaluation finished")
+        if failure is None and worker is not None and worker.get("status") != "ok":
+            try:
+                kind = FailureKind(str(worker.get("kind")))
+            except ValueError:
+                kind = FailureKind.CRASH
+            failure = Failure(kind=kind, message=str(worker.get("message", ""))[:2000])
+        if failure is not None:
+            return EvalResult(**base, status="failed", failure=failure)
+        assert worker is not None
+        info = {k: worker.get(k) for k in ("params", "flops", "train_seconds", "exporter", "export_error")}
+        info = {k: v for k, v in info.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
+        onnx_path = self._keep_outputs(job_dir, source) if worker.get("exporter") else None
+        if self.options.check_only:
+            return EvalResult(**base, **info, status="ok", onnx_path=onnx_path)
+        metrics = score_predictions(job_dir, self.data.y_val, self.data.y_test, self.task.spec.num_classes)
+        if isinstance(metrics, Failure):
+            return EvalResult(**base, **info, status="failed", failure=metrics)
+        return EvalResult(**base, **info, status="ok", metrics=metrics, onnx_path=onnx_path)
+
+    def _process_failure(self, reply: dict[str, Any]) -> Failure | None:
+        o = self.options
+        sig = reply.get("signal")
+        if reply.get("timed_out"):
+            return Failure(kind=FailureKind.TIMEOUT, message=f"exceeded the wall-clock limit of {o.timeout_s:g} s")
+        if sig == signal.SIGXCPU:
+            return Failure(kind=FailureKind.TIMEOUT, message="exceeded the CPU-time limit")
+        if sig == signal.SIGSYS:
+            return Failure(kind=FailureKind.ISOLATION_VIOLATION,
+                           message="killed for a forbidden system call (creating a process, exec, "
+                                   "signalling or tracing another process, or changing namespaces)")
+        if sig == signal.SIGKILL:
+            return Failure(kind=FailureKind.MEMORY, message="killed by SIGKILL (most likely out of memory)")
+        if sig is not None:
+            return Failure(kind=FailureKind.CRASH, message=f"killed by {_SIGNAL_NAMES.get(sig, sig)}")
+        return None
+
+    def _keep_outputs(self, job_dir: Path, source: bytes) -> str | None:
+        """Copy the candidate's ONNX (and source) out of the scratch folder, if kept."""
+        if self.out_dir is None:
+            return None
+        dest = self.out_dir / hashlib.sha256(source).hexdigest()[:16]
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            onnx = read_untrusted(job_dir / "model.onnx", 512 << 20)
+        except Exception:
+            return None
+        (dest / "model.py").write_bytes(source)
+        (dest / "model.onnx").write_bytes(onnx)
+        return str(dest / "model.onnx")

@@ -1,0 +1,281 @@
+"""One evaluation, in a process forked from the zygote. Runs inside the sandbox.
+
+Order matters: limits and the seccomp filter go on BEFORE the candidate's code is
+imported, so nothing the candidate does runs unconfined. The candidate shares this
+process with the training loop, so anything it could tamper with is checked again
+after it ran (torch's training entry points must be the ones we started with), and
+the trusted side recomputes every metric from the predictions written here.
+
+Files written to the job folder: log.txt (stdout/stderr), result.json, preds.npz,
+model.onnx. Imports only stdlib, numpy and torch.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import os
+import random
+import resource
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import seccomp  # noqa: E402
+import train as trainer  # noqa: E402
+
+
+class Failure(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind, self.message = kind, message
+
+
+def _guarded_callables() -> dict[str, Any]:
+    """The torch entry points training relies on; a candidate must not replace them."""
+    F = torch.nn.functional
+    return {
+        "torch.optim.Adam.step": torch.optim.Adam.step,
+        "torch.optim.AdamW.step": torch.optim.AdamW.step,
+        "torch.optim.SGD.step": torch.optim.SGD.step,
+        "torch.optim.Optimizer.zero_grad": torch.optim.Optimizer.zero_grad,
+        "torch.Tensor.backward": torch.Tensor.backward,
+        "torch.autograd.backward": torch.autograd.backward,
+        "torch.nn.functional.cross_entropy": F.cross_entropy,
+        "torch.nn.Module.__call__": torch.nn.Module.__call__,
+        "torch.nn.Module.parameters": torch.nn.Module.parameters,
+        "torch.nn.Module.train": torch.nn.Module.train,
+        "torch.randperm": torch.randperm,
+        "torch.cat": torch.cat,
+        "torch.as_tensor": torch.as_tensor,
+        "torch.Tensor.argmax": torch.Tensor.argmax,
+        "numpy.savez": np.savez,
+        # Every global of the training loop (train, predict, make_optimizer, lr_factor, F, ...).
+        **{f"trainer.{k}": v for k, v in vars(trainer).items() if not k.startswith("__")},
+    }
+
+
+def _prime_optimizers() -> None:
+    """Construct each optimizer once: torch wraps `Optimizer.step` with a profiling hook on
+    first construction, which must not be mistaken for tampering by the candidate."""
+    dummy = [torch.nn.Parameter(torch.zeros(1))]
+    for cls in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
+        cls(dummy, lr=0.1)
+
+
+def _check_untampered(expected: dict[str, Any]) -> None:
+    changed = [name for name, fn in _guarded_callables().items() if fn is not expected[name]]
+    if changed:
+        raise Failure("isolation_violation", f"candidate replaced {', '.join(changed)}")
+
+
+def _vm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _confine(job: dict[str, Any]) -> None:
+    """Limits, then the seccomp filter. Soft = hard, so the candidate cannot raise them
+    (except CPU time: see below)."""
+    def limit(res: int, value: int) -> None:
+        resource.setrlimit(res, (value, value))
+
+    if job["device"] == "cpu" and job.get("memory_limit_bytes"):
+        # The forked child already maps torch; the budget is on top of that baseline.
+        limit(resource.RLIMIT_AS, _vm_bytes() + int(job["memory_limit_bytes"]))
+    # At the hard CPU limit the kernel sends SIGKILL (checked before the soft one), which
+    # reads as "out of memory"; a soft limit one second lower delivers SIGXCPU first: a timeout.
+    resource.setrlimit(resource.RLIMIT_CPU, (int(job["cpu_seconds"]), int(job["cpu_seconds"]) + 1))
+    limit(resource.RLIMIT_FSIZE, int(job["file_size_limit_bytes"]))
+    limit(resource.RLIMIT_CORE, 0)
+    limit(resource.RLIMIT_NOFILE, 256)
+    limit(resource.RLIMIT_NPROC, 64)  # defence in depth; seccomp is what really blocks fork
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversize write fails with EFBIG instead
+    seccomp.install(os.getpid())
+
+
+def _load_candidate(path: str) -> Any:
+    try:
+        source = open(path, encoding="utf-8").read()
+        compile(source, path, "exec")
+    except SyntaxError as e:
+        raise Failure("syntax", f"{type(e).__name__}: {e.msg} (line {e.lineno})") from e
+    except (UnicodeDecodeError, ValueError) as e:
+        raise Failure("syntax", f"cannot read candidate source: {e}") from e
+    spec = importlib.util.spec_from_file_location("candidate", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise _limit_hit(e) or Failure("import", f"{type(e).__name__}: {e}") from e
+    if not callable(getattr(module, "build_model", None)):
+        raise Failure("import", "the candidate does not define build_model(input_shape, num_classes)")
+    return module
+
+
+_SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "must match")
+
+
+def _check_shape(model: torch.nn.Module, x: np.ndarray, num_classes: int, device: str) -> None:
+    xb = torch.as_tensor(x[:2], dtype=torch.float32).to(device)
+    try:
+        with torch.no_grad():
+            out = model(xb)
+    except Exception as e:
+        if hit := _limit_hit(e):
+            raise hit from e
+        kind = "shape" if any(w in str(e).lower() for w in _SHAPE_WORDS) else "crash"
+        raise Failure(kind, f"forward on input {tuple(xb.shape)} failed: {type(e).__name__}: {e}") from e
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise Failure("shape", f"forward on input {tuple(xb.shape)} returned {got}; expected (2, {num_classes})")
+
+
+def _count_flops(model: torch.nn.Module, x: np.ndarray, device: str) -> int | None:
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(torch.as_tensor(x[:1], dtype=torch.float32).to(device))
+        return int(counter.get_total_flops())
+    except Exception:
+        return None  # FLOPs are informative only
+
+
+def _export_onnx(model: torch.nn.Module, x: np.ndarray, path: str) -> tuple[str | None, str | None]:
+    """Export with the fast TorchScript exporter, falling back to dynamo. (exporter, error)."""
+    sample = torch.as_tensor(x[:1], dtype=torch.float32)
+    errors = []
+    model = model.cpu().eval()
+    for exporter, kwargs in (("torchscript", {"dynamo": False}), ("dynamo", {"dynamo": True})):
+        try:
+            torch.onnx.export(model, (sample,), path, input_names=["input"], output_names=["logits"],
+                              external_data=False, verbose=False, **kwargs)
+            return exporter, None
+        except Exception as e:
+            errors.append(f"{exporter}: {type(e).__name__}: {str(e)[:300]}")
+            if os.path.exists(path):
+                os.remove(path)
+    return None, "; ".join(errors)
+
+
+def _limit_hit(e: BaseException) -> Failure | None:
+    """The failure for a resource limit reached, the same in import, build, forward or training."""
+    text = f"{type(e).__name__}: {e}"
+    if isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower():
+        return Failure("memory", f"out of memory ({text})"[:500])
+    if isinstance(e, OSError) and e.errno == errno.EFBIG:
+        return Failure("crash", f"a file exceeded the file size limit ({text})"[:500])
+    return None
+
+
+def _classify(e: BaseException) -> Failure:
+    if isinstance(e, Failure):
+        return e
+    if isinstance(e, trainer.NonFiniteLoss):
+        return Failure("nonfinite_loss", str(e))
+    return _limit_hit(e) or Failure("crash", f"{type(e).__name__}: {e}"[:500])
+
+
+def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
+    device, recipe = job["device"], job["recipe"]
+    seed = int(recipe.get("seed", 0))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    _prime_optimizers()
+    guarded = _guarded_callables()
+    module = _load_candidate(job["candidate"])
+    _check_untampered(guarded)
+    try:
+        model = module.build_model(tuple(job["input_shape"]), int(job["num_classes"]))
+    except Exception as e:
+        raise _limit_hit(e) or Failure("build", f"build_model raised {type(e).__name__}: {e}") from e
+    if not isinstance(model, torch.nn.Module):
+        raise Failure("build", f"build_model returned {type(model).__name__}, not torch.nn.Module")
+    _check_untampered(guarded)
+    model = model.to(device)
+    _check_shape(model, data["x_train"], int(job["num_classes"]), device)
+    params = trainer.count_params(model)
+    if job.get("max_params") and params > int(job["max_params"]):
+        raise Failure("build", f"{params} parameters exceed the limit of {job['max_params']}")
+    flops = _count_flops(model, data["x_train"], device)
+    exporter, export_error = (None, "skipped")
+    if job.get("export_onnx", True):
+        exporter, export_error = _export_onnx(model, data["x_train"], "model.onnx")
+        model = model.to(device)
+        if exporter is None and job.get("require_export"):
+            raise Failure("export", export_error or "export failed")
+    if job.get("check_only"):
+        stats = trainer.TrainStats(steps=0, final_loss=float("nan"), train_seconds=0.0)
+        val = test = np.zeros((0, int(job["num_classes"])), np.float32)
+    else:
+        stats = trainer.train(model, data["x_train"], data["y_train"], recipe, device)
+        _check_untampered(guarded)
+        bs = int(recipe.get("eval_batch_size", 1000))
+        val = trainer.predict(model, data["x_val"], bs, device)
+        test = trainer.predict(model, data["x_test"], bs, device)
+        _check_untampered(guarded)
+    np.savez("preds.npz", val=val, test=test)
+    return {"status": "ok", "params": params, "flops": flops, "steps": stats.steps,
+            "final_loss": stats.final_loss, "train_seconds": stats.train_seconds,
+            "exporter": exporter, "export_error": export_error}
+
+
+def run_child(job: dict[str, Any], data: dict[str, np.ndarray]) -> None:
+    """Entry point in the forked child: never returns."""
+    code = 0
+    try:
+        os.chdir(job["dir"])
+        log_fd = os.open("log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null_fd = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null_fd, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.closerange(3, 1 << 16)  # drop the zygote's protocol pipes and data files
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        os.environ.update(HOME=job["dir"], TMPDIR=job["dir"])
+        torch.set_num_threads(int(job.get("threads", 1)))
+        _confine(job)
+        t0 = time.perf_counter()
+        try:
+            result = evaluate(job, data)
+        except BaseException as e:  # noqa: BLE001 - every failure becomes a typed result
+            failure = _classify(e)
+            traceback.print_exc()
+            result = {"status": "failed", "kind": failure.kind, "message": failure.message}
+        result["worker_seconds"] = time.perf_counter() - t0
+        with open("result.json", "w") as f:
+            json.dump(result, f)
+    except BaseException:
+        traceback.print_exc()
+        code = 70
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    """Fresh-interpreter entry (GPU jobs): `python -I worker.py JOB_JSON`."""
+    job = json.loads(sys.argv[1])
+    with np.load(job["data"], allow_pickle=False) as f:
+        data = {k: np.ascontiguousarray(f[k]) for k in f.files}
+    run_child(job, data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The zygote: a long-lived process inside the sandbox that imports torch once and
+forks one fresh child per evaluation, so no evaluation pays the ~4.5 s start-up.
+
+Protocol (JSON lines): the zygote writes {"ready": ...} once, then reads one job per
+line on stdin and answers one line on stdout when the child is gone:
+{"id", "exit_code", "signal", "timed_out", "wall_seconds", "cpu_seconds", "max_rss_kb"}.
+The child never holds these pipes (worker.run_child closes them before the candidate
+runs), and the zygote is made non-dumpable so a child cannot read or trace it.
+Imports only stdlib, numpy and torch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import train as trainer  # noqa: E402
+import worker  # noqa: E402
+
+_PR_SET_DUMPABLE = 4
+
+
+def _warm_up() -> None:
+    """Pay the first-use costs (Adam, autograd, ONNX exporter) once, here, not per child."""
+    import io
+
+    torch.set_num_threads(1)
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(6, 2))
+    x, y = np.zeros((4, 1, 5), np.float32), np.zeros(4, np.int64)
+    recipe = {"optimizer": "adam", "lr": 1e-3, "epochs": 1, "batch_size": 2}
+    trainer.train(model, x, y, recipe)
+    trainer.predict(model, x)
+    try:
+        torch.onnx.export(model, (torch.zeros(1, 1, 5),), io.BytesIO(), dynamo=False,
+                          external_data=False, verbose=False)
+    except Exception:
+        pass  # exporting is retried per candidate; warming is only an optimisation
+
+
+class DataCache:
+    """Label-free task arrays, loaded once and shared copy-on-write with every child."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, dict[str, np.ndarray]] = {}
+
+    def get(self, path: str) -> dict[str, np.ndarray]:
+        if path not in self._loaded:
+            with np.load(path, allow_pickle=False) as f:
+                self._loaded[path] = {k: np.ascontiguousarray(f[k]) for k in f.files}
+        return self._loaded[path]
+
+
+def _wait(pid: int, timeout: float) -> tuple[int, bool, Any]:
+    """Wait for `pid` at most `timeout` seconds; kill it past that. (status, timed_out, rusage)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], max(0.0, timeout))
+        timed_out = not ready
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        os.close(pidfd)
+    _, status, usage = os.wait4(pid, 0)
+    return status, timed_out, usage
+
+
+def serve(inp: Any, out: Any) -> None:
+    cache = DataCache()
+    for line in inp:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        data = cache.get(job["data"])
+        os.makedirs(job["dir"], exist_ok=True)
+        t0 = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            if job["device"] == "cuda":
+                # CUDA cannot be used in a child forked from a process that loaded it, so a
+                # GPU evaluation starts a fresh interpreter (paying torch's import once more).
+                os.execv(sys.executable, [sys.executable, "-I", worker.__file__, json.dumps(job)])
+            worker.run_child(job, data)  # never returns
+        status, timed_out, usage = _wait(pid, float(job["timeout"]))
+        reply = {
+            "id": job["id"],
+            "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "timed_out": timed_out,
+            "wall_seconds": time.perf_counter() - t0,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "max_rss_kb": usage.ru_maxrss,
+        }
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+def main() -> None:
+    # Keep the protocol on private descriptors; stray prints go to stderr, not the pipe.
+    inp = os.fdopen(os.dup(0), "r")
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # No handlers at all: as PID 1 of its namespace the zygote then ignores every signal a
+    # child manages to send it (e.g. through fcntl F_SETOWN/F_SETSIG, which seccomp cannot
+    # see); Python's SIGINT handler would otherwise let a child end it with SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _warm_up()
+    out.write(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}) + "\n")
+    out.flush()
+    serve(inp, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The isolated evaluator, attacked and exercised for real, against every backend."""

@@ -1,0 +1,143 @@
+"""Shared fixtures for the evaluator suites: one real, sandboxed Evaluator per isolation backend.
+
+Every module asks for `backend` (parametrized over bwrap and unshare, so both isolation
+paths run explicitly) and builds its own module-scoped Evaluator with `open_evaluator`,
+which keeps sandbox start-ups (a few seconds each) to one per backend per module.
+Candidates are source strings written to the test's tmp folder by `write_candidate`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentnas.evaluator import EvalOptions, Evaluator, IsolationUnavailable, get_isolation
+from agentnas.records import EvalResult
+from agentnas.tasks import get_task
+
+# A small MLP that reaches about 0.95 val accuracy on digits in well under a second.
+GOOD_MODEL = '''
+import math
+
+import torch
+from torch import nn
+
+
+def build_model(input_shape, num_classes):
+    return nn.Sequential(
+        nn.Flatten(),                                   # (B, 64)
+        nn.Linear(math.prod(input_shape), 64),          # (B, 64)
+        nn.ReLU(),
+        nn.Linear(64, num_classes),                     # (B, num_classes)
+    )
+'''
+
+# Accuracy the good model must reach for the evaluator to count as "still serving".
+SENSIBLE_ACCURACY = 0.85
+
+
+def _backend_params() -> list[Any]:
+    return [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("unshare")]
+
+
+@pytest.fixture(scope="module", params=_backend_params())
+def backend(request: pytest.FixtureRequest) -> str:
+    """The isolation backend under test; skipped (with the reason) where it cannot run."""
+    name = str(request.param)
+    if name == "bwrap" and shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    try:
+        get_isolation(name)
+    except IsolationUnavailable as e:
+        pytest.skip(f"{name} isolation is unavailable here: {e}")
+    return name
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("agentnas-cache")
+
+
+def open_evaluator(backend: str, cache_dir: Path, out_dir: Path | None = None,
+                   **options: Any) -> Evaluator:
+    """A started Evaluator on the digits task (one slot unless told otherwise)."""
+    opts = {"isolation": backend, "slots": 1, "timeout_s": 30.0, "memory_limit_gb": 1.0,
+            "device": "cpu", **options}
+    evaluator = Evaluator(get_task("digits"), EvalOptions(**opts), cache_dir=cache_dir,
+                          out_dir=out_dir)
+    try:
+        evaluator.warm_up()
+    except BaseException:
+        evaluator.close()
+        raise
+    return evaluator
+
+
+def write_candidate(folder: Path, source: str, name: str = "model.py", **subs: Any) -> Path:
+    """Write a candidate file; each `__KEY__` in `source` becomes `repr(subs['KEY'])`."""
+    text = textwrap.dedent(source)
+    for key, value in subs.items():
+        text = text.replace(f"__{key}__", repr(value))
+    left = re.findall(r"__[A-Z][A-Z0-9_]*__", text)
+    assert not left, f"unfilled placeholders {left}"
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def candidate(tmp_path: Path) -> Any:
+    """`candidate(source, **subs)` -> path of a new candidate file in this test's tmp folder."""
+    counter = iter(range(1_000_000))
+
+    def make(source: str, **subs: Any) -> Path:
+        return write_candidate(tmp_path, source, f"candidate_{next(counter)}.py", **subs)
+
+    return make
+
+
+def assert_still_serving(evaluator: Evaluator, folder: Path) -> EvalResult:
+    """The evaluator trains and honestly scores a normal candidate after whatever came before."""
+    path = write_candidate(folder, GOOD_MODEL, "good_model.py")
+    result = evaluator.evaluate_one(path)
+    assert result.ok, f"a normal candidate failed after an attack: {result.failure} {result.log_tail}"
+    assert result.metrics is not None
+    assert result.metrics.val_accuracy > SENSIBLE_ACCURACY, result.metrics
+    assert result.metrics.test_accuracy > SENSIBLE_ACCURACY, result.metrics
+    return result
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` on the host (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z":
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+@pytest.fixture
+def host_processes() -> Iterator[set[int]]:
+    """The processes this test session had running below it before the test."""
+    yield descendants(os.getpid())

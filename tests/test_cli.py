@@ -1,0 +1,119 @@
+"""The `agentnas` command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def agentnas(*args: str, cwd: Path, env: dict[str, str] | None = None,
+             timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agentnas", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "agentnas.toml").write_text(f'cache_dir = "{tmp_path / "cache"}"\nslots = 2\n')
+    return tmp_path
+
+
+def test_help_lists_commands_and_each_command_has_help(work: Path) -> None:
+    top = agentnas("--help", cwd=work)
+    assert top.returncode == 0
+    for command in ("evaluate", "tasks", "bench"):
+        assert command in top.stdout
+        assert agentnas(command, "--help", cwd=work).returncode == 0
+    assert agentnas("bench", "sandbox", "--help", cwd=work).returncode == 0
+
+
+def test_evaluate_json_reports_every_file_with_the_documented_keys(work: Path) -> None:
+    bad = work / "broken.py"
+    bad.write_text("def build_model(input_shape, num_classes)\n    pass\n")
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), str(bad), "--task", "digits",
+                    "--json", "--epochs", "3", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [Path(r["path"]).name for r in rows] == ["digits_mlp.py", "broken.py"]
+    for row in rows:
+        assert {"path", "status", "failure", "metrics", "params", "train_seconds", "wall_seconds",
+                "onnx_path"} <= row.keys()
+    good, broken = rows
+    assert good["status"] == "ok" and good["failure"] is None
+    assert 0.5 < good["metrics"]["val_accuracy"] <= 1.0 and 0.5 < good["metrics"]["test_accuracy"] <= 1.0
+    assert good["params"] > 0 and Path(good["onnx_path"]).is_file()
+    assert broken["status"] == "failed" and broken["failure"]["kind"] == "syntax" and broken["metrics"] is None
+
+
+def test_evaluate_table_is_the_default_output(work: Path) -> None:
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", "digits", "--epochs", "2", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert "digits" in proc.stdout and "ok" in proc.stdout
+
+
+def test_missing_candidate_file_is_a_usage_error(work: Path) -> None:
+    proc = agentnas("evaluate", "nope.py", "--task", "digits", cwd=work)
+    assert proc.returncode == 2 and "nope.py" in proc.stderr
+
+
+def test_unknown_task_is_a_usage_error_listing_the_tasks(work: Path) -> None:
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", "cifar-1000", cwd=work)
+    assert proc.returncode == 2 and "mnist1d" in proc.stderr
+
+
+def test_malformed_npz_task_is_a_clear_error(work: Path) -> None:
+    path = work / "bad.npz"
+    np.savez(path, x_train=np.zeros((10, 4), np.float32))
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", str(path), cwd=work)
+    assert proc.returncode == 2 and "bad.npz" in proc.stderr
+
+
+def test_bad_config_value_exits_2_naming_the_field(work: Path) -> None:
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", "digits", cwd=work,
+                    env={"AGENTNAS_TIMEOUT_S": "soon"})
+    assert proc.returncode == 2 and "timeout_s" in proc.stderr
+
+
+def test_bad_flag_value_exits_2(work: Path) -> None:
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--device", "tpu", cwd=work)
+    assert proc.returncode == 2 and "device" in proc.stderr
+
+
+def test_user_npz_task_is_evaluated(work: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 1, 8, 8)).astype(np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype(np.int64)
+    path = work / "toy.npz"
+    np.savez(path, x_train=x[:200], y_train=y[:200], x_test=x[200:], y_test=y[200:])
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", str(path), "--json",
+                    "--epochs", "5", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["status"] == "ok" and row["metrics"]["test_accuracy"] > 0.7
+
+
+def test_tasks_json_lists_the_published_mnist1d_baselines(work: Path) -> None:
+    proc = agentnas("tasks", "--json", cwd=work)
+    assert proc.returncode == 0
+    specs = {s["name"]: s for s in json.loads(proc.stdout)}
+    baselines = {b["name"].lower(): b["test_accuracy"] for b in specs["mnist1d"]["baselines"]}
+    assert baselines == pytest.approx({"logistic": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91})
+
+
+def test_unconfined_run_needs_the_unsafe_flag_and_is_reported_loudly(work: Path) -> None:
+    refused = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", "digits", "--isolation", "none",
+                       cwd=work)
+    assert refused.returncode == 2 and "--unsafe-no-isolation" in refused.stderr
+    allowed = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", "digits", "--isolation", "none",
+                       "--unsafe-no-isolation", "--epochs", "1", "--json", cwd=work)
+    assert allowed.returncode == 0 and "WITHOUT isolation" in allowed.stderr
+    assert json.loads(allowed.stdout)[0]["isolation"] == "none"
