@@ -130,6 +130,8 @@ def evaluate(
             results = evaluator.evaluate(files, on_result=progress)
     except SandboxStartError as e:
         fail(str(e), code=1)
+    except KeyboardInterrupt:
+        fail("interrupted; evaluations in progress were stopped", code=130)
     if json_out:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2) + "\n")
         return
@@ -146,6 +148,9 @@ def evaluate(
                       f"{r.train_seconds:.2f}" if r.train_seconds is not None else "-", f"{r.wall_seconds:.2f}",
                       f"{r.failure.kind}: {r.failure.message[:80]}" if r.failure else "")
     out.print(table)
+    if the_task.spec.baselines:
+        published = ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in the_task.spec.baselines)
+        out.print(f"published {the_task.spec.name} baselines (test accuracy): {published}", highlight=False)
 
 
 @app.command()

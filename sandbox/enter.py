@@ -60,8 +60,16 @@ def build_root(spec: dict) -> None:
     root = spec["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
+    hidden = []
     for src, dst, writable in spec["binds"]:
-        bind(src, root + dst, writable)
+        if src is None:  # an empty tmpfs hiding what is below, read-only once filled
+            os.makedirs(root + dst, exist_ok=True)
+            mount("tmpfs", root + dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+            hidden.append(root + dst)
+        else:
+            bind(src, root + dst, writable)
+    for target in hidden:
+        mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     for target, link in spec["symlinks"]:
         os.symlink(target, root + link)
     for dev in spec["devices"]:

@@ -107,7 +107,8 @@ def _confine(job: dict[str, Any]) -> None:
 
 def _load_candidate(path: str) -> Any:
     try:
-        source = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
         compile(source, path, "exec")
     except SyntaxError as e:
         raise Failure("syntax", f"{type(e).__name__}: {e.msg} (line {e.lineno})") from e
@@ -245,8 +246,8 @@ def run_child(job: dict[str, Any], data: dict[str, np.ndarray]) -> None:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.closerange(3, 1 << 16)  # drop the zygote's protocol pipes and data files
-        sys.stdout = open(1, "w", buffering=1, closefd=False)
-        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
         os.environ.update(HOME=job["dir"], TMPDIR=job["dir"])
         torch.set_num_threads(int(job.get("threads", 1)))
         _confine(job)

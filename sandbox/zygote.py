@@ -3,7 +3,8 @@ forks one fresh child per evaluation, so no evaluation pays the ~4.5 s start-up.
 
 Protocol (JSON lines): the zygote writes {"ready": ...} once, then reads one job per
 line on stdin and answers one line on stdout when the child is gone:
-{"id", "exit_code", "signal", "timed_out", "wall_seconds", "cpu_seconds", "max_rss_kb"}.
+{"id", "exit_code", "signal", "timed_out", "killed_for", "wall_seconds", "cpu_seconds",
+"max_rss_kb"}.
 The child never holds these pipes (worker.run_child closes them before the candidate
 runs), and the zygote is made non-dumpable so a child cannot read or trace it.
 Imports only stdlib, numpy and torch.
@@ -11,6 +12,7 @@ Imports only stdlib, numpy and torch.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -24,7 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 import train as trainer  # noqa: E402
 import worker  # noqa: E402
 
@@ -41,11 +42,9 @@ def _warm_up() -> None:
     recipe = {"optimizer": "adam", "lr": 1e-3, "epochs": 1, "batch_size": 2}
     trainer.train(model, x, y, recipe)
     trainer.predict(model, x)
-    try:
+    with contextlib.suppress(Exception):  # warming is only an optimisation
         torch.onnx.export(model, (torch.zeros(1, 1, 5),), io.BytesIO(), dynamo=False,
                           external_data=False, verbose=False)
-    except Exception:
-        pass  # exporting is retried per candidate; warming is only an optimisation
 
 
 class DataCache:
@@ -61,18 +60,71 @@ class DataCache:
         return self._loaded[path]
 
 
-def _wait(pid: int, timeout: float) -> tuple[int, bool, Any]:
-    """Wait for `pid` at most `timeout` seconds; kill it past that. (status, timed_out, rusage)."""
+_POLL_SECONDS = 0.2
+
+
+def _scratch_usage(root: str, max_files: int) -> tuple[int, int]:
+    """(bytes, entries) under `root`, counting at most `max_files + 1` entries."""
+    used = entries = 0
+    todo = [root]
+    while todo and entries <= max_files:
+        try:
+            listing = os.scandir(todo.pop())
+        except OSError:
+            continue
+        with listing:
+            for entry in listing:
+                entries += 1
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+                    else:
+                        used += entry.stat(follow_symlinks=False).st_blocks * 512
+                except OSError:
+                    pass
+    return used, entries
+
+
+def _threads(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _wait(pid: int, job: dict[str, Any]) -> tuple[int, str | None, Any]:
+    """Wait for the child, killing it when it runs past its time, fills the scratch folder
+    or starts too many threads (per-file and memory limits do not bound these: many
+    files, or threads where no address-space limit applies). (status, reason, rusage)."""
+    deadline = time.monotonic() + float(job["timeout"])
+    reason = None
     pidfd = os.pidfd_open(pid)
     try:
-        ready, _, _ = select.select([pidfd], [], [], max(0.0, timeout))
-        timed_out = not ready
-        if timed_out:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                reason = "timeout"
+                break
+            ready, _, _ = select.select([pidfd], [], [], min(remaining, _POLL_SECONDS))
+            if ready:
+                break
+            used, entries = _scratch_usage(os.path.dirname(job["dir"]), int(job["max_files"]))
+            if used > int(job["scratch_limit_bytes"]) or entries > int(job["max_files"]):
+                reason = "disk"
+                break
+            if _threads(pid) > int(job["max_threads"]):
+                reason = "threads"
+                break
+        if reason is not None:
             os.kill(pid, signal.SIGKILL)
     finally:
         os.close(pidfd)
     _, status, usage = os.wait4(pid, 0)
-    return status, timed_out, usage
+    return status, reason, usage
 
 
 def serve(inp: Any, out: Any) -> None:
@@ -91,12 +143,13 @@ def serve(inp: Any, out: Any) -> None:
                 # GPU evaluation starts a fresh interpreter (paying torch's import once more).
                 os.execv(sys.executable, [sys.executable, "-I", worker.__file__, json.dumps(job)])
             worker.run_child(job, data)  # never returns
-        status, timed_out, usage = _wait(pid, float(job["timeout"]))
+        status, reason, usage = _wait(pid, job)
         reply = {
             "id": job["id"],
             "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-            "timed_out": timed_out,
+            "timed_out": reason == "timeout",
+            "killed_for": reason,
             "wall_seconds": time.perf_counter() - t0,
             "cpu_seconds": usage.ru_utime + usage.ru_stime,
             "max_rss_kb": usage.ru_maxrss,

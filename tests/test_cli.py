@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +119,24 @@ def test_unconfined_run_needs_the_unsafe_flag_and_is_reported_loudly(work: Path)
                        "--unsafe-no-isolation", "--epochs", "1", "--json", cwd=work)
     assert allowed.returncode == 0 and "WITHOUT isolation" in allowed.stderr
     assert json.loads(allowed.stdout)[0]["isolation"] == "none"
+
+
+def test_ctrl_c_stops_running_evaluations_promptly_and_leaves_no_sandbox(work: Path) -> None:
+    slow = work / "slow.py"
+    slow.write_text("import time\nimport torch.nn as nn\n\ndef build_model(input_shape, num_classes):\n"
+                    "    time.sleep(300)\n    return nn.Linear(1, 1)\n")
+    before = _zygotes()
+    proc = subprocess.Popen([sys.executable, "-m", "agentnas", "evaluate", str(slow), "--task", "digits"],
+                            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # the sandbox is up and the candidate is sleeping in build_model
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 15
+    assert proc.returncode == 130 and "interrupted" in stderr
+    assert _zygotes() - before == set()
+
+
+def _zygotes() -> set[str]:
+    found = subprocess.run(["pgrep", "-f", "zygote.py"], capture_output=True, text=True).stdout
+    return set(found.split())

@@ -12,5 +12,6 @@ from agentnas.evaluator.sandbox import SandboxDied, SandboxProcess, SandboxStart
 
 __all__ = [
     "BACKENDS", "EvalOptions", "Evaluator", "Isolation", "IsolationUnavailable", "SandboxDied",
-    "SandboxProcess", "SandboxSpec", "SandboxStartError", "get_isolation", "resolve_device", "sandbox_data_file", "sandbox_env",
+    "SandboxProcess", "SandboxSpec", "SandboxStartError", "get_isolation", "resolve_device",
+    "sandbox_data_file", "sandbox_env",
 ]

@@ -39,6 +39,9 @@ class EvalOptions(BaseModel):
     timeout_s: float = Field(default=600.0, gt=0)
     memory_limit_gb: float = Field(default=4.0, gt=0)
     file_size_limit_mb: float = Field(default=256.0, gt=0)
+    scratch_limit_mb: float = Field(default=1024.0, gt=0, description="all files the candidate writes")
+    max_files: int = Field(default=10_000, gt=0)
+    max_threads: int = Field(default=1024, gt=0)
     slots: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     threads_per_slot: int = Field(default=1, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -70,12 +73,16 @@ def sandbox_data_file(task: Task, data: TaskData, data_dir: Path) -> Path:
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
     return path
 
 
 _SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
+
+
+def _failed(base: dict[str, Any], kind: FailureKind, message: str) -> EvalResult:
+    return EvalResult.model_validate({**base, "status": "failed", "failure": Failure(kind=kind, message=message)})
 
 
 def _wipe(scratch: Path) -> None:
@@ -137,8 +144,18 @@ class Evaluator:
                 on_result(result)
             return result
 
-        with ThreadPoolExecutor(max(1, min(len(self.sandboxes), len(paths)))) as pool:
-            return list(pool.map(one, paths))
+        pool = ThreadPoolExecutor(max(1, min(len(self.sandboxes), len(paths))))
+        try:
+            futures = [pool.submit(one, p) for p in paths]
+            return [f.result() for f in futures]
+        except BaseException:
+            # Ctrl-C or an error: stop now rather than after every running evaluation.
+            pool.shutdown(wait=False, cancel_futures=True)
+            for sandbox in self.sandboxes:
+                sandbox.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
     def evaluate_one(self, path: Path) -> EvalResult:
         sandbox = self._slots.get()
@@ -157,18 +174,19 @@ class Evaluator:
             "cpu_seconds": int(o.timeout_s * o.threads_per_slot) + 5,
             "memory_limit_bytes": int(o.memory_limit_gb * 2**30),
             "file_size_limit_bytes": int(o.file_size_limit_mb * 2**20),
+            "scratch_limit_bytes": int(o.scratch_limit_mb * 2**20), "max_files": o.max_files,
+            "max_threads": o.max_threads,
             "threads": o.threads_per_slot, "export_onnx": o.export_onnx,
             "require_export": o.require_export, "check_only": o.check_only, "max_params": o.max_params,
         }
 
     def _run(self, sandbox: SandboxProcess, path: Path) -> EvalResult:
-        base = {"path": str(path), "task": self.task.spec.name, "epochs": self.recipe.epochs,
-                "seed": self.recipe.seed, "isolation": self.isolation.name}
+        base: dict[str, Any] = {"path": str(path), "task": self.task.spec.name, "epochs": self.recipe.epochs,
+                                "seed": self.recipe.seed, "isolation": self.isolation.name}
         try:
             source = path.read_bytes()
         except OSError as e:
-            return EvalResult(**base, status="failed",
-                              failure=Failure(kind=FailureKind.IMPORT, message=f"cannot read {path}: {e.strerror}"))
+            return _failed(base, FailureKind.IMPORT, f"cannot read {path}: {e.strerror}")
         job_dir = sandbox.scratch / uuid.uuid4().hex[:12]
         job_dir.mkdir(parents=True)
         (job_dir / "model.py").write_bytes(source)
@@ -176,8 +194,7 @@ class Evaluator:
             try:
                 reply = sandbox.run(self._job(sandbox, job_dir), self.options.timeout_s + 30)
             except SandboxDied as e:
-                return EvalResult(**base, status="failed", log_tail=log_tail(job_dir),
-                                  failure=Failure(kind=FailureKind.CRASH, message=str(e)))
+                return _failed({**base, "log_tail": log_tail(job_dir)}, FailureKind.CRASH, str(e))
             return self._result(base, reply, job_dir, source)
         finally:
             _wipe(sandbox.scratch)
@@ -185,33 +202,37 @@ class Evaluator:
     def _result(self, base: dict[str, Any], reply: dict[str, Any], job_dir: Path, source: bytes) -> EvalResult:
         base = {**base, "wall_seconds": float(reply.get("wall_seconds") or 0.0), "log_tail": log_tail(job_dir)}
         failure = self._process_failure(reply)
-        worker = read_worker_result(job_dir) if failure is None else None
-        if failure is None and worker is None:
-            failure = Failure(kind=FailureKind.CRASH,
-                              message=f"the candidate exited (code {reply.get('exit_code')}) before the "
-                                      "evaluation finished")
-        if failure is None and worker is not None and worker.get("status") != "ok":
+        if failure is not None:
+            return EvalResult.model_validate({**base, "status": "failed", "failure": failure})
+        worker = read_worker_result(job_dir)
+        if worker is None or reply.get("exit_code") != 0:
+            # A result file without a clean exit was not written by the worker's last step.
+            return _failed(base, FailureKind.CRASH, f"the candidate exited (code {reply.get('exit_code')}) before "
+                                                    "the evaluation finished")
+        if worker.get("status") != "ok":
             try:
                 kind = FailureKind(str(worker.get("kind")))
             except ValueError:
                 kind = FailureKind.CRASH
-            failure = Failure(kind=kind, message=str(worker.get("message", ""))[:2000])
-        if failure is not None:
-            return EvalResult(**base, status="failed", failure=failure)
-        assert worker is not None
+            return _failed(base, kind, str(worker.get("message", ""))[:2000])
         info = {k: worker.get(k) for k in ("params", "flops", "train_seconds", "exporter", "export_error")}
-        info = {k: v for k, v in info.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
-        onnx_path = self._keep_outputs(job_dir, source) if worker.get("exporter") else None
+        base |= {k: v for k, v in info.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
+        base["onnx_path"] = self._keep_outputs(job_dir, source) if worker.get("exporter") else None
         if self.options.check_only:
-            return EvalResult(**base, **info, status="ok", onnx_path=onnx_path)
+            return EvalResult.model_validate({**base, "status": "ok"})
         metrics = score_predictions(job_dir, self.data.y_val, self.data.y_test, self.task.spec.num_classes)
         if isinstance(metrics, Failure):
-            return EvalResult(**base, **info, status="failed", failure=metrics)
-        return EvalResult(**base, **info, status="ok", metrics=metrics, onnx_path=onnx_path)
+            return EvalResult.model_validate({**base, "status": "failed", "failure": metrics})
+        return EvalResult.model_validate({**base, "status": "ok", "metrics": metrics})
 
     def _process_failure(self, reply: dict[str, Any]) -> Failure | None:
         o = self.options
         sig = reply.get("signal")
+        if reply.get("killed_for") == "disk":
+            return Failure(kind=FailureKind.CRASH, message=f"wrote more than {o.scratch_limit_mb:g} MB or "
+                                                           f"{o.max_files} files to its scratch folder")
+        if reply.get("killed_for") == "threads":
+            return Failure(kind=FailureKind.CRASH, message=f"started more than {o.max_threads} threads")
         if reply.get("timed_out"):
             return Failure(kind=FailureKind.TIMEOUT, message=f"exceeded the wall-clock limit of {o.timeout_s:g} s")
         if sig == signal.SIGXCPU:

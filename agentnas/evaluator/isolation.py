@@ -28,7 +28,10 @@ from agentnas.paths import shipped_dir
 
 @dataclass(frozen=True)
 class Mount:
-    src: Path
+    """`src` bound at `dst`; with `src=None`, an empty tmpfs that hides what is below `dst`
+    (made read-only once the mounts placed inside it are in)."""
+
+    src: Path | None
     dst: str
     writable: bool = False
 
@@ -106,7 +109,13 @@ class BwrapIsolation(Isolation):
             if os.path.exists(f):
                 argv += ["--ro-bind", f, f]
         for m in spec.mounts:
-            argv += ["--bind" if m.writable else "--ro-bind", str(m.src), m.dst]
+            if m.src is None:
+                argv += ["--tmpfs", m.dst]
+            else:
+                argv += ["--bind" if m.writable else "--ro-bind", str(m.src), m.dst]
+        for m in spec.mounts:
+            if m.src is None:
+                argv += ["--remount-ro", m.dst]
         argv += ["--proc", "/proc", "--dev", "/dev"]
         for dev in spec.devices:
             argv += ["--dev-bind", dev, dev]
@@ -133,7 +142,7 @@ class UnshareIsolation(Isolation):
         root.mkdir(parents=True, exist_ok=True)
         binds = [[p, p, False] for p, target in _system_roots() if target is None]
         binds += [[f, f, False] for f in _ETC_FILES if os.path.exists(f)]
-        binds += [[str(m.src), m.dst, m.writable] for m in spec.mounts]
+        binds += [[None if m.src is None else str(m.src), m.dst, m.writable] for m in spec.mounts]
         enter_spec = {
             "root": str(root), "binds": binds,
             "symlinks": [[target, p] for p, target in _system_roots() if target is not None],

@@ -8,6 +8,7 @@ the next job: one candidate can end its own evaluation, never the evaluator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentnas.evaluator.isolation import Isolation, Mount, SandboxSpec
+from agentnas.evaluator.pythonview import python_mounts
 from agentnas.paths import shipped_dir
 
 _DENIED_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
@@ -80,8 +82,7 @@ class SandboxProcess:
 
     def _spec(self) -> SandboxSpec:
         sandbox_code = shipped_dir("sandbox")
-        prefixes = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
-        mounts = [Mount(p, str(p)) for p in sorted(prefixes)]
+        mounts = list(python_mounts())
         relocate = self.isolation.relocates
         mounts += [
             Mount(sandbox_code, "/sandbox" if relocate else str(sandbox_code)),
@@ -104,7 +105,7 @@ class SandboxProcess:
             d.mkdir(parents=True, exist_ok=True)
         spec = self._spec()
         argv = self.isolation.command(spec)
-        self._stderr = open(self.private_dir / "zygote.log", "ab")
+        self._stderr = open(self.private_dir / "zygote.log", "ab")  # noqa: SIM115 - closed in kill()
         self._proc = _SPAWNER.submit(
             subprocess.Popen, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, env=spec.env, cwd=spec.chdir if not self.isolation.relocates else None,
@@ -164,23 +165,25 @@ class SandboxProcess:
             return None
         return reply if isinstance(reply, dict) else None
 
+    def terminate(self) -> None:
+        """Kill every process of the sandbox now. Safe from another thread: the thread
+        waiting on this sandbox then sees it gone and cleans up."""
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
     def kill(self) -> None:
+        """Kill the sandbox and release its pipes (from the thread that uses it)."""
         if self._proc is None:
             return
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
+        self.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
         for stream in (self._proc.stdin, self._proc.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
         self._proc = None
         if hasattr(self, "_stderr"):
             self._stderr.close()
