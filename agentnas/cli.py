@@ -65,6 +65,7 @@ def _task_or_exit(name: str) -> Any:
 
 EpochsOpt = Annotated[int | None, typer.Option(
     help="Override the recipe's number of epochs (the rest of the recipe stays the task's).")]
+SeedOpt = Annotated[int | None, typer.Option(help="Override the recipe's seed (to measure seed-to-seed spread).")]
 TimeoutOpt = Annotated[float | None, typer.Option(help="Wall-clock limit per candidate, seconds (default: 600).")]
 MemoryOpt = Annotated[float | None, typer.Option(help="Memory limit per candidate, GB (default: 4).")]
 SlotsOpt = Annotated[int | None, typer.Option(help="Parallel evaluation slots (default: number of cores).")]
@@ -85,6 +86,7 @@ def evaluate(
     task: TaskOpt = None,
     json_out: JsonOpt = False,
     epochs: EpochsOpt = None,
+    seed: SeedOpt = None,
     timeout: TimeoutOpt = None,
     memory_limit: MemoryOpt = None,
     slots: SlotsOpt = None,
@@ -99,8 +101,8 @@ def evaluate(
 
     Exit 0 when every file was evaluated, whatever its status; 2 on usage or config errors.
     """
-    cfg = config_or_exit(config, task=task, epochs=epochs, timeout_s=timeout, memory_limit_gb=memory_limit,
-                         slots=slots, device=device, isolation=isolation,
+    cfg = config_or_exit(config, task=task, epochs=epochs, seed=seed, timeout_s=timeout,
+                         memory_limit_gb=memory_limit, slots=slots, device=device, isolation=isolation,
                          unsafe_no_isolation=unsafe_no_isolation, out_dir=out_dir, cache_dir=cache_dir)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -108,8 +110,9 @@ def evaluate(
     from agentnas.evaluator import EvalOptions, Evaluator, IsolationUnavailable, SandboxStartError
 
     the_task = _task_or_exit(cfg.task)
-    options = EvalOptions(epochs=cfg.epochs, timeout_s=cfg.timeout_s, memory_limit_gb=cfg.memory_limit_gb,
-                          file_size_limit_mb=cfg.file_size_limit_mb, slots=min(cfg.slots, len(files)),
+    options = EvalOptions(epochs=cfg.epochs, seed=cfg.seed, timeout_s=cfg.timeout_s,
+                          memory_limit_gb=cfg.memory_limit_gb, file_size_limit_mb=cfg.file_size_limit_mb,
+                          slots=min(cfg.slots, len(files)),
                           device=cfg.device, isolation=cfg.isolation, allow_unsafe=cfg.unsafe_no_isolation)
     try:
         evaluator = Evaluator(the_task, options, cache_dir=cfg.cache_dir, out_dir=cfg.out_dir / "candidates")

@@ -44,6 +44,7 @@ class AgentnasConfig(BaseSettings):
     memory_limit_gb: float = Field(default=4.0, gt=0)
     file_size_limit_mb: float = Field(default=256.0, gt=0)
     epochs: int | None = Field(default=None, gt=0)
+    seed: int | None = Field(default=None, ge=0)
 
     @classmethod
     def settings_customise_sources(

@@ -36,6 +36,7 @@ class EvalOptions(BaseModel):
     """How candidates are evaluated; the training recipe itself belongs to the task."""
 
     epochs: int | None = Field(default=None, gt=0, description="override the recipe's epochs")
+    seed: int | None = Field(default=None, ge=0, description="override the recipe's seed")
     timeout_s: float = Field(default=600.0, gt=0)
     memory_limit_gb: float = Field(default=4.0, gt=0)
     file_size_limit_mb: float = Field(default=256.0, gt=0)
@@ -103,7 +104,7 @@ class Evaluator:
         self.task, self.options = task, options or EvalOptions()
         self.isolation = isolation or get_isolation(self.options.isolation, self.options.allow_unsafe)
         self.device = resolve_device(self.options.device)
-        self.recipe = task.spec.recipe.with_epochs(self.options.epochs)
+        self.recipe = task.spec.recipe.with_epochs(self.options.epochs).with_seed(self.options.seed)
         self.data = task.load(cache_dir)
         self.data_dir = cache_dir / "sandbox-data"
         self.data_file = sandbox_data_file(task, self.data, self.data_dir)

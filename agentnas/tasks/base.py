@@ -34,6 +34,10 @@ class Recipe(BaseModel):
         """The same recipe with another length (the `--epochs` override)."""
         return self if epochs is None else self.model_copy(update={"epochs": epochs})
 
+    def with_seed(self, seed: int | None) -> Recipe:
+        """The same recipe with another seed (the `--seed` override, for seed-to-seed spread)."""
+        return self if seed is None else self.model_copy(update={"seed": seed})
+
 
 class Metric(BaseModel):
     """The one object that knows a metric's direction: nobody flips signs by hand."""

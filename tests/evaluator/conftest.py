@@ -4,6 +4,8 @@ Every module asks for `backend` (parametrized over bwrap and unshare, so both is
 paths run explicitly) and builds its own module-scoped Evaluator with `open_evaluator`,
 which keeps sandbox start-ups (a few seconds each) to one per backend per module.
 Candidates are source strings written to the test's tmp folder by `write_candidate`.
+The hostile suites (test_hostile_*.py) share the `evaluator` fixture at the end of this
+file; the other modules define their own `evaluator`, which overrides it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import re
 import shutil
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +144,43 @@ def descendants(pid: int) -> set[int]:
 def host_processes() -> Iterator[set[int]]:
     """The processes this test session had running below it before the test."""
     yield descendants(os.getpid())
+
+
+def sandbox_unchanged(ev: Evaluator, starts_before: int, host_before: set[int]) -> None:
+    """The zygote was not restarted and no process appeared on the host below the tests."""
+    assert ev.sandboxes[0].starts == starts_before, "the attack took the sandbox down"
+    assert ev.sandboxes[0].alive
+    assert descendants(os.getpid()) == host_before
+
+
+def scratch_is_empty(ev: Evaluator) -> None:
+    left = sorted(p.name for p in ev.sandboxes[0].scratch.iterdir())
+    assert left == [], f"files outlived the evaluation in the scratch folder: {left}"
+
+
+# --------------------------------------------------------------------------- hostile suites
+
+FILE_LIMIT_MB = 4
+RUN_ID = uuid.uuid4().hex[:12]
+SECRETS = {
+    "AGENTNAS_TEST_SECRET_KEY": f"agentnas-secret-key-{RUN_ID}",
+    "OPENAI_API_KEY": f"sk-openai-{RUN_ID}",
+    "HF_TOKEN": f"hf-token-{RUN_ID}",
+    # No deny-listed word in this name: only the allow-list keeps it out.
+    "AGENTNAS_TEST_DSN": f"postgres://admin:hunter2-{RUN_ID}@db.internal/prod",
+}
+
+
+@pytest.fixture(scope="module")
+def evaluator(backend: str, cache_dir: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluator]:
+    """One Evaluator per backend and module, started while the parent's environment holds secrets."""
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in SECRETS.items():
+            env.setenv(key, value)
+        ev = open_evaluator(backend, cache_dir, out_dir=tmp_path_factory.mktemp("kept"),
+                            timeout_s=30.0, memory_limit_gb=1.0, file_size_limit_mb=FILE_LIMIT_MB)
+        try:
+            yield ev
+        finally:
+            ev.close()

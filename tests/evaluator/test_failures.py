@@ -1,7 +1,7 @@
 """Every typed failure kind, each from a minimal candidate, on every backend.
 
 (Timeouts, memory and isolation violations have their own suites: test_limits.py and
-test_hostile.py.) The evaluator keeps serving after each failure.
+test_hostile_*.py.) The evaluator keeps serving after each failure.
 """
 
 from __future__ import annotations
