@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _SHIPPED_NAMES = ("prompts", "memory", "sandbox", "examples")
@@ -23,6 +26,20 @@ def shipped_dir(name: str) -> Path:
     if checkout.is_dir():
         return checkout
     raise FileNotFoundError(f"shipped folder {name!r} not found under {installed} or {checkout}")
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import a Python file (a sandbox module, an example candidate) as module `name`.
+
+    Trusted code only: candidates are imported inside the sandbox, never with this.
+    """
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
 
 
 def default_cache_dir() -> Path:

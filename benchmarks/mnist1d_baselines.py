@@ -11,7 +11,6 @@ seeds beside the published number, with the seconds each model took to train.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -26,20 +25,10 @@ import torch
 # Runnable from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agentnas.paths import default_cache_dir, shipped_dir  # noqa: E402
+from agentnas.paths import default_cache_dir, load_module, shipped_dir  # noqa: E402
 from agentnas.tasks import Mnist1dTask, Recipe  # noqa: E402
 
 MODELS = ("logistic", "mlp", "cnn", "gru")
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_one(model_name: str, recipe: Recipe, seed: int, data: Any,

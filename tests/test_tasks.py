@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +13,7 @@ import onnx
 import pytest
 import torch
 
-from agentnas.paths import shipped_dir
+from agentnas.paths import load_module, shipped_dir
 from agentnas.tasks import (
     TASK_NAMES,
     DigitsTask,
@@ -30,15 +28,6 @@ from agentnas.tasks import mnist1d as mnist1d_module
 from agentnas.tasks.splits import stratified_split
 
 SPLIT_NAMES = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-
-
-def load_file_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses in the module look themselves up here
-    spec.loader.exec_module(module)
-    return module
 
 
 def assert_same_data(a: TaskData, b: TaskData) -> None:
@@ -59,7 +48,7 @@ def mnist1d_data(mnist1d_cache: Path) -> TaskData:
 
 @pytest.fixture(scope="module")
 def trainer() -> ModuleType:
-    return load_file_module(shipped_dir("sandbox") / "train.py", "agentnas_test_sandbox_train")
+    return load_module(shipped_dir("sandbox") / "train.py", "agentnas_test_sandbox_train")
 
 
 # --------------------------------------------------------------------------- mnist1d
@@ -318,7 +307,7 @@ EXAMPLES: dict[str, Task] = {
 
 
 def example(name: str) -> ModuleType:
-    return load_file_module(shipped_dir("examples") / f"{name}.py", f"example_{name}")
+    return load_module(shipped_dir("examples") / f"{name}.py", f"example_{name}")
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))

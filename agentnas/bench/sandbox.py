@@ -1,7 +1,8 @@
 """`agentnas bench sandbox`: what isolation costs.
 
 Three measurements in one run, on the same task, recipe and candidate:
-1. bare: build + train + predict in this process (torch already imported, one thread);
+1. bare: build + train + predict in a fresh process with no isolation (torch already
+   imported and warmed up, one thread);
 2. sandboxed, one slot, sequentially: the same work through the full isolation path,
    timed on the trusted side around each evaluation (fork, limits, seccomp, ONNX export,
    scoring included);
@@ -12,33 +13,27 @@ run, not per evaluation.
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from agentnas.config import AgentnasConfig
 from agentnas.evaluator import EvalOptions, Evaluator
-from agentnas.paths import shipped_dir
+from agentnas.paths import load_module, shipped_dir
 from agentnas.tasks import get_task
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def bare_seconds(candidate: Path, task_name: str, cache_dir: Path, epochs: int, n: int) -> list[float]:
     """Seconds per build+train+predict, in-process, one thread, after one warm-up run."""
     import torch
 
-    trainer = _load(shipped_dir("sandbox") / "train.py", "agentnas_bench_train")
+    trainer = load_module(shipped_dir("sandbox") / "train.py", "agentnas_bench_train")
     task = get_task(task_name)
     data = task.load(cache_dir)
     recipe = task.spec.recipe.with_epochs(epochs).model_dump()
@@ -47,7 +42,8 @@ def bare_seconds(candidate: Path, task_name: str, cache_dir: Path, epochs: int, 
     for i in range(n + 1):
         t0 = time.perf_counter()
         torch.manual_seed(recipe["seed"])
-        model = _load(candidate, "agentnas_bench_candidate").build_model(task.spec.input_shape, task.spec.num_classes)
+        module = load_module(candidate, "agentnas_bench_candidate")
+        model = module.build_model(task.spec.input_shape, task.spec.num_classes)
         trainer.train(model, data.x_train, data.y_train, recipe)
         trainer.predict(model, data.x_val)
         trainer.predict(model, data.x_test)
@@ -56,13 +52,26 @@ def bare_seconds(candidate: Path, task_name: str, cache_dir: Path, epochs: int, 
     return times
 
 
+def _bare_in_fresh_process(candidate: Path, cache_dir: Path, epochs: int, n: int) -> list[float]:
+    """The bare loop in a new interpreter (like a zygote: torch imported, warmed up, nothing
+    else loaded), so neither side carries the other's process state."""
+    code = ("import json, sys; from pathlib import Path; from agentnas.bench.sandbox import bare_seconds; "
+            "print(json.dumps(bare_seconds(Path(sys.argv[1]), 'mnist1d', Path(sys.argv[2]), "
+            "int(sys.argv[3]), int(sys.argv[4]))))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code, str(candidate), str(cache_dir), str(epochs), str(n)],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    times: list[float] = json.loads(out.strip().splitlines()[-1])
+    return times
+
+
 def run_sandbox_bench(cfg: AgentnasConfig, epochs: int = 20, n: int = 8, candidate: Path | None = None,
                       log: Callable[[str], Any] | None = None) -> dict[str, Any]:
     say = log or (lambda _msg: None)
     candidate = candidate or shipped_dir("examples") / "mnist1d_cnn.py"
     task = get_task("mnist1d")
-    say(f"bare: {n} in-process runs of {candidate.name}, {epochs} epochs")
-    bare = bare_seconds(candidate, "mnist1d", cfg.cache_dir, epochs, n)
+    say(f"bare: {n} runs of {candidate.name} ({epochs} epochs) in a fresh process, no isolation")
+    bare = _bare_in_fresh_process(candidate, cfg.cache_dir, epochs, n)
 
     def options(slots: int) -> EvalOptions:
         return EvalOptions(epochs=epochs, slots=slots, isolation=cfg.isolation, device="cpu",
