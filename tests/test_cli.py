@@ -175,3 +175,13 @@ def test_seed_flag_changes_the_training_seed_and_is_reported(work: Path) -> None
         assert row["seed"] == int(seed)
         runs[seed] = row["metrics"]["val_loss"]
     assert runs["0"] != runs["1"]
+
+
+def test_bench_sandbox_json_reports_throughput_beside_the_bare_baseline(work: Path) -> None:
+    proc = agentnas("bench", "sandbox", "--json", "--n", "2", "--epochs", "1", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["failed"] == 0 and report["isolation"] in ("bwrap", "unshare")
+    for key in ("evals_per_hour", "sandboxed_seconds_per_eval", "bare_seconds_per_eval"):
+        assert report[key] > 0
+    assert report["evals_per_hour"] == pytest.approx(3600 * report["slots"] / report["parallel_seconds_per_eval"])
