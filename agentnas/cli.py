@@ -26,7 +26,8 @@ app = typer.Typer(
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks measured on this machine.")
 app.add_typer(bench_app, name="bench")
 
-out = Console()
+# Piped output (logs, CI) gets a wide fixed width instead of rich's 80-column fallback.
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default: ./agentnas.toml)")]
@@ -140,20 +141,47 @@ def evaluate(
         return
     title = f"{the_task.spec.name} · {evaluator.recipe.epochs} epochs · isolation {evaluator.isolation.name}"
     table = Table(title=title)
-    for col in ("path", "status", "val acc", "test acc", "params", "train s", "wall s", "failure"):
+    columns = ["path", "status", "val acc", "test acc", "params", "train s", "wall s"]
+    if any(not r.ok for r in results):
+        columns.append("failure")
+    for col in columns:
         left = col in ("path", "status", "failure")
-        table.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=col == "status")
+        table.add_column(col, justify="left" if left else "right", overflow="fold",
+                         no_wrap=col not in ("path", "failure"), ratio=2 if left else None)
     for r in results:
         m = r.metrics
-        table.add_row(r.path, "[green]ok[/]" if r.ok else "[red]failed[/]",
-                      f"{m.val_accuracy:.4f}" if m else "-", f"{m.test_accuracy:.4f}" if m else "-",
-                      f"{r.params:,}" if r.params is not None else "-",
-                      f"{r.train_seconds:.2f}" if r.train_seconds is not None else "-", f"{r.wall_seconds:.2f}",
-                      f"{r.failure.kind}: {r.failure.message[:80]}" if r.failure else "")
+        row = [r.path, "[green]ok[/]" if r.ok else "[red]failed[/]",
+               f"{m.val_accuracy:.4f}" if m else "-", f"{m.test_accuracy:.4f}" if m else "-",
+               f"{r.params:,}" if r.params is not None else "-",
+               f"{r.train_seconds:.2f}" if r.train_seconds is not None else "-", f"{r.wall_seconds:.2f}"]
+        if "failure" in columns:
+            row.append(f"{r.failure.kind}: {r.failure.message[:80]}" if r.failure else "")
+        table.add_row(*row)
     out.print(table)
     if the_task.spec.baselines:
         published = ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in the_task.spec.baselines)
         out.print(f"published {the_task.spec.name} baselines (test accuracy): {published}", highlight=False)
+
+
+@app.command()
+def encode(
+    files: Annotated[list[Path], typer.Argument(
+        help="Candidate .py files (exported to ONNX inside the sandbox) or .onnx files.")],
+    task: TaskOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Print each graph as ONNX-Net style text (--json: one line per file with its hash,
+    chunk count, features and vector).
+
+    Exit 1 when any file could not be encoded (the others are still printed); 2 on usage or config errors.
+    """
+    cfg = config_or_exit(config, task=task)
+    from agentnas.encode.command import EncodeOptions, run_encode
+
+    code = run_encode(EncodeOptions(paths=files, json_out=json_out, config=cfg))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
