@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from proctree import descendants
 
 from agentnas.evaluator import EvalOptions, Evaluator, IsolationUnavailable, get_isolation
 from agentnas.records import EvalResult
@@ -115,29 +116,6 @@ def assert_still_serving(evaluator: Evaluator, folder: Path) -> EvalResult:
     assert result.metrics.val_accuracy > SENSIBLE_ACCURACY, result.metrics
     assert result.metrics.test_accuracy > SENSIBLE_ACCURACY, result.metrics
     return result
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` on the host (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] == "Z":
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 @pytest.fixture
