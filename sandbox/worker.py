@@ -156,11 +156,15 @@ def _count_flops(model: torch.nn.Module, x: np.ndarray, device: str) -> int | No
 
 
 def _export_onnx(model: torch.nn.Module, x: np.ndarray, path: str) -> tuple[str | None, str | None]:
-    """Export with the fast TorchScript exporter, falling back to dynamo. (exporter, error)."""
+    """Export with the fast TorchScript exporter, falling back to dynamo. (exporter, error).
+
+    No constant folding: it would fuse BatchNorm into the preceding conv, and the graph is
+    exported to describe the architecture (agentnas/encode folds the leftover plumbing)."""
     sample = torch.as_tensor(x[:1], dtype=torch.float32)
     errors = []
     model = model.cpu().eval()
-    for exporter, kwargs in (("torchscript", {"dynamo": False}), ("dynamo", {"dynamo": True})):
+    exporters = (("torchscript", {"dynamo": False, "do_constant_folding": False}), ("dynamo", {"dynamo": True}))
+    for exporter, kwargs in exporters:
         try:
             torch.onnx.export(model, (sample,), path, input_names=["input"], output_names=["logits"],
                               external_data=False, verbose=False, **kwargs)
