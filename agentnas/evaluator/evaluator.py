@@ -252,7 +252,8 @@ class Evaluator:
         """Copy the candidate's ONNX (and source) out of the scratch folder, if kept."""
         if self.out_dir is None:
             return None
-        dest = self.out_dir / hashlib.sha256(source).hexdigest()[:16]
+        # Per task: the same file exported for another input shape is another graph.
+        dest = self.out_dir / f"{self.task.spec.name}-{hashlib.sha256(source).hexdigest()[:16]}"
         dest.mkdir(parents=True, exist_ok=True)
         try:
             onnx = read_untrusted(job_dir / "model.onnx", 512 << 20)

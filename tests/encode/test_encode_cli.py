@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
+from encode_support import EXAMPLES
 
 from agentnas.encode import load_onnx, onnx_to_text
 

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import EXAMPLES, ROOT, Export
+from encode_support import EXAMPLES, ROOT, Export
 from onnx import helper, numpy_helper
 from torch import nn
 
@@ -77,7 +77,7 @@ def test_same_architecture_gives_the_same_text_whatever_the_tensor_names(export:
 def test_text_is_identical_byte_for_byte_in_another_process(example_onnx: Callable[[str], Path]) -> None:
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from conftest import build_example, export_model; from agentnas.encode import onnx_to_text; "
+        "from encode_support import build_example, export_model; from agentnas.encode import onnx_to_text; "
         "from pathlib import Path; m, s = build_example('mnist1d_gru'); "
         "sys.stdout.write(onnx_to_text(export_model(m, s, Path(sys.argv[2]))))"
     )
@@ -160,7 +160,7 @@ def test_long_lists_are_shortened_deterministically_with_their_length() -> None:
 
 
 def test_params_equal_the_torch_count_for_models_without_buffers(example_onnx: Callable[[str], Path]) -> None:
-    from conftest import build_example
+    from encode_support import build_example
 
     for name in ("mnist1d_mlp", "mnist1d_gru", "digits_cnn"):
         module, _ = build_example(name)

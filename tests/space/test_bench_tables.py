@@ -46,7 +46,7 @@ def test_default_folder_is_shared_data_beside_the_checkout(monkeypatch: pytest.M
     expected = Path(agentnas.__file__).resolve().parent.parent.parent / "shared" / "data"
     if not expected.is_dir():
         pytest.skip(f"no shared data folder at {expected}")
-    assert bench_data_dir() == expected
+    assert bench_data_dir().resolve() == expected.resolve()
 
 
 def test_env_var_and_argument_choose_the_folder(
