@@ -25,6 +25,8 @@ app = typer.Typer(
          "isolated sandbox under the task's fixed recipe and scored on the trusted side.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks measured on this machine.")
 app.add_typer(bench_app, name="bench")
+value_app = typer.Typer(no_args_is_help=True, help="The value model: pretraining the zero-shot predictor.")
+app.add_typer(value_app, name="value")
 
 # Piped output (logs, CI) gets a wide fixed width instead of rich's 80-column fallback.
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -182,6 +184,68 @@ def encode(
     code = run_encode(EncodeOptions(paths=files, json_out=json_out, config=cfg))
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def predict(
+    files: Annotated[list[Path], typer.Argument(
+        help="Candidate .py files (exported to ONNX inside the sandbox) or .onnx files.")],
+    task: TaskOpt = None,
+    json_out: JsonOpt = False,
+    model: Annotated[Path | None, typer.Option(help="Value model file (default: the one shipped).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Predict each architecture's value before any training: {"path", "mean", "std"} per
+    file; a higher mean means better predicted accuracy, std is the ensemble's disagreement.
+
+    Exit 1 when any file could not be scored (the others still are); 2 on usage or config errors.
+    """
+    cfg = config_or_exit(config, task=task)
+    from agentnas.tasks import TaskError, get_task
+    from agentnas.value.predict import run_predict
+
+    try:
+        get_task(cfg.task)
+    except TaskError as e:
+        fail(str(e))
+    code = run_predict(files, cfg, model, json_out)
+    if code:
+        raise typer.Exit(code)
+
+
+@value_app.command("pretrain")
+def value_pretrain(
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the value model file.")],
+    spaces: Annotated[str, typer.Option(help="Comma-separated benchmark spaces: nb201, macro.")] = "nb201,macro",
+    per_space: Annotated[int, typer.Option(help="Architectures sampled per space.")] = 400,
+    mode: Annotated[str, typer.Option(help="Encoding: both, chunks or features.")] = "both",
+    members: Annotated[int, typer.Option(help="Heads in the ensemble.")] = 5,
+    seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Pretrain the zero-shot predictor on NAS-Bench-201 (CIFAR-10) and NAS-Bench-Macro
+    architectures with a pairwise ranking loss. Encodings are cached: a rerun is cheap."""
+    from pydantic import ValidationError
+
+    from agentnas.value.pretrain import PretrainOptions, pretrain
+
+    cfg = config_or_exit(config)
+    try:
+        # Validated by pydantic: an unknown space or mode becomes a clear usage error.
+        options = PretrainOptions.model_validate({
+            "spaces": [s.strip() for s in spaces.split(",") if s.strip()], "per_space": per_space,
+            "mode": mode, "members": members, "seed": seed})
+    except ValidationError as e:
+        fail(f"invalid option: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
+    try:
+        report = pretrain(options, cfg.cache_dir, out_path, log=None if json_out else err.print)
+    except FileNotFoundError as e:
+        fail(str(e))
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        out.print(report)
 
 
 @app.command()

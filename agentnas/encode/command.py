@@ -40,7 +40,7 @@ class _Failed(Exception):
     """One path could not be encoded; the message names the path."""
 
 
-def _export_candidates(paths: list[Path], cfg: AgentnasConfig, out_dir: Path,
+def export_candidates(paths: list[Path], cfg: AgentnasConfig, out_dir: Path,
                        err: TextIO) -> dict[Path, Path | str] | int:
     """Export each candidate in the sandbox: path -> ONNX file, or path -> error message.
     An int is an exit status for a problem that stops the whole command."""
@@ -121,7 +121,7 @@ def run_encode(options: EncodeOptions, out: TextIO | None = None, err: TextIO | 
     with tempfile.TemporaryDirectory(prefix="agentnas-encode-") as tmp:
         exported: dict[Path, Path | str] = {}
         if candidates:
-            result = _export_candidates(candidates, cfg, Path(tmp), err)
+            result = export_candidates(candidates, cfg, Path(tmp), err)
             if isinstance(result, int):
                 return result
             exported = result

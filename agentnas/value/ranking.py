@@ -36,7 +36,9 @@ class RankHead(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = (x - self.mean) / self.scale                 # (B, d)
+        # Clipped: an architecture far outside the pretraining spaces must not get an
+        # extrapolated score of any size from features the head never saw vary.
+        z = ((x - self.mean) / self.scale).clamp(-5.0, 5.0)   # (B, d)
         out: torch.Tensor = self.net(z).squeeze(-1)      # (B,)
         return out
 
@@ -104,7 +106,9 @@ def _train(x: np.ndarray, y: np.ndarray, cfg: RankTraining, groups: np.ndarray |
     yt = torch.as_tensor(np.asarray(y, np.float32))
     head = RankHead(xt.shape[1], cfg.hidden, cfg.dropout)
     head.mean.copy_(xt.mean(0))
-    head.scale.copy_(xt.std(0).clamp_min(1e-6))
+    std = xt.std(0)
+    # A feature constant in training carries no learnt meaning: give it no weight at all.
+    head.scale.copy_(torch.where(std > 1e-4, std, torch.full_like(std, 1e6)))
     group_ids = torch.zeros(len(xt), dtype=torch.long) if groups is None else torch.as_tensor(
         np.unique(np.asarray(groups), return_inverse=True)[1])
     members = [torch.nonzero(group_ids == g).squeeze(1) for g in range(int(group_ids.max()) + 1)]
