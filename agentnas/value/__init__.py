@@ -1,7 +1,10 @@
-"""The value model: a ranking head over architecture encodings (zero-shot prior, online
-updates with uncertainty to come), and the labelled benchmark spaces it learns from."""
+"""The value model: a zero-shot ensemble of ranking heads over architecture encodings,
+pretrained on benchmark spaces, and an online per-task GP that learns from a run's results."""
 
 from agentnas.value.metrics import calibration, kendall_tau
+from agentnas.value.online import OnlineValueModel
 from agentnas.value.ranking import RankHead, RankTraining, train_ranker
+from agentnas.value.zeroshot import ZeroShotPredictor, fit_ensemble
 
-__all__ = ["RankHead", "RankTraining", "calibration", "kendall_tau", "train_ranker"]
+__all__ = ["OnlineValueModel", "RankHead", "RankTraining", "ZeroShotPredictor", "calibration", "fit_ensemble",
+           "kendall_tau", "train_ranker"]
