@@ -300,5 +300,43 @@ def bench_sandbox(
     out.print(table)
 
 
+@bench_app.command("value")
+def bench_value(
+    json_out: JsonOpt = False,
+    mode: Annotated[str, typer.Option(help="Encoding: both, chunks or features.")] = "both",
+    train_n: Annotated[int, typer.Option(help="NB201 architectures to train on (within-space).")] = 200,
+    test_n: Annotated[int, typer.Option(help="Other NB201 architectures to test on.")] = 2000,
+    cross_n: Annotated[int, typer.Option(help="Architectures per space for the cross-space τ.")] = 400,
+    members: Annotated[int, typer.Option(help="Heads in each ensemble.")] = 5,
+    steps: Annotated[int, typer.Option(help="Training steps per head.")] = 1500,
+    config: ConfigOpt = None,
+) -> None:
+    """Kendall τ within NB201 and across spaces (beside params and FLOPs), calibration of
+    the online model, and encode + predict latency per candidate with the sandboxed export.
+    Encodings are cached by graph, so a rerun only pays for new architectures."""
+    from agentnas.bench.value import run_value_bench
+
+    cfg = config_or_exit(config)
+    if mode not in ("both", "chunks", "features"):
+        fail(f"unknown mode {mode!r}; expected both, chunks or features")
+    report = run_value_bench(cfg, mode, train_n, test_n, cross_n, members, steps,  # type: ignore[arg-type]
+                             log=None if json_out else err.print)
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title=f"value model benchmark ({mode})")
+    for col in ("measure", "τ / value", "params τ", "FLOPs τ"):
+        table.add_column(col)
+    for name, part in report.items():
+        if isinstance(part, dict) and "tau" in part:
+            table.add_row(name, f"{part['tau']:.3f}", f"{part.get('params_tau', float('nan')):.3f}",
+                          f"{part.get('flops_tau', float('nan')):.3f}")
+    online = report["online_nb201"]
+    table.add_row("online calibration", f"1σ {online['within_1sigma']:.2f} · 2σ {online['within_2sigma']:.2f}", "", "")
+    table.add_row("latency p50 / p90 s", f"{report['latency']['p50_seconds']:.3f} / "
+                  f"{report['latency']['p90_seconds']:.3f}", "", "")
+    out.print(table)
+
+
 def main() -> None:
     app()

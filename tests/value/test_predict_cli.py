@@ -83,3 +83,16 @@ def test_predict_without_a_model_file_explains_how_to_make_one(work: Path) -> No
 def test_pretrain_rejects_an_unknown_space(work: Path) -> None:
     proc = agentnas("value", "pretrain", "--spaces", "nb201,darts", "--out", str(work / "m.pt"), cwd=work)
     assert proc.returncode == 2 and "spaces" in proc.stderr
+
+
+@needs_data
+def test_bench_value_reports_taus_beside_baselines_calibration_and_latency(work: Path) -> None:
+    proc = agentnas("bench", "value", "--json", "--mode", "features", "--train-n", "15", "--test-n", "15",
+                    "--cross-n", "12", "--members", "2", "--steps", "100", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    for part in ("within_nb201", "nb201_to_macro", "macro_to_nb201"):
+        assert {"tau", "params_tau", "flops_tau"} <= report[part].keys()
+        assert -1 <= report[part]["tau"] <= 1
+    assert 0 <= report["online_nb201"]["within_1sigma"] <= report["online_nb201"]["within_2sigma"] <= 1
+    assert report["latency"]["p50_seconds"] > 0
