@@ -221,6 +221,7 @@ def value_pretrain(
     mode: Annotated[str, typer.Option(help="Encoding: both, chunks or features.")] = "both",
     members: Annotated[int, typer.Option(help="Heads in the ensemble.")] = 5,
     seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
+    flops_weight: Annotated[float, typer.Option(help="Weight of the compute prior (standardised log MACs).")] = 0.5,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -235,7 +236,7 @@ def value_pretrain(
         # Validated by pydantic: an unknown space or mode becomes a clear usage error.
         options = PretrainOptions.model_validate({
             "spaces": [s.strip() for s in spaces.split(",") if s.strip()], "per_space": per_space,
-            "mode": mode, "members": members, "seed": seed})
+            "mode": mode, "members": members, "seed": seed, "flops_weight": flops_weight})
     except ValidationError as e:
         fail(f"invalid option: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
     try:
@@ -309,6 +310,7 @@ def bench_value(
     cross_n: Annotated[int, typer.Option(help="Architectures per space for the cross-space τ.")] = 400,
     members: Annotated[int, typer.Option(help="Heads in each ensemble.")] = 5,
     steps: Annotated[int, typer.Option(help="Training steps per head.")] = 1500,
+    flops_weight: Annotated[float, typer.Option(help="Weight of the compute prior (0: heads only).")] = 0.5,
     config: ConfigOpt = None,
 ) -> None:
     """Kendall τ within NB201 and across spaces (beside params and FLOPs), calibration of
@@ -320,7 +322,7 @@ def bench_value(
     if mode not in ("both", "chunks", "features"):
         fail(f"unknown mode {mode!r}; expected both, chunks or features")
     report = run_value_bench(cfg, mode, train_n, test_n, cross_n, members, steps,  # type: ignore[arg-type]
-                             log=None if json_out else err.print)
+                             log=None if json_out else err.print, flops_weight=flops_weight)
     if json_out:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return

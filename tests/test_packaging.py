@@ -27,7 +27,8 @@ def test_wheel_carries_shipped_folders_under_a_private_package_folder(wheel: Pat
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("agentnas/_shipped/sandbox/zygote.py", "agentnas/_shipped/sandbox/worker.py",
                    "agentnas/_shipped/sandbox/train.py", "agentnas/_shipped/prompts/README.md",
-                   "agentnas/_shipped/memory/README.md", "agentnas/_shipped/examples/mnist1d_cnn.py"):
+                   "agentnas/_shipped/memory/README.md", "agentnas/_shipped/examples/mnist1d_cnn.py",
+                   "agentnas/value/pretrained/zeroshot.pt"):
         assert needed in names
     # never installed on top of top-level packages of the same name
     assert not any(n.startswith(("sandbox/", "prompts/", "memory/", "examples/")) for n in names)

@@ -63,7 +63,7 @@ def _latency(cfg: AgentnasConfig, predictor: ZeroShotPredictor, repeats: int) ->
 
 def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "both", train_n: int = 200, test_n: int = 2000,
                     cross_n: int = 400, members: int = 5, steps: int = 1500, latency_repeats: int = 3,
-                    log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+                    log: Callable[[str], Any] | None = None, flops_weight: float = 0.5) -> dict[str, Any]:
     say = log or (lambda _m: None)
     encoder = SpaceEncoder(cfg.cache_dir, mode)
     training = RankTraining(steps=steps)
@@ -79,14 +79,16 @@ def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "both", train_n: int
     train_keys = sample_keys("nb201", train_n, seed=0)
     nb_train = encode("nb201", train_keys)
     nb_test = encode("nb201", sample_keys("nb201", test_n, seed=1, exclude=set(train_keys)))
-    within = fit_ensemble(nb_train.x, nb_train.y, None, mode, members, training)
-    report: dict[str, Any] = {"mode": mode, "members": members, "within_nb201": _taus(within, nb_test)}
+    within = fit_ensemble(nb_train.x, nb_train.y, None, mode, members, training, flops_weight=flops_weight)
+    report: dict[str, Any] = {"mode": mode, "members": members, "flops_weight": flops_weight,
+                              "within_nb201": _taus(within, nb_test)}
 
     cross = {s: encode(s, sample_keys(s, cross_n, seed=2)) for s in ("nb201", "macro")}
     zero_shot: dict[str, ZeroShotPredictor] = {}
     for train_space, test_space in (("nb201", "macro"), ("macro", "nb201")):
         source = cross[train_space]
-        zero_shot[train_space] = fit_ensemble(source.x, source.y, None, mode, members, training)
+        zero_shot[train_space] = fit_ensemble(source.x, source.y, None, mode, members, training,
+                                              flops_weight=flops_weight)
         report[f"{train_space}_to_{test_space}"] = _taus(zero_shot[train_space], cross[test_space])
 
     online = OnlineValueModel(prior=zero_shot["macro"].predict)

@@ -30,6 +30,7 @@ class PretrainOptions(BaseModel):
     members: int = Field(default=5, gt=0)
     steps: int = Field(default=1500, gt=0)
     seed: int = 0
+    flops_weight: float = Field(default=0.5, ge=0)
 
 
 def labelled_sets(options: PretrainOptions, cache_dir: Path,
@@ -52,10 +53,10 @@ def fit(sets: list[LabelledSet], options: PretrainOptions) -> ZeroShotPredictor:
     y = np.concatenate([s.y for s in sets])
     groups = np.concatenate([np.full(len(s.y), i) for i, s in enumerate(sets)])
     info = {"spaces": [s.space for s in sets], "per_space": options.per_space, "mode": options.mode,
-            "members": options.members, "seed": options.seed,
+            "members": options.members, "seed": options.seed, "flops_weight": options.flops_weight,
             "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     return fit_ensemble(x, y, groups, options.mode, options.members,
-                        RankTraining(steps=options.steps, seed=options.seed), info)
+                        RankTraining(steps=options.steps, seed=options.seed), info, options.flops_weight)
 
 
 def pretrain(options: PretrainOptions, cache_dir: Path, out: Path,

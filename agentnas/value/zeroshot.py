@@ -89,7 +89,7 @@ def flops_column(mode: EncodeMode) -> int | None:
 
 def fit_ensemble(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, mode: EncodeMode,
                  members: int = 5, training: RankTraining | None = None,
-                 info: dict[str, Any] | None = None, flops_weight: float = 1.0) -> ZeroShotPredictor:
+                 info: dict[str, Any] | None = None, flops_weight: float = 0.5) -> ZeroShotPredictor:
     """Train `members` heads with different seeds (a deep ensemble) on the same data."""
     base = training or RankTraining()
     heads, centers, scales = [], [], []
