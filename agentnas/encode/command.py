@@ -78,6 +78,26 @@ def export_candidates(paths: list[Path], cfg: AgentnasConfig, out_dir: Path,
     return exported
 
 
+def graph_files(paths: list[Path], cfg: AgentnasConfig, tmp: Path, err: TextIO) -> dict[Path, Path | str] | int:
+    """Each path's ONNX file: itself for an .onnx, the sandbox's export for a candidate .py,
+    or a message saying why there is none. An int is an exit status that stops the command."""
+    graphs: dict[Path, Path | str] = {}
+    for path in paths:
+        if not path.is_file():
+            graphs[path] = "no such file" if not path.exists() else "not a regular file"
+        elif path.suffix not in (".py", ".onnx"):
+            graphs[path] = "expected a candidate .py file or an .onnx file"
+        else:
+            graphs[path] = path
+    candidates = [p for p in dict.fromkeys(paths) if p.suffix == ".py" and isinstance(graphs[p], Path)]
+    if candidates:
+        exported = export_candidates(candidates, cfg, tmp, err)
+        if isinstance(exported, int):
+            return exported
+        graphs.update(exported)
+    return graphs
+
+
 def _record(path: Path, onnx_file: Path, json_out: bool, cache: EncodingCache | None) -> str:
     try:
         model = load_onnx(onnx_file)
@@ -109,26 +129,16 @@ def run_encode(options: EncodeOptions, out: TextIO | None = None, err: TextIO | 
     except TaskError as e:
         print(f"error: {e}", file=err)
         return 2
-    problems: dict[Path, str] = {}
-    for path in options.paths:
-        if not path.is_file():
-            problems[path] = "no such file" if not path.exists() else "not a regular file"
-        elif path.suffix not in (".py", ".onnx"):
-            problems[path] = "expected a candidate .py file or an .onnx file"
-    candidates = [p for p in dict.fromkeys(options.paths) if p.suffix == ".py" and p not in problems]
     cache = EncodingCache(cfg.cache_dir / "encodings") if options.json_out else None
-    failed = bool(problems)
     with tempfile.TemporaryDirectory(prefix="agentnas-encode-") as tmp:
-        exported: dict[Path, Path | str] = {}
-        if candidates:
-            result = export_candidates(candidates, cfg, Path(tmp), err)
-            if isinstance(result, int):
-                return result
-            exported = result
+        graphs = graph_files(options.paths, cfg, Path(tmp), err)
+        if isinstance(graphs, int):
+            return graphs
+        failed = False
         for path in options.paths:
-            source = exported.get(path, path)
-            if path in problems or isinstance(source, str):
-                print(f"error: {path}: {problems.get(path, source)}", file=err)
+            source = graphs[path]
+            if isinstance(source, str):
+                print(f"error: {path}: {source}", file=err)
                 failed = True
                 continue
             try:

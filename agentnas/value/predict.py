@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agentnas.config import AgentnasConfig
-from agentnas.encode.command import export_candidates
+from agentnas.encode.command import graph_files
 from agentnas.encode.embed import EncodingCache, encode_graph
 from agentnas.encode.onnx_load import OnnxLoadError, load_onnx
 from agentnas.value.zeroshot import ZeroShotPredictor
@@ -25,30 +25,30 @@ def run_predict(paths: list[Path], cfg: AgentnasConfig, model_path: Path | None,
     except (FileNotFoundError, OSError, RuntimeError, KeyError) as e:
         print(f"error: cannot load the value model: {e}", file=err)
         return 2
-    problems: dict[Path, str] = {p: "no such file" for p in paths if not p.is_file()}
-    problems |= {p: "expected a candidate .py file or an .onnx file" for p in paths
-                 if p not in problems and p.suffix not in (".py", ".onnx")}
     rows: list[dict[str, Any]] = []
     cache = EncodingCache(cfg.cache_dir / "encodings")
     with tempfile.TemporaryDirectory(prefix="agentnas-predict-") as tmp:
-        candidates = [p for p in dict.fromkeys(paths) if p.suffix == ".py" and p not in problems]
-        exported: dict[Path, Path | str] = {}
-        if candidates:
-            result = export_candidates(candidates, cfg, Path(tmp), err)
-            if isinstance(result, int):
-                return result
-            exported = result
+        graphs = graph_files(paths, cfg, Path(tmp), err)
+        if isinstance(graphs, int):
+            return graphs
         for path in paths:
-            source = exported.get(path, path)
-            if path in problems or isinstance(source, str):
-                print(f"error: {path}: {problems.get(path, source)}", file=err)
+            source = graphs[path]
+            if isinstance(source, str):
+                print(f"error: {path}: {source}", file=err)
                 continue
             try:
                 encoding = encode_graph(load_onnx(source), predictor.mode, cache)
             except OnnxLoadError as e:
                 print(f"error: {e}", file=err)
                 continue
-            mean, std = predictor.predict(encoding.array())
+            except Exception as e:  # a graph the encoder cannot handle must not stop the other paths
+                print(f"error: {path}: cannot encode: {type(e).__name__}: {e}", file=err)
+                continue
+            try:
+                mean, std = predictor.predict(encoding.array())
+            except ValueError as e:  # the model file does not match this encoder
+                print(f"error: {e}", file=err)
+                return 2
             rows.append({"path": str(path), "mean": float(mean[0]), "std": float(std[0])})
     if json_out:
         out.write(json.dumps(rows, indent=2) + "\n")
