@@ -22,22 +22,16 @@ MAX_PARAMS = 100_000
 
 @pytest.fixture(scope="module")
 def evaluator(backend: str, cache_dir: Path) -> Iterator[Evaluator]:
-    ev = open_evaluator(backend, cache_dir, timeout_s=60.0)
-    try:
+    with open_evaluator(backend, cache_dir, timeout_s=60.0) as ev:
         yield ev
-    finally:
-        ev.close()
 
 
 @pytest.fixture(scope="module")
 def strict_evaluator(backend: str, cache_dir: Path) -> Iterator[Evaluator]:
     """Exporting to ONNX is required and models are capped at MAX_PARAMS parameters."""
-    ev = open_evaluator(backend, cache_dir, timeout_s=60.0, require_export=True,
-                        max_params=MAX_PARAMS)
-    try:
+    with open_evaluator(backend, cache_dir, timeout_s=60.0, require_export=True,
+                        max_params=MAX_PARAMS) as ev:
         yield ev
-    finally:
-        ev.close()
 
 
 # A model both ONNX exporters reject (aten::histc has no ONNX translation), yet trainable.

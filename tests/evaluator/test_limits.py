@@ -28,12 +28,9 @@ FILE_LIMIT_MB = 8
 
 @pytest.fixture(scope="module")
 def evaluator(backend: str, cache_dir: Path) -> Iterator[Evaluator]:
-    ev = open_evaluator(backend, cache_dir, timeout_s=TIMEOUT_S, memory_limit_gb=MEMORY_LIMIT_GB,
-                        file_size_limit_mb=FILE_LIMIT_MB)
-    try:
+    with open_evaluator(backend, cache_dir, timeout_s=TIMEOUT_S, memory_limit_gb=MEMORY_LIMIT_GB,
+                        file_size_limit_mb=FILE_LIMIT_MB) as ev:
         yield ev
-    finally:
-        ev.close()
 
 
 LOOP = GOOD_MODEL + '''

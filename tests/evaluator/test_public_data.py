@@ -69,11 +69,8 @@ def build_model(input_shape, num_classes):
 
 @pytest.fixture(scope="module")
 def evaluator(backend: str, cache_dir: Path) -> Iterator[Evaluator]:
-    ev = open_evaluator(backend, cache_dir, timeout_s=60.0)
-    try:
+    with open_evaluator(backend, cache_dir, timeout_s=60.0) as ev:
         yield ev
-    finally:
-        ev.close()
 
 
 def test_published_datasets_cannot_be_loaded_to_copy_labels(evaluator: Evaluator, candidate: Any,

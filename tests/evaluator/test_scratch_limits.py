@@ -21,12 +21,9 @@ SCRATCH_MB, MAX_FILES, MAX_THREADS = 32, 2_000, 64
 
 @pytest.fixture(scope="module")
 def evaluator(backend: str, cache_dir: Path) -> Iterator[Evaluator]:
-    ev = open_evaluator(backend, cache_dir, timeout_s=20.0, file_size_limit_mb=4, scratch_limit_mb=SCRATCH_MB,
-                        max_files=MAX_FILES, max_threads=MAX_THREADS, memory_limit_gb=2.0)
-    try:
+    with open_evaluator(backend, cache_dir, timeout_s=20.0, file_size_limit_mb=4, scratch_limit_mb=SCRATCH_MB,
+                        max_files=MAX_FILES, max_threads=MAX_THREADS, memory_limit_gb=2.0) as ev:
         yield ev
-    finally:
-        ev.close()
 
 
 MANY_BIG_FILES = GOOD_MODEL + '''

@@ -12,17 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from agentnas.space import bench_data_dir
 from agentnas.value.pretrain import PretrainOptions, pretrain
 from agentnas.value.zeroshot import ZeroShotPredictor
 
 ROOT = Path(__file__).resolve().parents[2]
-try:
-    bench_data_dir()
-    HAVE_DATA = True
-except FileNotFoundError:
-    HAVE_DATA = False
-needs_data = pytest.mark.skipif(not HAVE_DATA, reason="../shared/data benchmark tables not found")
+needs_data = pytest.mark.usefixtures("bench_data")
 
 
 def agentnas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -31,9 +25,7 @@ def agentnas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not HAVE_DATA:
-        pytest.skip("../shared/data benchmark tables not found")
+def model_file(tmp_path_factory: pytest.TempPathFactory, bench_data: Path) -> Path:
     folder = tmp_path_factory.mktemp("value")
     options = PretrainOptions(per_space=12, mode="features", members=2, steps=200)
     report = pretrain(options, folder / "cache", folder / "model.pt")

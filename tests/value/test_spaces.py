@@ -7,16 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agentnas.space import bench_data_dir
 from agentnas.value.spaces import SpaceEncoder, sample_keys, space_labels
 
-try:
-    bench_data_dir()
-    HAVE_DATA = True
-except FileNotFoundError:
-    HAVE_DATA = False
-
-pytestmark = pytest.mark.skipif(not HAVE_DATA, reason="../shared/data benchmark tables not found")
+pytestmark = pytest.mark.usefixtures("bench_data")
 
 
 @pytest.mark.parametrize("space", ["nb201", "macro"])
