@@ -79,6 +79,8 @@ UnsafeOpt = Annotated[bool | None, typer.Option(
 OutOpt = Annotated[Path | None, typer.Option(
     "--out", help="Where each candidate's ONNX and source are kept (default: ./agentnas-out).")]
 CacheOpt = Annotated[Path | None, typer.Option(help="Dataset cache (default: ~/.cache/agentnas).")]
+GraphFilesArg = Annotated[list[Path], typer.Argument(
+    help="Candidate .py files (exported to ONNX inside the sandbox) or .onnx files.")]
 FilesArg = Annotated[list[Path], typer.Argument(
     help="Candidate .py files, each defining build_model(input_shape, num_classes).")]
 
@@ -167,8 +169,7 @@ def evaluate(
 
 @app.command()
 def encode(
-    files: Annotated[list[Path], typer.Argument(
-        help="Candidate .py files (exported to ONNX inside the sandbox) or .onnx files.")],
+    files: GraphFilesArg,
     task: TaskOpt = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
@@ -188,8 +189,7 @@ def encode(
 
 @app.command()
 def predict(
-    files: Annotated[list[Path], typer.Argument(
-        help="Candidate .py files (exported to ONNX inside the sandbox) or .onnx files.")],
+    files: GraphFilesArg,
     task: TaskOpt = None,
     json_out: JsonOpt = False,
     model: Annotated[Path | None, typer.Option(help="Value model file (default: the one shipped).")] = None,

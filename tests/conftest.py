@@ -1,4 +1,4 @@
-"""Shared fixtures for the value-model tests."""
+"""Fixtures shared by every test folder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from agentnas.space import bench_data_dir
 
 @pytest.fixture(scope="session")
 def bench_data() -> Path:
-    """The benchmark tables folder; tests that need it skip (with the reason) without it."""
+    """The shared benchmark tables folder; tests that need it skip (with the reason) without it."""
     try:
         return bench_data_dir()
     except FileNotFoundError as e:
