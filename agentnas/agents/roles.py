@@ -1,0 +1,153 @@
+"""The roles of an expansion on a real task: the sandbox check, the value scorer, the
+sandbox trainer, and the offline analyst.
+
+Candidate code is untrusted: it is only ever written to a file and handed to the sandbox
+(`Evaluator`); the trusted side reads back the exported ONNX with the safe loader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from agentnas.agents.state import Candidate, Context
+from agentnas.encode.embed import encode_graph
+from agentnas.encode.onnx_load import load_onnx
+from agentnas.records import EvalResult
+
+
+class Evaluates(Protocol):
+    def evaluate(self, paths: Sequence[Path]) -> list[EvalResult]: ...
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def write_candidate(root: Path, candidate: Candidate) -> Path:
+    """`root/<id>/model.py` holding the candidate's code (rewritten if it changed)."""
+    path = Path(root) / candidate.id / "model.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != candidate.code:
+        path.write_text(candidate.code, encoding="utf-8")
+    return path
+
+
+def _failed(c: Candidate, result: EvalResult, status: str) -> Candidate:
+    failure = result.failure
+    return c.model_copy(update={"status": status, "failure_kind": str(failure.kind) if failure else "crash",
+                                "failure_message": (failure.message if failure else "failed")[:2000]})
+
+
+class SandboxChecker:
+    """Build, shape check, parameter count and ONNX export in the sandbox (no training)."""
+
+    def __init__(self, evaluator: Evaluates, root: Path, max_params: int | None = None) -> None:
+        self.evaluator, self.root, self.max_params = evaluator, Path(root), max_params
+
+    def check(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
+        paths = [write_candidate(self.root, c) for c in candidates]
+        out: list[Candidate] = []
+        for c, result in zip(candidates, self.evaluator.evaluate(paths), strict=True):
+            if not result.ok:
+                out.append(_failed(c, result, "failed"))
+                continue
+            limit = ctx.max_params or self.max_params
+            if limit is not None and result.params is not None and result.params > limit:
+                out.append(c.model_copy(update={"status": "failed", "failure_kind": "constraint",
+                                                "failure_message": f"{result.params:,} parameters exceed the "
+                                                                   f"budget of {limit:,}", "params": result.params}))
+                continue
+            if result.onnx_path is None:
+                out.append(c.model_copy(update={"status": "failed", "failure_kind": "export",
+                                                "failure_message": result.export_error or "no ONNX file"}))
+                continue
+            out.append(c.model_copy(update={"status": "checked", "params": result.params,
+                                            "onnx_path": result.onnx_path}))
+        return out
+
+
+Predict = Callable[[str, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Novelty = Callable[[Candidate, np.ndarray], tuple[str, str | None]]
+
+
+class ValueScorer:
+    """Encode each checked candidate's ONNX graph, ask the novelty judge, predict (mean, std)."""
+
+    def __init__(self, predict: Predict, novelty: Novelty | None = None) -> None:
+        self.predict, self.novelty = predict, novelty
+
+    def score(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
+        out: list[Candidate] = []
+        for c in candidates:
+            assert c.onnx_path is not None
+            try:
+                encoding = encode_graph(load_onnx(c.onnx_path), "features")
+            except Exception as e:  # an odd graph is this candidate's failure, not the run's
+                out.append(c.model_copy(update={"status": "failed", "failure_kind": "export",
+                                                "failure_message": f"cannot encode the graph: {e}"}))
+                continue
+            x = encoding.array()
+            verdict, nearest = self.novelty(c, x) if self.novelty else ("novel", None)
+            mean, std = self.predict(ctx.task, x[None, :])
+            out.append(c.model_copy(update={
+                "status": "duplicate" if verdict == "duplicate" else "scored", "features": [float(v) for v in x],
+                "flops": encoding.features.flops, "novelty": verdict, "nearest_id": nearest,
+                "mean": float(mean[0]), "std": float(std[0])}))
+        return out
+
+
+Lookup = Callable[[Candidate], Candidate | None]
+OnResult = Callable[[Candidate, EvalResult, Context], Candidate]
+
+
+class SandboxTrainer:
+    """Real training under the task's recipe. Idempotent: `lookup(c)` returns a candidate
+    whose experiment is already recorded, and `on_result` records each new one as soon as
+    its evaluation ends (so a kill loses at most the evaluations in flight)."""
+
+    def __init__(self, evaluator: Evaluates, root: Path, lookup: Lookup, on_result: OnResult) -> None:
+        self.evaluator, self.root, self.lookup, self.on_result = evaluator, Path(root), lookup, on_result
+
+    def train(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
+        done = {c.id: self.lookup(c) for c in candidates}
+        todo = [c for c in candidates if done[c.id] is None]
+        if todo:
+            results = self.evaluator.evaluate([write_candidate(self.root, c) for c in todo])
+            for c, result in zip(todo, results, strict=True):
+                done[c.id] = self.on_result(c, result, ctx)
+        return [d for d in (done[c.id] for c in candidates) if d is not None]
+
+
+def trained(c: Candidate, result: EvalResult, experiment_id: str) -> Candidate:
+    """The candidate after its evaluation: `trained` with metrics, or `eval_failed`."""
+    if not result.ok or result.metrics is None:
+        return _failed(c, result, "eval_failed").model_copy(update={"experiment_id": experiment_id})
+    return c.model_copy(update={"status": "trained", "experiment_id": experiment_id,
+                                "val_accuracy": result.metrics.val_accuracy,
+                                "test_accuracy": result.metrics.test_accuracy,
+                                "params": result.params if result.params is not None else c.params})
+
+
+class OfflineAnalyst:
+    """The lesson of a result without an LLM: what changed, against the parent, and what it did."""
+
+    def analyse(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
+        out = []
+        for c in candidates:
+            change = c.description or c.operator
+            if c.val_accuracy is None:
+                lesson = f"{change}: did not train ({c.failure_kind})."
+            elif ctx.parent_val_accuracy is None:
+                lesson = f"{change}: {c.val_accuracy:.2%} validation accuracy with {c.params or 0:,} parameters."
+            else:
+                delta = (c.val_accuracy - ctx.parent_val_accuracy) * 100
+                verdict = "helped" if delta > 0.5 else "hurt" if delta < -0.5 else "made no clear difference"
+                lesson = (f"{change}: {verdict} under '{ctx.hypothesis}' ({delta:+.1f} points vs parent, "
+                          f"{c.val_accuracy:.2%} with {c.params or 0:,} parameters).")
+            out.append(c.model_copy(update={"lesson": lesson}))
+        return out

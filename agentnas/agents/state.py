@@ -1,0 +1,96 @@
+"""The typed state of one expansion of a search node, as langgraph carries it.
+
+Values in the state are plain JSON (dicts of `Candidate.model_dump()`), so the SQLite
+checkpointer stores them exactly and a killed expansion resumes from the last finished
+node with the same data. Nodes return partial updates; `candidates` is replaced whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict
+
+CandidateStatus = Literal["drafted", "failed", "checked", "duplicate", "scored", "trained", "eval_failed"]
+
+
+class Draft(BaseModel):
+    """What a proposer (the researcher agent or the offline grammar) writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    operator: str = "sample"  # sample | mutate | recombine | refine | repair | seed
+    description: str = ""
+    rationale: str = ""
+    arch: dict[str, Any] | None = None  # the grammar tree, when the offline proposer wrote it
+
+
+class Candidate(BaseModel):
+    """One child of the expanded node as it moves through the graph."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    code: str
+    operator: str
+    description: str = ""
+    rationale: str = ""
+    arch: dict[str, Any] | None = None
+    status: CandidateStatus = "drafted"
+    attempts: int = 0
+    failure_kind: str | None = None
+    failure_message: str | None = None
+    params: int | None = None
+    flops: int | None = None
+    onnx_path: str | None = None
+    features: list[float] | None = None
+    novelty: str | None = None  # novel | near_duplicate | duplicate
+    nearest_id: str | None = None
+    mean: float | None = None
+    std: float | None = None
+    granted: bool = False
+    experiment_id: str | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    lesson: str | None = None
+
+
+class Context(BaseModel):
+    """What the proposer sees: the node being expanded and what is known around it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    iteration: int
+    seed: int
+    task: str
+    task_description: str = ""
+    hypothesis_id: str
+    hypothesis: str
+    parent_id: str | None = None
+    parent_code: str | None = None
+    parent_arch: dict[str, Any] | None = None
+    parent_val_accuracy: float | None = None
+    other_code: str | None = None  # a second parent, for recombination
+    other_arch: dict[str, Any] | None = None
+    siblings: list[str] = []
+    steering: list[str] = []
+    max_params: int | None = None
+    k: int = 4
+
+
+class ExpansionState(TypedDict, total=False):
+    context: dict[str, Any]
+    candidates: list[dict[str, Any]]
+    repair_round: int
+    grants: list[str]
+    approved: list[str]
+    done: bool
+
+
+def candidates_of(state: ExpansionState) -> list[Candidate]:
+    return [Candidate.model_validate(c) for c in state.get("candidates", [])]
+
+
+def dump(candidates: list[Candidate]) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json") for c in candidates]

@@ -1,0 +1,55 @@
+"""A scripted researcher for run-loop tests: MLPs whose width and depth come from the
+iteration's RNG, so the loop's determinism and resume are tested apart from the grammar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agentnas.agents.roles import OfflineAnalyst
+from agentnas.agents.state import Context, Draft
+from agentnas.search.realtask import Agents
+from agentnas.search.run import RunOptions
+from agentnas.search.runtree import RunTree
+
+TEMPLATE = '''import math
+import torch.nn as nn
+
+
+def build_model(input_shape, num_classes):
+    layers = [nn.Flatten()]
+    width = math.prod(input_shape)
+    for _ in range({depth}):
+        layers += [nn.Linear(width, {hidden}), nn.ReLU()]
+        width = {hidden}
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+'''
+BROKEN = "def build_model(input_shape, num_classes):\n    return undefined_name\n"
+
+
+class ScriptedResearcher:
+    def __init__(self, broken_every: int = 0) -> None:
+        self.broken_every = broken_every
+
+    def propose(self, ctx: Context) -> list[Draft]:
+        rng = np.random.default_rng([ctx.seed, ctx.iteration, 7])
+        drafts = []
+        for i in range(ctx.k):
+            if self.broken_every and (ctx.iteration + i) % self.broken_every == 0:
+                drafts.append(Draft(code=BROKEN, operator="sample", description="broken on purpose"))
+                continue
+            hidden, depth = int(rng.choice([8, 16, 32, 64])), int(rng.integers(1, 3))
+            drafts.append(Draft(code=TEMPLATE.format(hidden=hidden, depth=depth),
+                                operator="mutate" if ctx.parent_id else "sample",
+                                description=f"MLP {depth}x{hidden}"))
+        return drafts
+
+    def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
+        return ["wider layers", "deeper stacks", "small and fast"][len(tree.hypotheses) % 3]
+
+
+def scripted_agents(options: RunOptions, task: Any) -> Agents:
+    researcher = ScriptedResearcher()
+    return Agents(researcher=researcher, hypothesiser=researcher, engineer=None, analyst=OfflineAnalyst())
