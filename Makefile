@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# A short discovery on MNIST-1D with the offline proposer (no API key): a few minutes on 2
+# cores, then the leaderboard beside the task's published baselines. Running it again resumes
+# the same run directory (and, with its budget spent, just prints the leaderboard).
+DEMO_EVALS ?= 12
 demo: install
-	$(BIN)/agentnas evaluate examples/mnist1d_logistic.py examples/mnist1d_mlp.py \
-		examples/mnist1d_cnn.py examples/mnist1d_gru.py --task mnist1d
+	$(BIN)/agentnas run --task mnist1d --budget-evals $(DEMO_EVALS) --run-dir agentnas-runs/demo
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -37,4 +40,4 @@ bench: install
 	$(BIN)/agentnas bench sandbox
 
 clean:
-	rm -rf $(VENV) agentnas-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) agentnas-out agentnas-runs .pytest_cache .mypy_cache .ruff_cache

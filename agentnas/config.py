@@ -45,6 +45,9 @@ class AgentnasConfig(BaseSettings):
     file_size_limit_mb: float = Field(default=256.0, gt=0)
     epochs: int | None = Field(default=None, gt=0)
     seed: int | None = Field(default=None, ge=0)
+    # The [llm] table (endpoint, models per role, prices, caps): validated by agentnas.llm.LLMConfig
+    # when a run uses the LLM proposer; never written to a journal as it may hold a key.
+    llm: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

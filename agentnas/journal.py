@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,14 +75,15 @@ class Journal:
         self.path = Path(path)
         self.read_only = read_only
         self._clock = clock
+        self._lock = threading.RLock()  # graph nodes may run on worker threads: one statement at a time
         if read_only:
             if not self.path.is_file():
                 raise JournalError(f"no journal at {self.path}")
             uri = f"file:{self.path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             if not read_only:
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -112,6 +114,10 @@ class Journal:
         if self.read_only:
             raise JournalError(f"{self.path} is open read-only")
         text = _canonical(payload)
+        with self._lock:
+            return self._append(kind, key, text)
+
+    def _append(self, kind: str, key: str, text: str) -> Entry:
         try:
             cur = self._db.execute("INSERT INTO entries (kind, key, payload, at) VALUES (?, ?, ?, ?)",
                                    (kind, key, text, float(self._clock())))
@@ -127,13 +133,20 @@ class Journal:
         return Entry(seq=seq, kind=kind, key=key, payload=json.loads(text), at=float(self._clock()))
 
     def get(self, kind: str, key: str) -> Entry | None:
-        row = self._db.execute("SELECT seq, kind, key, payload, at FROM entries WHERE kind=? AND key=?",
-                               (kind, key)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT seq, kind, key, payload, at FROM entries WHERE kind=? AND key=?",
+                                   (kind, key)).fetchone()
         return None if row is None else _entry(row)
 
     def entries(self, kind: str | tuple[str, ...] | None = None, after: int = 0) -> Iterator[Entry]:
         """Entries in append order, optionally of some kinds and after a sequence number."""
         kinds = (kind,) if isinstance(kind, str) else kind
+        with self._lock:
+            rows = self._select(kinds, after)
+        for row in rows:
+            yield _entry(row)
+
+    def _select(self, kinds: tuple[str, ...] | None, after: int) -> list[tuple[Any, ...]]:
         if kinds:
             marks = ",".join("?" * len(kinds))
             rows = self._db.execute(
@@ -142,15 +155,16 @@ class Journal:
         else:
             rows = self._db.execute("SELECT seq, kind, key, payload, at FROM entries WHERE seq > ? ORDER BY seq",
                                     (after,))
-        for row in rows.fetchall():
-            yield _entry(row)
+        return list(rows.fetchall())
 
     def count(self, kind: str) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM entries WHERE kind=?", (kind,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM entries WHERE kind=?", (kind,)).fetchone()
         return int(row[0])
 
     def last_seq(self) -> int:
-        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
         return int(row[0])
 
 

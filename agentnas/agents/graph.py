@@ -14,6 +14,7 @@ edited candidate goes back through the check.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -83,13 +84,15 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
             if c.status != "failed" or c.attempts >= services.max_repairs:
                 continue
             draft = services.engineer.repair(ctx, c)
+            failed = {"kind": c.failure_kind or "crash", "message": c.failure_message or "",
+                      "code_hash": hashlib.sha256(c.code.encode("utf-8")).hexdigest()}
             if draft is None:  # given up: no further attempts
                 fixed.append(c.model_copy(update={"attempts": services.max_repairs}))
             else:
                 fixed.append(c.model_copy(update={
                     "code": draft.code, "operator": c.operator, "status": "drafted", "attempts": c.attempts + 1,
                     "rationale": draft.rationale or c.rationale, "arch": draft.arch,
-                    "failure_kind": None, "failure_message": None}))
+                    "failure_kind": None, "failure_message": None, "history": [*c.history, failed]}))
         return {"candidates": dump(_replace(cands, fixed)), "repair_round": state.get("repair_round", 0) + 1}
 
     def score(state: ExpansionState) -> dict[str, Any]:

@@ -101,26 +101,53 @@ class ValueScorer:
         return out
 
 
-Lookup = Callable[[Candidate], Candidate | None]
-OnResult = Callable[[Candidate, EvalResult, Context], Candidate]
+Lookup = Callable[[Candidate, str], Candidate | None]
+OnResult = Callable[[Candidate, EvalResult, Context, str], Candidate]
 
 
 class SandboxTrainer:
-    """Real training under the task's recipe. Idempotent: `lookup(c)` returns a candidate
-    whose experiment is already recorded, and `on_result` records each new one as soon as
-    its evaluation ends (so a kill loses at most the evaluations in flight)."""
+    """Real training under the task's recipe. Idempotent: `lookup(c, fidelity)` returns a
+    candidate whose experiment is already recorded, and `on_result` records each new one as
+    soon as its evaluation ends (so a kill loses at most the evaluations in flight).
 
-    def __init__(self, evaluator: Evaluates, root: Path, lookup: Lookup, on_result: OnResult) -> None:
+    With `short` (an evaluator with fewer epochs) training is successive halving: every
+    candidate first gets the short run (fidelity "low"); only those whose low-fidelity
+    validation accuracy is in the best `keep` fraction of all low-fidelity results so far
+    (`low_scores()`, this one included) go on to the full recipe (fidelity "full").
+    """
+
+    def __init__(self, evaluator: Evaluates, root: Path, lookup: Lookup, on_result: OnResult, *,
+                 short: Evaluates | None = None, keep: float = 0.5,
+                 low_scores: Callable[[], list[float]] | None = None,
+                 remaining: Callable[[], int | None] | None = None) -> None:
         self.evaluator, self.root, self.lookup, self.on_result = evaluator, Path(root), lookup, on_result
+        self.short, self.keep, self.low_scores, self.remaining = short, keep, low_scores, remaining
+
+    def _run(self, ctx: Context, candidates: list[Candidate], evaluator: Evaluates, fidelity: str
+             ) -> dict[str, Candidate]:
+        done = {c.id: self.lookup(c, fidelity) for c in candidates}
+        todo = [c for c in candidates if done[c.id] is None]
+        left = self.remaining() if self.remaining is not None else None
+        if left is not None:  # never train past the evaluation budget
+            todo = todo[:left]
+        if todo:
+            results = evaluator.evaluate([write_candidate(self.root, c) for c in todo])
+            for c, result in zip(todo, results, strict=True):
+                done[c.id] = self.on_result(c, result, ctx, fidelity)
+        return {k: v for k, v in done.items() if v is not None}
 
     def train(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
-        done = {c.id: self.lookup(c) for c in candidates}
-        todo = [c for c in candidates if done[c.id] is None]
-        if todo:
-            results = self.evaluator.evaluate([write_candidate(self.root, c) for c in todo])
-            for c, result in zip(todo, results, strict=True):
-                done[c.id] = self.on_result(c, result, ctx)
-        return [d for d in (done[c.id] for c in candidates) if d is not None]
+        if self.short is None:
+            full = self._run(ctx, candidates, self.evaluator, "full")
+            return [full[c.id] for c in candidates if c.id in full]
+        low = self._run(ctx, candidates, self.short, "low")
+        scores = sorted(self.low_scores() if self.low_scores else
+                        [c.val_accuracy for c in low.values() if c.val_accuracy is not None])
+        cut = scores[int(len(scores) * (1 - self.keep))] if scores else 0.0
+        promoted = [c for c in candidates if c.id in low and low[c.id].status == "trained"
+                    and (low[c.id].val_accuracy or 0.0) >= cut]
+        full = self._run(ctx, promoted, self.evaluator, "full") if promoted else {}
+        return [full.get(c.id, low[c.id]) for c in candidates if c.id in low]
 
 
 def trained(c: Candidate, result: EvalResult, experiment_id: str) -> Candidate:

@@ -54,6 +54,8 @@ class Candidate(BaseModel):
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     lesson: str | None = None
+    # failed checks before a repair, oldest first: {"kind", "message", "code_hash"} (replay needs them)
+    history: list[dict[str, str]] = []
 
 
 class Context(BaseModel):

@@ -50,6 +50,6 @@ class ScriptedResearcher:
         return ["wider layers", "deeper stacks", "small and fast"][len(tree.hypotheses) % 3]
 
 
-def scripted_agents(options: RunOptions, task: Any) -> Agents:
+def scripted_agents(options: RunOptions, task: Any, journal: Any) -> Agents:
     researcher = ScriptedResearcher()
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=None, analyst=OfflineAnalyst())

@@ -1,0 +1,48 @@
+"""The researcher without an LLM: the grammar proposer (agentnas.space.proposer) behind the
+`Researcher` and `Hypothesiser` roles. Deterministic: its RNG comes from (seed, iteration)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from agentnas.agents.state import Context, Draft
+from agentnas.search.runtree import RunTree
+from agentnas.space.grammar import Arch
+from agentnas.space.proposer import OfflineProposer, ProposerConfig, as_arch
+
+
+class OfflineResearcher:
+    def __init__(self, input_shape: Sequence[int], num_classes: int, max_params: int | None = None) -> None:
+        config = ProposerConfig(max_params=max_params) if max_params else ProposerConfig()
+        self.proposer = OfflineProposer(input_shape, num_classes, config)
+
+    @staticmethod
+    def _arch(arch: dict[str, object] | None, code: str | None) -> Arch | None:
+        for source in (arch, code):
+            if source:
+                try:
+                    return as_arch(source)
+                except ValueError:  # code not written by the grammar (e.g. a user's edit)
+                    continue
+        return None
+
+    def propose(self, ctx: Context) -> list[Draft]:
+        rng = np.random.default_rng([ctx.seed, ctx.iteration, 1])
+        parent = self._arch(ctx.parent_arch, ctx.parent_code)
+        other = self._arch(ctx.other_arch, ctx.other_code)
+        drafts: list[Draft] = []
+        if parent is None and ctx.iteration == 0:  # the first expansion starts from known baselines
+            drafts += [Draft(code=p.code, operator="seed", description=p.description, arch=p.arch_dict())
+                       for p in self.proposer.seeds()[: max(ctx.k // 2, 1)]]
+        proposals = self.proposer.propose(parent, ctx.hypothesis, ctx.k - len(drafts), rng,
+                                          partners=[other] if other is not None else [])
+        drafts += [Draft(code=p.code, operator=p.operator, description=p.description, rationale=p.rationale,
+                         arch=p.arch_dict()) for p in proposals]
+        return drafts[: ctx.k]
+
+    def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
+        taken = [h.text for h in tree.hypotheses.values()]
+        found = self.proposer.hypotheses(1, rng, exclude=taken)
+        return found[0].text if found else f"explore freely (direction {len(taken) + 1})"

@@ -1,0 +1,136 @@
+"""Structured replies: the schema goes into the prompt, the reply is parsed tolerantly, and what
+cannot be used becomes an `InvalidReply` with a kind and a message the model can act on.
+
+Parsing order: the whole reply as JSON; fenced ```json blocks; a JSON object embedded in prose;
+then, for schemas that allow it (`AgentReply.from_fallback`), the fenced ```python block with
+the prose around it. JSON strings with raw newlines (models write code that way) are accepted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from agentnas.llm.errors import InvalidReply, InvalidReplyKind
+from agentnas.llm.schemas import AgentReply
+from agentnas.records import ChatMessage, LLMResponse
+
+T = TypeVar("T", bound=BaseModel)
+
+_DECODER = json.JSONDecoder(strict=False)
+_FENCED = re.compile(r"```(?P<lang>[\w+-]*)[ \t]*\n(?P<body>.*?)```", re.DOTALL)
+_MAX_EMBEDDED_STARTS = 64  # '{' positions tried in prose: enough for any real reply, bounded for huge ones
+
+
+@dataclass(frozen=True)
+class Parsed(Generic[T]):
+    """A validated reply and how it was found (json, fenced_json, embedded_json, fenced_code)."""
+
+    value: T
+    via: str
+
+
+@cache  # building a JSON schema costs milliseconds; a schema class never changes
+def schema_instructions(schema: type[BaseModel]) -> str:
+    """The reply-format paragraph appended to the prompt (deterministic for a schema)."""
+    js = json.dumps(schema.model_json_schema(), sort_keys=True, indent=1)
+    text = ("## Reply format\n"
+            f"Reply with exactly one JSON object (a {schema.__name__}) and nothing else, matching this JSON Schema:\n"
+            f"```json\n{js}\n```")
+    if "code" in schema.model_fields:
+        text += ("\nThe `code` value is the whole Python file as one JSON string "
+                 "(newlines escaped as \\n, quotes as \\\").")
+    return text
+
+
+def with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel]) -> list[ChatMessage]:
+    """`messages` with the reply format appended to the last user message (or added as one): every chat
+    template accepts that, unlike a second system message."""
+    out = list(messages)
+    instructions = schema_instructions(schema)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].role == "user":
+            out[i] = ChatMessage(role="user", content=f"{out[i].content.rstrip()}\n\n{instructions}")
+            return out
+    out.append(ChatMessage(role="user", content=instructions))
+    return out
+
+
+def repair_messages(messages: Sequence[ChatMessage], raw: str, failure: InvalidReply) -> list[ChatMessage]:
+    """The conversation that asks the model to fix its own unusable reply."""
+    return [*messages, ChatMessage(role="assistant", content=raw),
+            ChatMessage(role="user", content=(
+                f"Your reply could not be used ({failure.kind}): {failure.detail}\n"
+                f"Reply again with only the corrected JSON object ({failure.schema}), nothing else."))]
+
+
+def _json_candidates(text: str) -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    stripped = text.strip()
+    with contextlib.suppress(ValueError):
+        found.append(("json", _DECODER.decode(stripped)))
+    for m in _FENCED.finditer(text):
+        if m.group("lang").lower() in ("json", "") and m.group("body").lstrip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                found.append(("fenced_json", _DECODER.decode(m.group("body").strip())))
+    starts = [i for i, ch in enumerate(text) if ch == "{"][:_MAX_EMBEDDED_STARTS]
+    for i in starts:
+        try:
+            obj, _ = _DECODER.raw_decode(text, i)
+        except ValueError:
+            continue
+        found.append(("embedded_json", obj))
+    return [(via, obj) for via, obj in found if isinstance(obj, dict)]
+
+
+def _fenced_code(text: str) -> tuple[str, str | None]:
+    """The first fenced block that is Python (by tag, or by defining build_model) and the prose around it."""
+    for m in _FENCED.finditer(text):
+        lang, body = m.group("lang").lower(), m.group("body")
+        if lang in ("python", "py", "python3") or (lang == "" and "def build_model" in body):
+            prose = (text[: m.start()] + text[m.end():]).strip()
+            return prose, body
+    return text.strip(), None
+
+
+def _errors(e: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(object)'}: {err['msg']}" for err in e.errors())
+
+
+def parse_reply(text: str, schema: type[T], *, finish_reason: str | None = None) -> Parsed[T]:
+    """Validate `text` against `schema`, tolerantly; raise `InvalidReply` when nothing fits."""
+    name = schema.__name__
+    if not text.strip():
+        raise InvalidReply(InvalidReplyKind.EMPTY, "the reply was empty", schema=name, raw=text)
+    first_error: str | None = None
+    for via, obj in _json_candidates(text):
+        try:
+            return Parsed(schema.model_validate(obj), via)
+        except ValidationError as e:
+            first_error = first_error or _errors(e)
+    if issubclass(schema, AgentReply):
+        prose, code = _fenced_code(text)
+        try:
+            value = schema.from_fallback(prose, code)
+        except ValidationError as e:
+            value, first_error = None, first_error or _errors(e)
+        if value is not None:
+            return Parsed(value, "fenced_code")
+    if finish_reason == "length":
+        raise InvalidReply(InvalidReplyKind.TRUNCATED, "the reply hit the token limit before the JSON object "
+                           "was complete; answer more briefly", schema=name, raw=text)
+    if first_error is not None:
+        raise InvalidReply(InvalidReplyKind.SCHEMA, f"the JSON object does not match the schema: {first_error}",
+                           schema=name, raw=text)
+    raise InvalidReply(InvalidReplyKind.NO_JSON, "the reply held no JSON object", schema=name, raw=text)
+
+
+def parse_response(response: LLMResponse, schema: type[T]) -> Parsed[T]:
+    return parse_reply(response.content, schema, finish_reason=response.finish_reason)

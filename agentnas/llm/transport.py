@@ -1,0 +1,131 @@
+"""One HTTP attempt through the `openai` client, and what its failure means.
+
+`chat_once` returns an `LLMResponse` or raises: an `openai` error, or `MalformedResponse` when
+a 200 carries something that is not a chat completion (a proxy's HTML page, missing fields).
+`classify` maps any of those to a `CallFailureKind` and the server's Retry-After.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from agentnas.llm.errors import CallFailureKind
+from agentnas.llm.ledger import estimate_tokens
+from agentnas.llm.retry import retry_after_seconds
+from agentnas.records import LLMRequest, LLMResponse, LLMUsage
+
+
+class MalformedResponse(Exception):
+    """A successful status with a body that is not a usable chat completion."""
+
+
+def api_params(request: LLMRequest, *, json_mode: bool) -> dict[str, Any]:
+    """Keyword arguments for `chat.completions.create` (parameters left as None are not sent)."""
+    params: dict[str, Any] = {"model": request.model,
+                              "messages": [m.model_dump() for m in request.messages]}
+    if request.params.get("temperature") is not None:
+        params["temperature"] = request.params["temperature"]
+    if request.params.get("max_tokens") is not None:
+        params["max_tokens"] = request.params["max_tokens"]
+    if json_mode:
+        params["response_format"] = {"type": "json_object"}
+    return params
+
+
+def _usage(raw: Any, request: LLMRequest, content: str) -> LLMUsage:
+    prompt = getattr(raw, "prompt_tokens", None)
+    completion = getattr(raw, "completion_tokens", None)
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return LLMUsage(prompt_tokens=prompt, completion_tokens=completion)
+    # A server that reports no usage still spends: estimate, so caps keep holding.
+    text = "".join(m.content for m in request.messages)
+    return LLMUsage(prompt_tokens=estimate_tokens(text), completion_tokens=estimate_tokens(content), estimated=True)
+
+
+def chat_once(client: openai.OpenAI, request: LLMRequest, *, stream: bool, json_mode: bool,
+              timeout: float) -> LLMResponse:
+    params = api_params(request, json_mode=json_mode)
+    if stream:
+        return _streamed(client, request, params, timeout)
+    completion: Any = client.chat.completions.create(**params, timeout=timeout)
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise MalformedResponse(_describe(completion))
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if not isinstance(content, str):
+        raise MalformedResponse("the completion's first choice has no message content")
+    return LLMResponse(content=content, finish_reason=getattr(choices[0], "finish_reason", None),
+                       model=getattr(completion, "model", None), usage=_usage(completion.usage, request, content))
+
+
+def _streamed(client: openai.OpenAI, request: LLMRequest, params: dict[str, Any], timeout: float) -> LLMResponse:
+    parts: list[str] = []
+    finish: str | None = None
+    model: str | None = None
+    usage: Any = None
+    stream: Any = client.chat.completions.create(**params, stream=True, stream_options={"include_usage": True},
+                                                 timeout=timeout)
+    with stream:
+        for chunk in stream:
+            if not hasattr(chunk, "choices"):
+                raise MalformedResponse(f"a streamed event is not a completion chunk: {_describe(chunk)}")
+            model = getattr(chunk, "model", None) or model
+            if getattr(chunk, "usage", None) is not None:
+                usage = chunk.usage
+            for choice in chunk.choices or ():
+                delta = getattr(choice, "delta", None)
+                if delta is not None and getattr(delta, "content", None):
+                    parts.append(delta.content)
+                finish = getattr(choice, "finish_reason", None) or finish
+    content = "".join(parts)
+    if finish is None and not content:
+        raise MalformedResponse("the stream ended without any content or finish reason")
+    return LLMResponse(content=content, finish_reason=finish, model=model, usage=_usage(usage, request, content))
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, str):
+        return f"the body is not a chat completion but text: {obj[:120]!r}"
+    return f"the completion has no choices ({type(obj).__name__})"
+
+
+def classify(exc: BaseException, now_epoch: float) -> tuple[CallFailureKind, str, int | None, float | None]:
+    """(kind, message, status code, Retry-After seconds) for a failed attempt."""
+    if isinstance(exc, MalformedResponse):
+        return CallFailureKind.MALFORMED, str(exc), None, None
+    if isinstance(exc, openai.APITimeoutError):
+        return CallFailureKind.TIMEOUT, "the request timed out", None, None
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        return CallFailureKind.CONNECTION, f"connection error ({type(cause).__name__ if cause else 'unknown'})", \
+            None, None
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        after = retry_after_seconds(dict(exc.response.headers), now_epoch)
+        message = f"HTTP {status}: {_error_message(exc)}"
+        if status == 429:
+            return CallFailureKind.RATE_LIMITED, message, status, after
+        if status >= 500 or status in (408, 409):
+            return CallFailureKind.SERVER_ERROR, message, status, after
+        if status in (401, 403):
+            return CallFailureKind.AUTH, message + " (check OPENAI_API_KEY)", status, None
+        if status == 404:
+            return CallFailureKind.NOT_FOUND, message + " (is the model name right?)", status, None
+        if status in (400, 422):
+            return CallFailureKind.BAD_REQUEST, message, status, None
+        return CallFailureKind.HTTP_ERROR, message, status, None
+    if isinstance(exc, openai.APIError):  # e.g. a response that failed validation
+        return CallFailureKind.MALFORMED, str(exc)[:300], None, None
+    raise exc
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+    return str(exc.message)[:300]

@@ -1,0 +1,328 @@
+"""`agentnas memory ls|show|search|similar|stats|export|import`: look into the experiment memory.
+
+Every command takes `--memory PATH|URL` (default: the embedded store at
+`<cache_dir>/memory`; `$AGENTNAS_MEMORY` also sets it) and `--json`. Reading commands
+open the store read-only: while a run holds an embedded store they read a snapshot of it.
+Exit status: 0 done, 1 the store could not be used (busy, unreachable, unreadable), 2 bad
+input (options, files, a record that does not exist for `show`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agentnas.config import AgentnasConfig, ConfigError, load_config
+from agentnas.memory.base import Hit, MemoryFilter, MemoryStore
+from agentnas.memory.lock import MemoryStoreError
+from agentnas.records import ExperimentRecord, ExperimentStatus, FailureKind
+
+memory_app = typer.Typer(no_args_is_help=True, help="The experiment memory: list, search, compare, move.")
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True)
+
+MemorySpecOpt = Annotated[str | None, typer.Option(
+    "--memory", envvar="AGENTNAS_MEMORY",
+    help="Store folder or http://HOST:PORT of a `chroma run` server (default: <cache_dir>/memory).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default: ./agentnas.toml)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
+TaskOpt = Annotated[str | None, typer.Option("--task", help="Only experiments of this task.")]
+StatusOpt = Annotated[ExperimentStatus | None, typer.Option("--status", help="Only this status.")]
+RunOpt = Annotated[str | None, typer.Option("--run", help="Only experiments of this run id.")]
+FailureOpt = Annotated[FailureKind | None, typer.Option("--failure", help="Only failures of this kind.")]
+MinOpt = Annotated[float | None, typer.Option("--min-score", help="Validation accuracy at least this.")]
+MaxOpt = Annotated[float | None, typer.Option("--max-score", help="Validation accuracy at most this.")]
+KOpt = Annotated[int, typer.Option("--k", min=1, max=1000, help="How many results.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _config(config: Path | None, **flags: Any) -> AgentnasConfig:
+    try:
+        return load_config(config, **flags)
+    except ConfigError as e:
+        fail(str(e))
+
+
+def _open(spec: str | None, cfg: AgentnasConfig, read_only: bool = True) -> MemoryStore:
+    from agentnas.memory.registry import MemorySpecError, open_memory
+
+    try:
+        store = open_memory(spec, cache_dir=cfg.cache_dir, read_only=read_only)
+    except MemorySpecError as e:
+        fail(str(e))
+    except MemoryStoreError as e:
+        fail(str(e), code=1)
+    if store.note:
+        err.print(f"[yellow]note:[/] {store.note}", highlight=False)
+    return store
+
+
+def _filter(task: str | None = None, status: ExperimentStatus | None = None, run: str | None = None,
+            failure: FailureKind | None = None, min_score: float | None = None,
+            max_score: float | None = None) -> MemoryFilter:
+    return MemoryFilter(task=task, status=status, run_id=run, failure_kind=failure, min_score=min_score,
+                        max_score=max_score)
+
+
+def summary(record: ExperimentRecord) -> dict[str, Any]:
+    """The fields a listing shows (no code, no vectors)."""
+    return {"id": record.id, "run_id": record.run_id, "task": record.task, "status": str(record.status),
+            "val_accuracy": record.score,
+            "test_accuracy": record.metrics.test_accuracy if record.metrics else None,
+            "failure_kind": str(record.failure.kind) if record.failure else None, "params": record.params,
+            "hypothesis_id": record.hypothesis_id, "parent_id": record.parent_id, "hypothesis": record.hypothesis,
+            "code_hash": record.code_hash, "onnx_text_hash": record.onnx_text_hash,
+            "created_at": record.created_at.isoformat()}
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _table(title: str, rows: list[dict[str, Any]], distance: bool = False) -> None:
+    table = Table(title=title)
+    columns = ["id", "task", "status", "val acc", "test acc", "params", "hypothesis"]
+    if distance:
+        columns.insert(0, "distance")
+    for col in columns:
+        table.add_column(col, overflow="fold", no_wrap=col not in ("hypothesis", "id"),
+                         justify="left" if col in ("id", "task", "status", "hypothesis") else "right")
+    for r in rows:
+        status = r["status"] + (f" ({r['failure_kind']})" if r["failure_kind"] else "")
+        row = [r["id"], r["task"], status, f"{r['val_accuracy']:.4f}" if r["val_accuracy"] is not None else "-",
+               f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-",
+               f"{r['params']:,}" if r["params"] is not None else "-", (r["hypothesis"] or "")[:100]]
+        if distance:
+            row.insert(0, f"{r['distance']:.4f}")
+        table.add_row(*row)
+    out.print(table)
+
+
+def _hits(hits: list[Hit]) -> list[dict[str, Any]]:
+    return [{**summary(h.record), "distance": h.distance, "by": h.by} for h in hits]
+
+
+@memory_app.command("ls")
+def ls(task: TaskOpt = None, status: StatusOpt = None, run: RunOpt = None, failure: FailureOpt = None,
+       min_score: MinOpt = None, max_score: MaxOpt = None,
+       limit: Annotated[int, typer.Option(min=0, help="Newest N experiments (0: all).")] = 20,
+       memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """List experiments, newest first."""
+    cfg = _config(config)
+    with _open(memory, cfg) as store:
+        records = store.query(_filter(task, status, run, failure, min_score, max_score), limit=limit or None)
+    rows = [summary(r) for r in records]
+    if json_out:
+        _print_json(rows)
+    else:
+        _table(f"experiments in {store.location} (newest {len(rows)})", rows)
+
+
+@memory_app.command("show")
+def show(experiment_id: Annotated[str, typer.Argument(help="Experiment id.")],
+         vectors: Annotated[bool, typer.Option(help="Include the embeddings in --json.")] = False,
+         memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Print one experiment whole: hypothesis, code, metrics, lesson, cost."""
+    cfg = _config(config)
+    with _open(memory, cfg) as store:
+        record = store.get(experiment_id)
+    if record is None:
+        fail(f"no experiment {experiment_id!r} in {store.location}")
+    if json_out:
+        exclude = None if vectors else {"text_embedding", "arch_embedding"}
+        _print_json(record.model_dump(mode="json", exclude=exclude))
+        return
+    s = summary(record)
+    for key in ("id", "run_id", "task", "status", "failure_kind", "val_accuracy", "test_accuracy", "params",
+                "hypothesis_id", "parent_id", "code_hash", "onnx_text_hash", "created_at"):
+        out.print(f"[bold]{key}:[/] {s[key] if s[key] is not None else '-'}", highlight=False)
+    if record.failure:
+        out.print(f"[bold]failure:[/] {record.failure.message}", highlight=False)
+    out.print(f"[bold]cost:[/] {record.cost.model_dump()}", highlight=False)
+    out.print(f"[bold]hypothesis:[/] {record.hypothesis or '-'}", highlight=False)
+    out.print(f"[bold]lesson:[/] {record.lesson or '-'}", highlight=False)
+    if record.code:
+        out.print("[bold]code:[/]")
+        out.print(record.code, markup=False, highlight=False)
+
+
+@memory_app.command("search")
+def search(text: Annotated[str, typer.Argument(help="What to look for, in words (a hypothesis, a question).")],
+           k: KOpt = 5, insights: Annotated[int, typer.Option(min=0, help="Seed insights to show too.")] = 3,
+           task: TaskOpt = None, status: StatusOpt = None, run: RunOpt = None, min_score: MinOpt = None,
+           max_score: MaxOpt = None, memory: MemorySpecOpt = None, json_out: JsonOpt = False,
+           config: ConfigOpt = None) -> None:
+    """Experiments whose hypothesis is nearest in meaning to TEXT, and the nearest seed insights."""
+    from agentnas.memory.seed import load_seed_knowledge
+    from agentnas.memory.text import minilm_embedder
+
+    if not text.strip():
+        fail("the search text is empty")
+    cfg = _config(config)
+    embed = minilm_embedder(cfg.cache_dir)
+    vector = embed([text])[0]
+    with _open(memory, cfg) as store:
+        hits = store.similar(vector, "text", k, _filter(task, status, run, None, min_score, max_score))
+    found = load_seed_knowledge(cfg.cache_dir).search(vector, insights) if insights else []
+    rows = _hits(hits)
+    seed_rows = [{"id": i.id, "distance": d, "insight": i.insight, "applies_when": i.applies_when,
+                  "expected_effect": i.expected_effect, "source": i.source.model_dump()} for i, d in found]
+    if json_out:
+        _print_json({"experiments": rows, "insights": seed_rows})
+        return
+    _table(f"experiments nearest to {text[:60]!r}", rows, distance=True)
+    if seed_rows:
+        table = Table(title="seed insights")
+        for col in ("distance", "id", "insight", "source"):
+            table.add_column(col, overflow="fold")
+        for i, d in found:
+            table.add_row(f"{d:.4f}", i.id, i.insight, i.source.cite())
+        out.print(table)
+
+
+@memory_app.command("similar")
+def similar(file: Annotated[Path, typer.Argument(help="A candidate .py (exported in the sandbox) or an .onnx file.")],
+            k: KOpt = 5, text: Annotated[str | None, typer.Option(
+                "--text", help="Also rank by this hypothesis text (both rankings fused).")] = None,
+            task: Annotated[str | None, typer.Option(
+                "--task", help="Task whose input shape the candidate is exported for, and whose experiments "
+                               "are compared (default: the config's, mnist1d).")] = None,
+            memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Experiments with the nearest architectures to FILE, and FILE's novelty verdict
+    (duplicate, near_duplicate or novel) against the memory of the task."""
+    from agentnas.memory.arch import describe_files
+    from agentnas.memory.novelty import judge
+    from agentnas.memory.retrieve import similar_experiments
+    from agentnas.memory.text import minilm_embedder
+    from agentnas.tasks import TaskError, get_task
+
+    cfg = _config(config, task=task)
+    try:
+        get_task(cfg.task)
+    except TaskError as e:
+        fail(str(e))
+    if not file.is_file():
+        fail(f"no such file: {file}")
+    if file.suffix not in (".py", ".onnx"):
+        fail(f"{file}: expected a candidate .py file or an .onnx file")
+    described = describe_files([file], cfg)
+    if isinstance(described, int):
+        raise typer.Exit(described)
+    desc = described[file]
+    if isinstance(desc, str):
+        fail(f"{file}: {desc}", code=1)
+    import numpy as np
+
+    arch = np.asarray(desc.arch_embedding, dtype=np.float32)
+    text_vector = minilm_embedder(cfg.cache_dir)([text])[0] if text else None
+    with _open(memory, cfg) as store:
+        hits = similar_experiments(store, text_vector, arch, k, MemoryFilter(task=cfg.task))
+        verdict = judge(store, cfg.task, desc.code_hash or None, desc.onnx_text_hash, arch)
+    rows = _hits(hits)
+    if json_out:
+        _print_json({"path": str(file), "task": cfg.task, "code_hash": desc.code_hash,
+                     "onnx_text_hash": desc.onnx_text_hash, "params": desc.params,
+                     "novelty": verdict.model_dump(), "similar": rows})
+        return
+    out.print(f"[bold]{file}[/]: {verdict.verdict} — {verdict.reason}", highlight=False)
+    _table(f"nearest {cfg.task} experiments", rows, distance=True)
+
+
+@memory_app.command("stats")
+def stats(memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """How many experiments, per task, status and failure kind; the best of each task."""
+    from agentnas.memory.lock import read_holder
+
+    cfg = _config(config)
+    with _open(memory, cfg) as store:
+        by_task: dict[str, dict[str, Any]] = {}
+        failures: dict[str, int] = {}
+        total = 0
+        for r in store.records():
+            total += 1
+            t = by_task.setdefault(r.task, {"experiments": 0, "by_status": {}, "best": None})
+            t["experiments"] += 1
+            t["by_status"][str(r.status)] = t["by_status"].get(str(r.status), 0) + 1
+            if r.failure is not None:
+                failures[str(r.failure.kind)] = failures.get(str(r.failure.kind), 0) + 1
+            if r.score is not None and (t["best"] is None or r.score > t["best"]["val_accuracy"]):
+                t["best"] = {"id": r.id, "val_accuracy": r.score,
+                             "test_accuracy": r.metrics.test_accuracy if r.metrics else None}
+        info = store.describe()
+    holder = read_holder(Path(store.location)) if store.backend == "embedded" else None
+    report = {**info, "experiments": total, "tasks": by_task, "failures": failures,
+              "writer": holder.model_dump(mode="json") if holder else None}
+    if json_out:
+        _print_json(report)
+        return
+    out.print(f"[bold]{store.backend}[/] memory at {store.location}: {total} experiments", highlight=False)
+    if holder:
+        out.print(f"in use by {holder.describe()}", highlight=False)
+    table = Table(title="per task")
+    for col in ("task", "experiments", "by status", "best (val acc)"):
+        table.add_column(col)
+    for name, t in sorted(by_task.items()):
+        best = f"{t['best']['id']} ({t['best']['val_accuracy']:.4f})" if t["best"] else "-"
+        table.add_row(name, str(t["experiments"]), ", ".join(f"{k} {v}" for k, v in sorted(t["by_status"].items())),
+                      best)
+    out.print(table)
+    if failures:
+        out.print("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(failures.items())), highlight=False)
+
+
+@memory_app.command("export")
+def export(file: Annotated[Path, typer.Argument(help="JSONL file to write (one experiment per line).")],
+           task: TaskOpt = None, status: StatusOpt = None, run: RunOpt = None, min_score: MinOpt = None,
+           max_score: MaxOpt = None, memory: MemorySpecOpt = None, json_out: JsonOpt = False,
+           config: ConfigOpt = None) -> None:
+    """Write the experiments (vectors included) to a JSONL file, to move them to another
+    machine or backend with `agentnas memory import`."""
+    from agentnas.memory.transfer import export_jsonl
+
+    cfg = _config(config)
+    if file.is_dir():
+        fail(f"{file} is a folder; name a file")
+    if not file.parent.is_dir():
+        fail(f"no such folder: {file.parent}")
+    with _open(memory, cfg) as store:
+        count = export_jsonl(store, file, _filter(task, status, run, None, min_score, max_score))
+    if json_out:
+        _print_json({"path": str(file), "experiments": count})
+    else:
+        out.print(f"exported {count} experiments to {file}", highlight=False)
+
+
+@memory_app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="JSONL file written by `agentnas memory export`.")],
+            memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Upsert the experiments of a JSONL file into the memory (by id: importing twice
+    changes nothing). Every line is checked first; a bad file stores nothing."""
+    from agentnas.memory.transfer import TransferError, import_jsonl, read_jsonl
+
+    cfg = _config(config)
+    if not file.is_file():
+        fail(f"no such file: {file}")
+    try:
+        read_jsonl(file)  # check the whole file before the store is even opened
+    except TransferError as e:
+        fail(str(e))
+    with _open(memory, cfg, read_only=False) as store:
+        try:
+            count = import_jsonl(store, file)
+        except (TransferError, ValueError) as e:
+            fail(str(e))
+        total = store.count()
+    if json_out:
+        _print_json({"path": str(file), "imported": count, "experiments": total})
+    else:
+        out.print(f"imported {count} experiments; the memory holds {total}", highlight=False)

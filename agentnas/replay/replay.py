@@ -1,0 +1,173 @@
+"""`agentnas replay DIR`: re-execute a recorded run from its journal and check that it ends
+with the same tree and leaderboard.
+
+The same loop, policy, gate and researcher code run again; what would cost compute or
+money is served from the recorded journal: every LLM reply from its cassette (the client
+in "replay" mode makes zero network calls and a missing entry fails loudly with
+`CassetteMiss`), every sandbox check, value prediction and training result from its rows
+(`agentnas.replay.serve`). The replayed journal is then compared with the recorded one
+entry by entry. `--fork-at STEP --run-dir NEW` copies the recorded run up to STEP into a
+new run directory, to be continued with another config; `--retrain K` trains the top K
+again with new seeds.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentnas.agents.roles import OfflineAnalyst
+from agentnas.agents.services import Services
+from agentnas.journal import Journal, JournalError, open_journal
+from agentnas.replay.serve import ReplayChecker, ReplayScorer, ReplayTrainer
+from agentnas.search.loop import Budget, Loop, Recorder, ValueGate
+from agentnas.search.realtask import Agents
+from agentnas.search.run import RunError, RunOptions, leaderboard
+from agentnas.search.runtree import Policy, RunTree
+
+COMPARED = ("hypothesis", "node", "experiment", "iteration")
+
+
+class ReplayReport(BaseModel):
+    source: str
+    replayed_dir: str
+    iterations: int
+    experiments: int
+    llm_calls_served: int
+    same_tree: bool
+    same_leaderboard: bool
+    first_difference: str | None = None
+    leaderboard: list[dict[str, Any]]
+
+
+def recorded_options(source: Journal, run_dir: Path) -> RunOptions:
+    entry = source.get("run", "config")
+    if entry is None:
+        raise RunError(f"{source.path} has no run configuration: not a run journal")
+    return RunOptions.model_validate({**entry.payload, "run_dir": str(run_dir)})
+
+
+def _rows(journal: Journal) -> list[tuple[str, str, Any]]:
+    rows = []
+    for e in journal.entries(COMPARED):
+        payload = e.payload
+        if e.kind == "experiment":  # timings are not part of what a replay must reproduce
+            payload = {k: v for k, v in payload.items() if k not in ("wall_seconds", "train_seconds")}
+        rows.append((e.kind, e.key, payload))
+    return rows
+
+
+def first_difference(a: Journal, b: Journal) -> str | None:
+    ra, rb = _rows(a), _rows(b)
+    for i, (x, y) in enumerate(zip(ra, rb, strict=False)):
+        if x != y:
+            return f"entry {i}: recorded {x[0]} {x[1]!r} vs replayed {y[0]} {y[1]!r}"
+    if len(ra) != len(rb):
+        return f"recorded {len(ra)} entries, replayed {len(rb)}"
+    return None
+
+
+def replay_agents(options: RunOptions, source: Journal, target: Journal, task: Any) -> tuple[Agents, Any]:
+    """The run's agents, with the LLM (if any) served from the recorded cassette only."""
+    from agentnas.search.realtask import offline_agents
+
+    if options.proposer != "llm":
+        return offline_agents(options, task, target), None
+    from agentnas.agents.llm_agents import (
+        JournalCassette,
+        LLMAnalyst,
+        LLMEngineer,
+        LLMResearcher,
+        journal_calls,
+    )
+    from agentnas.agents.offline import OfflineResearcher
+    from agentnas.llm import LLMClient, LLMConfig, Ledger
+
+    llm_entry = source.get("run", "llm")
+    settings = dict(llm_entry.payload) if llm_entry is not None else {}
+    settings.pop("api_key_set", None)
+    config = LLMConfig.resolve(settings=settings, env={})
+    client = LLMClient(config, cassette=JournalCassette(source), mode="replay",
+                       ledger=Ledger(config.prices, None, on_call=journal_calls(target)))
+    spec = task.spec
+    fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params)
+    researcher = LLMResearcher(client, spec, fallback)
+    return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec),
+                  analyst=LLMAnalyst(client, spec)), client
+
+
+def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> ReplayReport:
+    """Replay the run in `source_dir` into the empty `work_dir`. `agents_factory(options, task,
+    journal)` replaces the recorded proposer (tests use a scripted one)."""
+    from agentnas.tasks import get_task
+
+    try:
+        source = open_journal(source_dir, read_only=True)
+    except JournalError as e:
+        raise RunError(f"{source_dir}: {e}") from e
+    with source:
+        options = recorded_options(source, work_dir)
+        if (work_dir / "journal.sqlite").exists():
+            raise RunError(f"{work_dir} already holds a journal: replay into an empty directory")
+        target = open_journal(work_dir)
+        with target:
+            target.append("run", "config", options.model_dump(mode="json"))
+            llm_entry = source.get("run", "llm")
+            if llm_entry is not None:
+                target.append("run", "llm", llm_entry.payload)
+            task = get_task(options.task)
+            if agents_factory is None:
+                agents, _client = replay_agents(options, source, target, task)
+            else:
+                agents = agents_factory(options, task, target)
+            total = source.count("experiment")
+            recorded = RunTree.from_journal(source)
+
+            def services_for(recorder: Recorder) -> Services:
+                return Services(
+                    researcher=agents.researcher, engineer=agents.engineer,
+                    analyst=agents.analyst if options.proposer == "llm" else OfflineAnalyst(),
+                    checker=ReplayChecker(source), scorer=ReplayScorer(source),
+                    gate=ValueGate(options.train_per_expansion, options.beta,
+                                   lambda: max(total - target.count("experiment"), 0)),
+                    trainer=ReplayTrainer(source, recorder), recorder=recorder)
+
+            loop = Loop(target, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
+                        k=options.k, budget=Budget(iterations=recorded.iterations), policy=Policy(beta=options.beta),
+                        max_params=options.max_params)
+            tree = loop.run(patience=10**9)
+            diff = first_difference(source, target)
+            served = sum(1 for e in target.entries("llm_call") if e.payload.get("status") == "replayed")
+    board_a, board_b = leaderboard(recorded), leaderboard(tree)
+    return ReplayReport(source=str(source_dir), replayed_dir=str(work_dir), iterations=tree.iterations,
+                        experiments=len(tree.experiments), llm_calls_served=served, same_tree=diff is None,
+                        same_leaderboard=board_a == board_b, first_difference=diff, leaderboard=board_b)
+
+
+def fork(source_dir: Path, at: int, new_dir: Path) -> int:
+    """Copy the recorded run's first `at` iterations (and what they wrote) into `new_dir`;
+    the caller then runs it with its own options. Returns the number of entries copied."""
+    with open_journal(source_dir, read_only=True) as source:
+        cut = source.get("iteration", str(at - 1)) if at > 0 else None
+        if at > 0 and cut is None:
+            raise RunError(f"{source_dir} has no iteration {at - 1}: it ran {source.count('iteration')} iterations")
+        if (new_dir / "journal.sqlite").exists():
+            raise RunError(f"{new_dir} already holds a journal: fork into a new --run-dir")
+        limit = cut.seq if cut is not None else 0
+        copied = 0
+        with open_journal(new_dir) as target:
+            target.append("event", "forked", {"source": str(source_dir), "at": at})
+            for e in source.entries():
+                if e.seq > limit:
+                    break
+                if e.kind == "run" or e.kind == "event":
+                    continue
+                target.append(e.kind, e.key, e.payload)
+                copied += 1
+                if e.kind == "node" and (source_dir / "candidates" / e.key).is_dir():
+                    shutil.copytree(source_dir / "candidates" / e.key, new_dir / "candidates" / e.key,
+                                    dirs_exist_ok=True)
+    return copied

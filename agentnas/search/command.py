@@ -1,0 +1,148 @@
+"""The bodies of `agentnas run` and `agentnas runs show`: live view, leaderboard, JSON."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from agentnas.config import AgentnasConfig
+from agentnas.search.realtask import AgentsFactory, llm_agents, offline_agents, open_run
+from agentnas.search.run import RunError, RunOptions, dumps, leaderboard, summary
+from agentnas.search.runtree import RunTree
+
+
+class LiveView:
+    """Iteration, best val/test so far, evaluations per hour, failures by kind, tokens, cost."""
+
+    def __init__(self, options: RunOptions, journal_llm: Any = None) -> None:
+        self.options = options
+        self.started = time.monotonic()
+        self.evals_at_start: int | None = None
+        self.tree = RunTree()
+
+    def update(self, tree: RunTree) -> None:
+        if self.evals_at_start is None:
+            self.evals_at_start = len(tree.experiments)
+        self.tree = tree
+
+    def render(self) -> Group:
+        tree = self.tree
+        best = tree.best()
+        done = len(tree.experiments) - (self.evals_at_start or 0)
+        hours = max(time.monotonic() - self.started, 1e-6) / 3600
+        failures: dict[str, int] = {}
+        for exp in tree.experiments.values():
+            if exp["status"] != "ok":
+                kind = str(exp.get("failure_kind"))
+                failures[kind] = failures.get(kind, 0) + 1
+        budget = f"/{self.options.budget_evals}" if self.options.budget_evals else ""
+        head = Text.assemble(
+            ("agentnas run ", "bold"), f"{self.options.task} · iteration {tree.iterations} · ",
+            f"evaluations {len(tree.experiments)}{budget} · {done / hours:,.0f}/h · ",
+            f"best val {best.val_accuracy:.4f} test {best.test_accuracy:.4f}" if best and best.test_accuracy
+            is not None and best.val_accuracy is not None else "no result yet",
+            f" · failures {failures}" if failures else "")
+        table = Table(show_header=True, header_style="bold", expand=False)
+        for col in ("id", "val", "test", "params", "change"):
+            table.add_column(col, overflow="fold")
+        for row in leaderboard(tree, 5):
+            table.add_row(row["id"], f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}",
+                          f"{row['params']:,}" if row["params"] is not None else "-", row["description"][:60])
+        return Group(head, table)
+
+
+def resume_command(options: RunOptions) -> str:
+    parts = ["agentnas", "run", "--task", options.task, "--run-dir", str(options.run_dir), "--seed",
+             str(options.seed), "--proposer", options.proposer]
+    if options.budget_evals:
+        parts += ["--budget-evals", str(options.budget_evals)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, console: Console, err: Console,
+                agents_factory: AgentsFactory | None = None) -> int:
+    """Run (or resume) the discovery; 0 when the budget was spent, 130 on Ctrl-C."""
+    view = LiveView(options)
+    factory = agents_factory or (functools.partial(llm_agents, settings=cfg.llm) if options.proposer == "llm"
+                                 else offline_agents)
+    live = Live(view.render(), console=err, refresh_per_second=2, transient=True) if not json_out else None
+
+    def on_iteration(tree: RunTree) -> None:
+        view.update(tree)
+        if live is not None:
+            live.update(view.render())
+
+    try:
+        with open_run(options, cfg, factory, on_iteration) as loop:
+            view.update(loop.tree())
+            if live is not None:
+                live.start()
+            try:
+                tree = loop.run()
+            finally:
+                if live is not None:
+                    live.stop()
+            if loop.stop_reason:
+                err.print(f"run stopped early ({loop.stop_reason}). Resume with:\n  {resume_command(options)}",
+                          highlight=False)
+    except KeyboardInterrupt:
+        err.print(f"\nstopped. Resume with:\n  {resume_command(options)}", highlight=False)
+        return 130
+    except RunError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        return 2
+    doc = summary(options.run_dir)
+    if json_out:
+        sys.stdout.write(dumps(doc) + "\n")
+        return 0
+    print_leaderboard(console, doc, options.task, tree)
+    return 0
+
+
+def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tree: RunTree) -> None:
+    table = Table(title=f"leaderboard · {task_name} · {len(doc['experiments'])} evaluations")
+    for col in ("rank", "id", "val acc", "test acc", "params", "hypothesis / change"):
+        table.add_column(col, overflow="fold")
+    for i, row in enumerate(doc["leaderboard"], 1):
+        table.add_row(str(i), row["id"], f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}",
+                      f"{row['params']:,}" if row["params"] is not None else "-",
+                      f"{row['hypothesis'][:50]} / {row['description'][:50]}")
+    console.print(table)
+    try:
+        from agentnas.tasks import get_task
+
+        baselines = get_task(task_name).spec.baselines
+    except Exception:  # a task that cannot be loaded here still gets its leaderboard
+        baselines = ()
+    if baselines:
+        console.print("published baselines (test accuracy): " + ", ".join(
+            f"{b.name} {b.test_accuracy:.1%}" for b in baselines), highlight=False)
+    if doc["best"]:
+        console.print(f"best model: {doc['best']['path']}", highlight=False)
+
+
+def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
+    doc = summary(run_dir)
+    if json_out:
+        sys.stdout.write(dumps(doc) + "\n")
+        return 0
+    from agentnas.journal import open_journal
+
+    with open_journal(run_dir, read_only=True) as journal:
+        tree = RunTree.from_journal(journal)
+    task = (doc.get("config") or {}).get("task", "?")
+    print_leaderboard(console, doc, task, tree)
+    llm = doc["llm"]
+    console.print(f"iterations {doc['iterations']} · hypotheses {len(doc['hypotheses'])} · failures "
+                  f"{doc['failures'] or 'none'} · LLM calls {llm['calls']}, tokens "
+                  f"{llm['prompt_tokens']}+{llm['completion_tokens']}, ${llm['cost_usd']:.4f}", highlight=False)
+    return 0

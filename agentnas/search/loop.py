@@ -1,0 +1,261 @@
+"""The discovery loop: select a node, expand it through the agents graph, train what the
+value model grants, record, repeat — resumable from the journal after any stop.
+
+One iteration:
+    tree  = RunTree.from_journal(journal)            (rewards backed up by recomputation)
+    sel   = policy.select(tree, rng(seed, iteration)) (new hypothesis | expand | promote)
+    graph = propose -> check -> repair -> score -> gate -> train -> analyse -> record
+The RNG of an iteration is derived from (seed, iteration) alone, never from earlier draws,
+so an interrupted run resumed from its journal makes the same choices as one that never
+stopped. The langgraph checkpoint (SqliteSaver, thread `iter-N`) lets a killed expansion
+resume at the node that was running; the trainer skips candidates whose experiment is
+already in the journal, so nothing is evaluated twice and nothing evaluated is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from agentnas.agents.graph import build_expansion_graph
+from agentnas.agents.roles import code_hash, trained
+from agentnas.agents.services import Services
+from agentnas.agents.state import Candidate, Context
+from agentnas.journal import Journal
+from agentnas.records import EvalResult
+from agentnas.search.runtree import Policy, RunTree, Selection
+
+
+class Hypothesiser(Protocol):
+    """Where new hypothesis texts come from (the researcher, or the offline keyword table)."""
+
+    def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str: ...
+
+
+@dataclass
+class Budget:
+    evals: int | None = None
+    seconds: float | None = None
+    iterations: int | None = None  # replay stops where the original run stopped
+    started: float = field(default_factory=time.monotonic)
+
+    def left(self, tree: RunTree) -> int | None:
+        return None if self.evals is None else max(self.evals - len(tree.experiments), 0)
+
+    def spent(self, tree: RunTree, now: float) -> bool:
+        if self.evals is not None and len(tree.experiments) >= self.evals:
+            return True
+        if self.iterations is not None and tree.iterations >= self.iterations:
+            return True
+        return self.seconds is not None and now - self.started >= self.seconds
+
+
+class ValueGate:
+    """Grant real training to the best scored children by mean + β·std, within the budget."""
+
+    def __init__(self, per_expansion: int, beta: float, remaining: Callable[[], int | None]) -> None:
+        self.per_expansion, self.beta, self.remaining = per_expansion, beta, remaining
+
+    def grant(self, ctx: Context, candidates: list[Candidate]) -> list[str]:
+        left = self.remaining()
+        n = self.per_expansion if left is None else min(self.per_expansion, left)
+        ranked = sorted(candidates, key=lambda c: (-((c.mean or 0.0) + self.beta * (c.std or 0.0)), c.id))
+        return [c.id for c in ranked[: max(n, 0)]]
+
+
+class Recorder:
+    """The only writer of the journal during an expansion (and of the memory, when given)."""
+
+    def __init__(self, journal: Journal, on_experiment: Callable[[Candidate, dict[str, Any]], None] | None = None,
+                 on_record: Callable[[Context, list[Candidate]], None] | None = None) -> None:
+        self.journal, self.on_experiment, self.on_record = journal, on_experiment, on_record
+
+    @staticmethod
+    def key(candidate_id: str, fidelity: str) -> str:
+        return candidate_id if fidelity == "full" else f"{candidate_id}@{fidelity}"
+
+    def experiment(self, c: Candidate, result: EvalResult, ctx: Context, fidelity: str = "full") -> Candidate:
+        """Journal one evaluation's outcome (idempotent by candidate id and fidelity)."""
+        m = result.metrics
+        payload = {"node_id": c.id, "status": result.status, "val_accuracy": m.val_accuracy if m else None,
+                   "test_accuracy": m.test_accuracy if m else None, "params": result.params,
+                   "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds,
+                   "failure_kind": str(result.failure.kind) if result.failure else None,
+                   "failure_message": result.failure.message[:2000] if result.failure else None,
+                   "code_hash": code_hash(c.code), "hypothesis_id": ctx.hypothesis_id,
+                   "parent_id": ctx.parent_id, "iteration": ctx.iteration, "fidelity": fidelity,
+                   "epochs": result.epochs, "seed": result.seed}
+        entry = self.journal.append("experiment", self.key(c.id, fidelity), payload)
+        if self.on_experiment is not None:
+            self.on_experiment(c, entry.payload)
+        return trained(c, result, entry.key)
+
+    def low_scores(self) -> list[float]:
+        """Validation accuracies of every low-fidelity result so far (for successive halving)."""
+        return [float(e.payload["val_accuracy"]) for e in self.journal.entries("experiment")
+                if e.payload.get("fidelity") == "low" and e.payload.get("val_accuracy") is not None]
+
+    def lookup(self, candidate: Candidate, fidelity: str = "full") -> Candidate | None:
+        entry = self.journal.get("experiment", self.key(candidate.id, fidelity))
+        if entry is None:
+            return None
+        p = entry.payload
+        if p["status"] != "ok":
+            return candidate.model_copy(update={"status": "eval_failed", "experiment_id": entry.key,
+                                                "failure_kind": p["failure_kind"],
+                                                "failure_message": p["failure_message"]})
+        return candidate.model_copy(update={"status": "trained", "experiment_id": entry.key,
+                                            "val_accuracy": p["val_accuracy"], "test_accuracy": p["test_accuracy"]})
+
+    def record(self, ctx: Context, candidates: list[Candidate]) -> None:
+        if self.on_record is not None:  # the memory: upserts, so a resumed expansion is harmless
+            self.on_record(ctx, candidates)
+        for c in candidates:
+            self.journal.append("node", c.id, node_payload(ctx, c))
+        self.journal.append("iteration", str(ctx.iteration), {
+            "hypothesis_id": ctx.hypothesis_id, "parent_id": ctx.parent_id,
+            "children": [c.id for c in candidates], "trained": [c.id for c in candidates if c.experiment_id]})
+
+
+def node_payload(ctx: Context, c: Candidate) -> dict[str, Any]:
+    return {"hypothesis_id": ctx.hypothesis_id, "parent_id": ctx.parent_id, "iteration": ctx.iteration,
+            "code": c.code, "arch": c.arch, "status": c.status, "operator": c.operator,
+            "description": c.description, "rationale": c.rationale, "params": c.params, "mean": c.mean,
+            "std": c.std, "features": c.features, "novelty": c.novelty, "nearest_id": c.nearest_id,
+            "failure_kind": c.failure_kind, "failure_message": c.failure_message, "attempts": c.attempts,
+            "lesson": c.lesson, "code_hash": code_hash(c.code), "history": c.history}
+
+
+Judge = Callable[[Candidate, np.ndarray], tuple[str, str | None]]
+
+
+def run_novelty(journal: Journal, memory: Judge | None = None) -> Judge:
+    """Within one run: a candidate whose code was already proposed is a duplicate of that node
+    (so the same model is never trained twice); `memory` adds duplicates and near-duplicates
+    of every stored experiment of the task, across runs."""
+
+    def judge(c: Candidate, x: np.ndarray) -> tuple[str, str | None]:
+        h = code_hash(c.code)
+        for e in journal.entries("node"):
+            if e.payload.get("code_hash") == h and e.key != c.id:
+                return "duplicate", e.key
+        if memory is not None:
+            return memory(c, x)
+        return "novel", None
+
+    return judge
+
+
+def iteration_rng(seed: int, iteration: int) -> np.random.Generator:
+    return np.random.default_rng([seed, iteration])
+
+
+def context_for(tree: RunTree, sel: Selection, iteration: int, seed: int, task: str, k: int,
+                max_params: int | None, steering: list[str]) -> Context:
+    assert sel.hypothesis_id is not None
+    h = tree.hypotheses[sel.hypothesis_id]
+    parent = tree.nodes.get(sel.node_id) if sel.node_id else None
+    other = tree.nodes.get(sel.other_id) if sel.other_id else None
+    siblings = [tree.nodes[i].description for i in h.nodes if tree.nodes[i].description][-6:]
+    return Context(iteration=iteration, seed=seed, task=task, hypothesis_id=h.id, hypothesis=h.text,
+                   parent_id=parent.id if parent else None, parent_code=parent.code if parent else None,
+                   parent_arch=parent.arch if parent else None,
+                   parent_val_accuracy=parent.val_accuracy if parent else None,
+                   other_code=other.code if other else None, other_arch=other.arch if other else None,
+                   siblings=siblings, steering=steering, max_params=max_params, k=k)
+
+
+class Loop:
+    """Runs iterations until the budget is spent or `stop()` is called between iterations."""
+
+    def __init__(self, journal: Journal, services_for: Callable[[Recorder], Services], hypothesiser: Hypothesiser,
+                 *, task: str, seed: int, k: int, budget: Budget, policy: Policy | None = None,
+                 max_params: int | None = None, checkpointer: Any | None = None,
+                 on_iteration: Callable[[RunTree], None] | None = None,
+                 before_step: Callable[[RunTree, int], None] | None = None,
+                 graceful: tuple[type[Exception], ...] = ()) -> None:
+        self.journal, self.hypothesiser = journal, hypothesiser
+        self.task, self.seed, self.k, self.budget = task, seed, k, budget
+        self.policy = policy or Policy()
+        self.max_params = max_params
+        self.recorder = Recorder(journal)
+        self.services = services_for(self.recorder)
+        self.graph = build_expansion_graph(self.services, checkpointer)
+        self.on_iteration = on_iteration
+        self.before_step = before_step
+        self.graceful = graceful
+        self.stop_reason: str | None = None
+        self.stopping = False
+        self.steering: list[str] = []
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def tree(self) -> RunTree:
+        return RunTree.from_journal(self.journal)
+
+    def run(self, patience: int = 25) -> RunTree:
+        """Iterate until the budget is spent, `stop()`, a graceful exception, or `patience`
+        iterations in a row that trained nothing (every proposal failed or was a duplicate)."""
+        tree = self.tree()
+        idle = 0
+        while not self.stopping and not self.budget.spent(tree, time.monotonic()):
+            if idle >= patience:
+                self.stop_reason = f"{patience} iterations in a row trained nothing (all proposals failed or repeated)"
+                self.journal.append("event", f"stop-{self.journal.last_seq() + 1}",
+                                    {"kind": "stopped", "reason": self.stop_reason, "iteration": tree.iterations})
+                break
+            evals_before = len(tree.experiments)
+            try:
+                self.step(tree)
+            except self.graceful as e:  # e.g. the LLM spending cap: end the run, resumable later
+                self.stop_reason = f"{type(e).__name__}: {e}"
+                self.journal.append("event", f"stop-{self.journal.last_seq() + 1}",
+                                    {"kind": "stopped", "reason": self.stop_reason, "iteration": tree.iterations})
+                break
+            tree = self.tree()
+            idle = 0 if len(tree.experiments) > evals_before else idle + 1
+            if self.on_iteration is not None:
+                self.on_iteration(tree)
+        return tree
+
+    def step(self, tree: RunTree) -> None:
+        iteration = tree.iterations
+        if self.before_step is not None:  # e.g. the value model learns every result of earlier iterations
+            self.before_step(tree, iteration)
+        config = {"configurable": {"thread_id": f"iter-{iteration}"}}
+        if self.graph.checkpointer is not None and self.graph.get_state(config).next:
+            self.graph.invoke(None, config, durability="sync")  # a killed expansion: finish where it stopped
+            return
+        rng = iteration_rng(self.seed, iteration)
+        sel = self.policy.select(tree, rng)
+        if sel.kind == "new_hypothesis":
+            text = self.hypothesiser.new_hypothesis(tree, rng)
+            hid = f"h{len(tree.hypotheses):03d}"
+            self.journal.append("hypothesis", hid, {"text": text, "source": "researcher", "iteration": iteration})
+            tree = self.tree()
+            sel = Selection("expand", hypothesis_id=hid)
+        ctx = context_for(tree, sel, iteration, self.seed, self.task, self.k, self.max_params, self.steering)
+        if sel.kind == "promote":
+            self._promote(tree, sel, ctx)
+            return
+        # "sync": every node's checkpoint is on disk before the next node starts, so a kill
+        # resumes exactly at the node that was running.
+        durable: dict[str, Any] = {"durability": "sync"} if self.graph.checkpointer is not None else {}
+        self.graph.invoke({"context": ctx.model_dump(mode="json")}, config, **durable)
+
+    def _promote(self, tree: RunTree, sel: Selection, ctx: Context) -> None:
+        """Train a predicted-only node chosen by the policy; its node row is already written."""
+        assert sel.node_id is not None
+        node = tree.nodes[sel.node_id]
+        c = Candidate(id=node.id, code=node.code, operator=node.operator, description=node.description,
+                      arch=node.arch, status="scored", params=node.params, mean=node.mean, std=node.std)
+        node_ctx = ctx.model_copy(update={"parent_id": node.parent_id})
+        self.services.trainer.train(node_ctx, [c])
+        self.journal.append("iteration", str(ctx.iteration), {
+            "hypothesis_id": ctx.hypothesis_id, "parent_id": node.parent_id, "children": [],
+            "trained": [node.id], "promoted": node.id})

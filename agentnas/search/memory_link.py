@@ -1,0 +1,69 @@
+"""The run's link to the experiment memory: novelty against every stored experiment of the
+task, one `ExperimentRecord` per trained candidate (written at the end of its expansion,
+lesson included; upserts by id, so a resumed expansion rewrites the same record), and
+retrieval of similar experiments and seed insights for the LLM's prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentnas.agents.state import Candidate, Context
+from agentnas.records import ExperimentRecord, ExperimentStatus, Failure, FailureKind, Metrics
+
+
+class MemoryLink:
+    def __init__(self, store: Any, task: str, run_id: str, cache_dir: Path) -> None:
+        from agentnas.encode.embed import EncodingCache
+        from agentnas.memory import NoveltyIndex
+
+        self.store, self.task, self.run_id = store, task, run_id
+        self.novelty = NoveltyIndex.from_store(store, task)
+        self.cache = EncodingCache(cache_dir / "encodings")
+        self.described: dict[str, Any] = {}
+        self.cache_dir = cache_dir
+        self.seed: Any = None
+
+    def record_id(self, candidate_id: str) -> str:
+        return f"{self.run_id}/{candidate_id}"
+
+    def judge(self, c: Candidate, x: np.ndarray) -> tuple[str, str | None]:
+        """duplicate | near_duplicate | novel, with the nearest stored experiment's id."""
+        from agentnas.encode.onnx_load import load_onnx
+        from agentnas.memory import describe_onnx
+
+        if c.onnx_path is None:
+            return "novel", None
+        description = describe_onnx(load_onnx(c.onnx_path), self.cache, code=c.code)
+        self.described[c.id] = description
+        verdict = self.novelty.check(description.code_hash, description.onnx_text_hash, description.arch_embedding)
+        return str(verdict.verdict), verdict.neighbour_id
+
+    def record(self, ctx: Context, candidates: list[Candidate]) -> None:
+        for c in candidates:
+            if c.experiment_id is None:
+                continue
+            d = self.described.get(c.id)
+            failed = c.status == "eval_failed"
+            kind = c.failure_kind if c.failure_kind in {k.value for k in FailureKind} else "crash"
+            record = ExperimentRecord(
+                id=self.record_id(c.id), run_id=self.run_id, parent_id=self.record_id(ctx.parent_id)
+                if ctx.parent_id else None, hypothesis_id=ctx.hypothesis_id, hypothesis=ctx.hypothesis,
+                code=c.code, code_hash=d.code_hash if d else "", onnx_text_hash=d.onnx_text_hash if d else None,
+                task=self.task, status=ExperimentStatus.FAILED if failed else ExperimentStatus.OK,
+                metrics=None if failed or c.val_accuracy is None else Metrics(
+                    val_accuracy=c.val_accuracy, test_accuracy=c.test_accuracy or 0.0),
+                failure=Failure(kind=FailureKind(kind), message=c.failure_message or "") if failed else None,
+                lesson=c.lesson or "", params=c.params, flops=c.flops,
+                arch_embedding=d.arch_embedding if d else None)
+            self.store.add(record)
+            self.novelty.add(record)
+
+    def retrieve(self, text: str, k: int = 4) -> Any:
+        from agentnas.memory import load_seed_knowledge, retrieve_for_prompt
+
+        if self.seed is None:
+            self.seed = load_seed_knowledge(self.cache_dir)
+        return retrieve_for_prompt(self.store, self.task, text, k=k, seed=self.seed)

@@ -1,0 +1,188 @@
+"""Wire a discovery run on a real task: sandbox evaluators, value model, researcher, loop.
+
+Everything with a side effect is built here and injected into `Loop`, so tests can run
+the same loop with a fast task and a scripted researcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentnas.agents.roles import OfflineAnalyst, SandboxChecker, SandboxTrainer, ValueScorer
+from agentnas.agents.services import Analyst, Engineer, Researcher, Services
+from agentnas.config import AgentnasConfig
+from agentnas.journal import Journal, open_journal
+from agentnas.search.loop import Budget, Hypothesiser, Loop, Recorder, ValueGate, run_novelty
+from agentnas.search.run import RunError, RunOptions, ValueService, check_identity, checkpointer, run_lock
+from agentnas.search.runtree import Policy, RunTree
+from agentnas.value.zeroshot import ZeroShotPredictor
+
+
+@dataclass(frozen=True)
+class Agents:
+    """The agent roles of a run: offline grammar or LLM-backed."""
+
+    researcher: Researcher
+    hypothesiser: Hypothesiser
+    engineer: Engineer | None
+    analyst: Analyst
+
+
+AgentsFactory = Callable[[RunOptions, Any, Journal], Agents]
+
+
+def evaluator_options(cfg: AgentnasConfig, options: RunOptions, check: bool, epochs: int | None = None) -> Any:
+    from agentnas.evaluator import EvalOptions
+
+    common: dict[str, Any] = {"timeout_s": cfg.timeout_s, "memory_limit_gb": cfg.memory_limit_gb,
+                              "file_size_limit_mb": cfg.file_size_limit_mb, "isolation": cfg.isolation,
+                              "allow_unsafe": cfg.unsafe_no_isolation}
+    if check:  # build, shape, params and the ONNX export: one CPU slot, no training
+        return EvalOptions(check_only=True, require_export=True, slots=1, device="cpu",
+                           max_params=options.max_params, **common)
+    return EvalOptions(epochs=epochs or options.epochs or cfg.epochs, seed=cfg.seed, slots=cfg.slots, device=cfg.device,
+                       export_onnx=False, **common)
+
+
+@contextmanager
+def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFactory,
+             on_iteration: Callable[[RunTree], None] | None = None) -> Iterator[Loop]:
+    """Lock the run directory, open the journal and the sandboxes, and yield the loop."""
+    from agentnas.evaluator import Evaluator
+    from agentnas.tasks import get_task
+
+    run_dir = options.run_dir
+    with ExitStack() as stack:
+        stack.enter_context(run_lock(run_dir))
+        journal = stack.enter_context(open_journal(run_dir))
+        check_identity(journal, options)
+        task = get_task(options.task)
+        out = run_dir / "sandbox-out"
+        checker_eval = stack.enter_context(Evaluator(task, evaluator_options(cfg, options, True),
+                                                     cache_dir=cfg.cache_dir, out_dir=out / "check"))
+        train_eval = stack.enter_context(Evaluator(task, evaluator_options(cfg, options, False),
+                                                   cache_dir=cfg.cache_dir, out_dir=out / "train"))
+        short_eval = None
+        if options.fidelity_epochs is not None:
+            short_eval = stack.enter_context(Evaluator(
+                task, evaluator_options(cfg, options, False, options.fidelity_epochs), cache_dir=cfg.cache_dir,
+                out_dir=out / "short"))
+        value = ValueService(load_prior(options.value_model))
+        memory = open_memory_link(options, cfg, run_id(journal))
+        if memory is not None:
+            stack.callback(memory.store.close)
+        agents = agents_factory(options, task, journal)
+        if memory is not None and hasattr(agents.researcher, "retrieve"):
+            agents.researcher.retrieve = memory.retrieve
+        root = run_dir / "candidates"
+
+        def services_for(recorder: Recorder) -> Services:
+            if memory is not None:
+                recorder.on_record = memory.record
+            return Services(
+                researcher=agents.researcher, engineer=agents.engineer, analyst=agents.analyst,
+                checker=SandboxChecker(checker_eval, root, options.max_params),
+                scorer=ValueScorer(value.predict, run_novelty(journal, memory.judge if memory else None)),
+                gate=ValueGate(options.train_per_expansion, options.beta, lambda: budget.left(loop.tree())),
+                trainer=SandboxTrainer(train_eval, root, recorder.lookup, recorder.experiment, short=short_eval,
+                                       keep=options.keep, low_scores=recorder.low_scores,
+                                       remaining=lambda: budget.left(loop.tree())),
+                recorder=recorder, approval=options.approve)
+
+        budget = Budget(evals=options.budget_evals, seconds=options.budget_time_s)
+        saver = checkpointer(run_dir)
+        stack.callback(saver.conn.close)
+        loop = Loop(journal, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
+                    k=options.k, budget=budget, policy=Policy(beta=options.beta), max_params=options.max_params,
+                    checkpointer=saver, on_iteration=on_iteration,
+                    before_step=lambda tree, it: value.sync(tree, options.task, it), graceful=graceful_stops())
+        yield loop
+
+
+def run_id(journal: Journal) -> str:
+    """A unique id for the run, made once and kept in the journal (memory records carry it)."""
+    import uuid
+
+    entry = journal.get("run", "id")
+    if entry is None:
+        entry = journal.append("run", "id", {"id": uuid.uuid4().hex[:12]})
+    return str(entry.payload["id"])
+
+
+def open_memory_link(options: RunOptions, cfg: AgentnasConfig, rid: str) -> Any:
+    """The experiment memory of the run (default: the shared store under the cache folder),
+    or None with `--memory none`. A store locked by another writer is a clear error."""
+    if options.memory == "none":
+        return None
+    from agentnas.memory import MemoryStoreError, open_memory
+    from agentnas.search.memory_link import MemoryLink
+
+    try:
+        store = open_memory(options.memory, cache_dir=cfg.cache_dir)
+    except MemoryStoreError as e:
+        raise RunError(str(e)) from e
+    return MemoryLink(store, options.task, rid, cfg.cache_dir)
+
+
+def load_prior(spec: str | None) -> ZeroShotPredictor | None:
+    """The zero-shot prior: the shipped head, a given file, or none ("none")."""
+    if spec == "none":
+        return None
+    try:
+        return ZeroShotPredictor.load(Path(spec) if spec else None)
+    except (FileNotFoundError, OSError, RuntimeError, KeyError, ValueError) as e:
+        raise RunError(f"cannot load the value model {spec or '(shipped)'}: {e}") from e
+
+
+def graceful_stops() -> tuple[type[Exception], ...]:
+    from agentnas.llm.errors import BudgetExceeded
+
+    return (BudgetExceeded,)
+
+
+def offline_agents(options: RunOptions, task: Any, journal: Journal) -> Agents:
+    from agentnas.agents.offline import OfflineResearcher
+
+    researcher = OfflineResearcher(tuple(task.spec.input_shape), task.spec.num_classes, options.max_params)
+    return Agents(researcher=researcher, hypothesiser=researcher, engineer=None, analyst=OfflineAnalyst())
+
+
+def default_paths(run_dir: Path) -> dict[str, Path]:
+    return {"journal": run_dir / "journal.sqlite", "candidates": run_dir / "candidates"}
+
+
+def llm_agents(options: RunOptions, task: Any, journal: Journal, env: dict[str, str] | None = None,
+               settings: dict[str, Any] | None = None) -> Agents:
+    """Researcher, engineer and analyst on the configured endpoint. The endpoint is checked
+    now, so an unreachable one fails fast with a clear message instead of hanging later."""
+    import os
+
+    from agentnas.agents.llm_agents import (
+        JournalCassette,
+        LLMAnalyst,
+        LLMEngineer,
+        LLMResearcher,
+        journal_calls,
+    )
+    from agentnas.agents.offline import OfflineResearcher
+    from agentnas.llm import LLMCall, LLMClient, LLMConfig, LLMError, Ledger
+
+    try:
+        config = LLMConfig.resolve(base_url=options.llm_base_url, model=options.llm_model,
+                                   env=dict(os.environ) if env is None else env, settings=settings)
+        history = [LLMCall.model_validate(e.payload) for e in journal.entries("llm_call")]
+        ledger = Ledger(config.prices, config.caps, history=history, on_call=journal_calls(journal))
+        client = LLMClient(config, cassette=JournalCassette(journal), mode="auto", ledger=ledger)
+        client.check()
+        if journal.get("run", "llm") is None:  # what replay needs to rebuild the same requests; no key
+            journal.append("run", "llm", config.public_dict())
+    except LLMError as e:
+        raise RunError(str(e)) from e
+    spec = task.spec
+    fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params)
+    return Agents(researcher=LLMResearcher(client, spec, fallback), hypothesiser=LLMResearcher(client, spec, fallback),
+                  engineer=LLMEngineer(client, spec), analyst=LLMAnalyst(client, spec))

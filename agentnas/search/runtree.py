@@ -1,0 +1,188 @@
+"""The run's tree, rebuilt from the journal, and the selection policy over it.
+
+Two levels: hypothesis nodes (a design direction in words) and architecture nodes (code)
+under them; an architecture's children are its mutations, refinements, recombinations.
+Nothing here writes: `RunTree.from_journal` re-reads the log, so resume and replay are
+re-reading (house habit 5), and `select` is a pure function of the tree and a seeded RNG.
+
+Selection (PUCT at both levels, rewards are validation accuracy in [0, 1]):
+
+    hypothesis h:      Q(h) + c · P(h) · sqrt(N) / (1 + n(h))
+        Q(h) = best validation accuracy under h (0 before any result, minus nothing:
+               untried hypotheses are reached through the bonus), n(h) = trained nodes
+               under h, N = all trained nodes, P(h) = softmax over hypotheses of the value
+               model's best predicted mean + β·std under h (uniform while h is empty).
+        A new hypothesis is opened while the count of hypotheses < 1 + sqrt(N)
+        (progressive widening), before any scoring.
+    architecture a in h (trained or predicted-only):
+        trained:        acc(a) + c · σ(a) · sqrt(n(h)) / (1 + children(a))
+        predicted-only: μ(a) + β · σ(a)     -> promoted: trained without a new expansion
+        σ(a) is the value model's std for a; a fresh sample from h (no parent) competes
+        with score  Q(h)·0 + c · sqrt(n(h)) / (1 + n(h)) so an empty h starts from scratch.
+The selected node is expanded (or promoted); real rewards back up implicitly because Q
+and n are recomputed from the journal's experiments after every expansion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from agentnas.journal import Journal
+
+
+@dataclass
+class ArchNode:
+    id: str
+    hypothesis_id: str
+    parent_id: str | None
+    code: str
+    arch: dict[str, Any] | None
+    status: str
+    operator: str
+    description: str
+    iteration: int
+    attempts: int = 0
+    params: int | None = None
+    mean: float | None = None
+    std: float | None = None
+    features: list[float] | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    experiment: dict[str, Any] | None = None
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def trained(self) -> bool:
+        return self.val_accuracy is not None
+
+    @property
+    def predicted_only(self) -> bool:
+        return self.status == "scored" and self.experiment is None
+
+
+@dataclass
+class Hypothesis:
+    id: str
+    text: str
+    source: str
+    priority: int = 0
+    nodes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunTree:
+    hypotheses: dict[str, Hypothesis] = field(default_factory=dict)
+    nodes: dict[str, ArchNode] = field(default_factory=dict)
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    iterations: int = 0
+
+    @classmethod
+    def from_journal(cls, journal: Journal) -> RunTree:
+        tree = cls()
+        for e in journal.entries(("hypothesis", "node", "experiment", "iteration")):
+            if e.kind == "hypothesis":
+                tree.hypotheses[e.key] = Hypothesis(id=e.key, text=e.payload["text"], source=e.payload["source"],
+                                                    priority=int(e.payload.get("priority", 0)))
+            elif e.kind == "node":
+                p = e.payload
+                node = ArchNode(id=e.key, hypothesis_id=p["hypothesis_id"], parent_id=p.get("parent_id"),
+                                code=p["code"], arch=p.get("arch"), status=p["status"], operator=p["operator"],
+                                description=p.get("description", ""), iteration=p["iteration"],
+                                params=p.get("params"), mean=p.get("mean"), std=p.get("std"),
+                                attempts=int(p.get("attempts", 0)),
+                                features=p.get("features"))
+                tree.nodes[e.key] = node
+                if node.hypothesis_id in tree.hypotheses:
+                    tree.hypotheses[node.hypothesis_id].nodes.append(node.id)
+                if node.parent_id in tree.nodes:
+                    tree.nodes[node.parent_id].children.append(node.id)
+            elif e.kind == "experiment":
+                tree.experiments[e.key] = e.payload
+            else:
+                tree.iterations = max(tree.iterations, int(e.key) + 1)
+        for exp in tree.experiments.values():
+            found = tree.nodes.get(exp["node_id"])
+            if found is None:  # its expansion was killed before the record step: rows come on resume
+                continue
+            found.experiment = exp
+            if exp["status"] == "ok" and exp.get("fidelity", "full") == "full":
+                found.val_accuracy, found.test_accuracy = exp["val_accuracy"], exp["test_accuracy"]
+        return tree
+
+    def trained_nodes(self) -> list[ArchNode]:
+        return [n for n in self.nodes.values() if n.trained]
+
+    def best(self) -> ArchNode | None:
+        """Best by validation accuracy (test is only reported); ties: fewer params, earlier."""
+        done = self.trained_nodes()
+        if not done:
+            return None
+        return max(done, key=lambda n: (n.val_accuracy or 0.0, -(n.params or 0), -n.iteration))
+
+
+@dataclass(frozen=True)
+class Selection:
+    kind: Literal["new_hypothesis", "expand", "promote"]
+    hypothesis_id: str | None = None
+    node_id: str | None = None  # parent to mutate (expand) or node to train (promote); None: fresh sample
+    other_id: str | None = None  # second parent for recombination
+
+
+@dataclass(frozen=True)
+class Policy:
+    c: float = 1.0
+    beta: float = 1.0
+    recombine_p: float = 0.2
+
+    def select(self, tree: RunTree, rng: np.random.Generator) -> Selection:
+        n_total = len(tree.trained_nodes())
+        queued = [h for h in tree.hypotheses.values() if h.priority > 0 and not h.nodes]
+        if queued:  # a steering hypothesis waits for its first expansion
+            return Selection("expand", hypothesis_id=min(queued, key=lambda h: h.id).id)
+        if len(tree.hypotheses) < 1 + math.sqrt(n_total):
+            return Selection("new_hypothesis")
+        h = self._hypothesis(tree, n_total)
+        return self._architecture(tree, h, rng)
+
+    def _hypothesis(self, tree: RunTree, n_total: int) -> Hypothesis:
+        hyps = sorted(tree.hypotheses.values(), key=lambda h: h.id)
+        opt = np.array([max((self._optimism(tree.nodes[i]) for i in h.nodes), default=0.0) for h in hyps])
+        prior = np.exp((opt - opt.max()) * 20.0) if len(opt) else opt
+        prior = prior / prior.sum() if prior.sum() > 0 else np.full(len(hyps), 1 / len(hyps))
+        best = max(range(len(hyps)), key=lambda i: self._q(tree, hyps[i]) + self.c * prior[i] * math.sqrt(
+            n_total + 1) / (1 + sum(tree.nodes[j].trained for j in hyps[i].nodes)))
+        return hyps[best]
+
+    def _optimism(self, node: ArchNode) -> float:
+        if node.trained:
+            return node.val_accuracy or 0.0
+        if node.mean is None:
+            return 0.0
+        return node.mean + self.beta * (node.std or 0.0)
+
+    @staticmethod
+    def _q(tree: RunTree, h: Hypothesis) -> float:
+        return max((tree.nodes[i].val_accuracy or 0.0 for i in h.nodes if tree.nodes[i].trained), default=0.0)
+
+    def _architecture(self, tree: RunTree, h: Hypothesis, rng: np.random.Generator) -> Selection:
+        nodes = [tree.nodes[i] for i in h.nodes]
+        n_h = sum(n.trained for n in nodes)
+        options: list[tuple[float, Selection]] = [
+            (self.c * math.sqrt(n_h + 1) / (1 + n_h) * 0.5, Selection("expand", hypothesis_id=h.id))]
+        for n in nodes:
+            if n.trained:
+                bonus = self.c * (n.std if n.std is not None else 0.05) * math.sqrt(n_h + 1) / (1 + len(n.children))
+                options.append(((n.val_accuracy or 0.0) + bonus, Selection("expand", h.id, node_id=n.id)))
+            elif n.predicted_only and n.mean is not None:
+                options.append((n.mean + self.beta * (n.std or 0.0), Selection("promote", h.id, node_id=n.id)))
+        score, choice = max(options, key=lambda o: o[0])
+        if choice.kind == "expand" and choice.node_id is not None and rng.random() < self.recombine_p:
+            others = [m for m in tree.trained_nodes() if m.id != choice.node_id]
+            if others:
+                other = max(others, key=lambda m: m.val_accuracy or 0.0)
+                return Selection("expand", h.id, node_id=choice.node_id, other_id=other.id)
+        return choice

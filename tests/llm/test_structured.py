@@ -1,0 +1,79 @@
+"""Tolerant parsing of structured replies, and the typed failure when nothing fits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llm_support import CANDIDATE
+
+from agentnas.llm import Hypothesis, InvalidReply, InvalidReplyKind, Lesson, Proposal, parse_reply, schema_instructions
+
+HYP = {"title": "dilated stack", "text": "dilations widen the receptive field", "rationale": "[K2]"}
+
+
+@pytest.mark.parametrize(("text", "via"), [
+    (json.dumps(HYP), "json"),
+    ("Sure! Here it is:\n```json\n" + json.dumps(HYP, indent=2) + "\n```\nGood luck.", "fenced_json"),
+    ("My answer is " + json.dumps(HYP) + " as requested.", "embedded_json"),
+], ids=["bare", "fenced", "embedded"])
+def test_json_is_found_bare_fenced_or_in_prose(text: str, via: str) -> None:
+    parsed = parse_reply(text, Hypothesis)
+    assert parsed.value == Hypothesis(**HYP) and parsed.via == via
+
+
+def test_code_with_raw_newlines_inside_the_json_string_is_accepted() -> None:
+    text = '{"rationale": "plain", "code": "' + CANDIDATE.replace('"', '\\"') + '"}'
+    assert "\n" in text  # not valid strict JSON
+    assert parse_reply(text, Proposal).value.code == CANDIDATE
+
+
+def test_code_fenced_inside_the_json_string_is_unwrapped() -> None:
+    text = json.dumps({"rationale": "r", "code": f"```python\n{CANDIDATE}```"})
+    assert parse_reply(text, Proposal).value.code == CANDIDATE
+
+
+def test_a_later_object_that_fits_wins_over_an_earlier_one_that_does_not() -> None:
+    text = 'Example: {"a": 1}. Final: ' + json.dumps({"lesson": "deeper helped", "evidence": [3, "K1"]})
+    parsed = parse_reply(text, Lesson)
+    assert parsed.value.evidence == ["3", "K1"]
+
+
+def test_fenced_python_without_json_becomes_a_proposal_with_the_prose_as_rationale() -> None:
+    text = f"I widened the first conv.\n\n```python\n{CANDIDATE}```"
+    parsed = parse_reply(text, Proposal)
+    assert parsed.via == "fenced_code" and parsed.value.code == CANDIDATE
+    assert parsed.value.rationale == "I widened the first conv."
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("", InvalidReplyKind.EMPTY),
+    ("   \n", InvalidReplyKind.EMPTY),
+    ("I would try attention, it usually helps.", InvalidReplyKind.NO_JSON),
+    (json.dumps({"title": "no text field"}), InvalidReplyKind.SCHEMA),
+    ("```python\nx = 1\n```", InvalidReplyKind.NO_JSON),   # Hypothesis has no code fallback
+], ids=["empty", "blank", "prose", "missing-field", "code-for-hypothesis"])
+def test_unusable_replies_are_typed(text: str, kind: InvalidReplyKind) -> None:
+    with pytest.raises(InvalidReply) as info:
+        parse_reply(text, Hypothesis)
+    assert info.value.kind is kind and info.value.raw == text and info.value.schema == "Hypothesis"
+
+
+def test_code_without_build_model_is_a_schema_failure_that_says_so() -> None:
+    with pytest.raises(InvalidReply) as info:
+        parse_reply(json.dumps({"rationale": "r", "code": "import torch\n"}), Proposal)
+    assert info.value.kind is InvalidReplyKind.SCHEMA and "build_model" in info.value.detail
+
+
+def test_a_reply_cut_at_the_token_limit_is_reported_as_truncated() -> None:
+    with pytest.raises(InvalidReply) as info:
+        parse_reply('{"rationale": "r", "code": "import torch\\nclass Net', Proposal, finish_reason="length")
+    assert info.value.kind is InvalidReplyKind.TRUNCATED
+
+
+def test_schema_instructions_are_deterministic_and_name_the_fields() -> None:
+    text = schema_instructions(Proposal)
+    assert text == schema_instructions(Proposal)
+    for field in ("hypothesis_id", "rationale", "code", "build_model"):
+        assert field in text
+    assert "`code`" not in schema_instructions(Hypothesis)

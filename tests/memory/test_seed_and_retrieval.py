@@ -1,0 +1,99 @@
+"""Seed knowledge (the shipped insights) and what the prompt builder gets from the memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from memory_support import make_record, word_embedder
+
+import agentnas.memory.seed as seed_module
+from agentnas.memory import load_seed_knowledge, open_memory, read_insights, retrieve_for_prompt
+from agentnas.memory.seed import INSIGHTS_FILE, SeedKnowledge
+from agentnas.paths import shipped_dir
+
+
+def test_shipped_insights_are_forty_or_more_with_full_sources() -> None:
+    insights = read_insights()
+    assert len(insights) >= 40
+    assert len({i.id for i in insights}) == len(insights)
+    assert len({i.insight for i in insights}) == len(insights)
+    for i in insights:
+        assert i.applies_when and i.expected_effect and i.source.title and i.source.authors
+        assert 1990 <= i.source.year <= 2025
+    topics = {t for i in insights for t in i.tags}
+    for topic in ("residual", "depthwise", "normalization", "dilation", "attention", "pooling", "gating", "1d"):
+        assert topic in topics, topic
+
+
+def test_a_bad_insight_line_is_named(tmp_path: Path) -> None:
+    lines = (shipped_dir("memory") / INSIGHTS_FILE).read_text().splitlines()
+    broken = json.loads(lines[2])
+    del broken["source"]["year"]
+    bad = tmp_path / "insights.jsonl"
+    bad.write_text("\n".join([lines[0], lines[1], json.dumps(broken)]) + "\n")
+    with pytest.raises(ValueError, match="line 3"):
+        read_insights(bad)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[SeedKnowledge, Path]:
+    """The shipped insights embedded by the real MiniLM once, cached in a fresh folder."""
+    cache = tmp_path_factory.mktemp("seed-cache")
+    return load_seed_knowledge(cache), cache
+
+
+def test_insights_are_embedded_once_then_read_from_the_cache(seeded: tuple[SeedKnowledge, Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    first, cache = seeded
+    assert len(first) == len(read_insights())
+    assert list((cache / "memory-seed").glob("insights-*.npy"))
+
+    def no_model(cache_dir: Path | None = None) -> object:
+        raise AssertionError("the text model was asked for although the vectors are cached")
+
+    monkeypatch.setattr(seed_module, "minilm_embedder", lambda cache_dir=None: lambda texts: no_model())
+    second = load_seed_knowledge(cache)
+    np.testing.assert_allclose(second.vectors, first.vectors)
+    found = [i.id for i, _ in first.search(first.vectors[first.insights.index(first.get("group-normalization"))]
+                                           , 1)]
+    assert found == ["group-normalization"]
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("dilated convolutions to see long context in a 1D signal",
+     {"dilated-convolutions-context", "wavenet-dilated-causal-stack", "tcn-over-rnn"}),
+    ("normalisation that works with very small batches", {"group-normalization", "layer-normalization"}),
+    ("the model overfits the training set", {"dropout-regularisation", "stochastic-depth"}),
+])
+def test_search_by_meaning_finds_the_relevant_insight(seeded: tuple[SeedKnowledge, Path], question: str,
+                                                      expected: set[str]) -> None:
+    seed, _ = seeded
+    top = [i.id for i, _ in seed.search(question, 3)]
+    assert expected & set(top), top
+
+
+def test_retrieve_for_prompt_gives_past_experiments_of_the_task_and_insights_with_ids(tmp_path: Path) -> None:
+    insights = read_insights()
+    seed = SeedKnowledge(insights, word_embedder([i.text() for i in insights]))
+    with open_memory(tmp_path / "memory", embedder=word_embedder) as store:
+        store.add_many([make_record(i, task="mnist1d" if i < 8 else "digits") for i in range(12)])
+        memory = retrieve_for_prompt(store, "mnist1d", "try dilated convolutions for the signal", k=3, k_insights=2,
+                                     seed=seed, embedder=word_embedder)
+        assert len(memory.experiments) == 3 and len(memory.insights) == 2
+        assert all(e.task == "mnist1d" for e in memory.experiments)
+        assert memory.experiments[0].hypothesis.endswith("try dilated convolutions for the signal")
+        text = memory.render()
+        for e in memory.experiments:
+            assert f"[{e.id}]" in text
+        for i in memory.insights:
+            assert f"[{i.id}]" in text and i.source in text
+        assert text == retrieve_for_prompt(store, "mnist1d", "try dilated convolutions for the signal", k=3,
+                                           k_insights=2, seed=seed, embedder=word_embedder).render()
+        both = retrieve_for_prompt(store, "mnist1d", "try dilated convolutions", k=3, seed=seed,
+                                   embedder=word_embedder, arch_vector=make_record(6).arch_embedding)
+        assert "e6" in [e.id for e in both.experiments] and both.experiments[0].by == "both"
+        empty = retrieve_for_prompt(store, "cifar", "anything", seed=seed, embedder=word_embedder)
+        assert empty.experiments == [] and "(none yet)" in empty.render()
