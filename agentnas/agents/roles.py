@@ -71,6 +71,33 @@ class SandboxChecker:
         return out
 
 
+# Words a user may type for an operation, and the ONNX op types they stand for.
+OP_ALIASES: dict[str, tuple[str, ...]] = {
+    "conv": ("Conv",), "convolution": ("Conv",), "linear": ("Gemm", "MatMul"), "dense": ("Gemm", "MatMul"),
+    "attention": ("Softmax",), "softmax": ("Softmax",), "lstm": ("LSTM",), "gru": ("GRU",), "rnn": ("RNN",),
+    "batchnorm": ("BatchNormalization",), "layernorm": ("LayerNormalization",), "dropout": ("Dropout",),
+    "maxpool": ("MaxPool",), "avgpool": ("AveragePool", "GlobalAveragePool"), "relu": ("Relu",),
+    "gelu": ("Gelu", "Erf"), "sigmoid": ("Sigmoid",), "tanh": ("Tanh",),
+}
+
+
+def op_types(word: str) -> tuple[str, ...]:
+    return OP_ALIASES.get(word.strip().lower().replace("-", "").replace("_", ""), (word.strip(),))
+
+
+def violated(ops: dict[str, int], banned: list[str], required: list[str]) -> str | None:
+    """Why a graph with these op counts breaks the user's constraints, or None."""
+    present = {op for op, n in ops.items() if n}
+    for word in banned:
+        hit = present & set(op_types(word))
+        if hit:
+            return f"uses {word} ({', '.join(sorted(hit))}), which the user banned"
+    for word in required:
+        if not present & set(op_types(word)):
+            return f"does not use {word}, which the user required"
+    return None
+
+
 Predict = Callable[[str, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Novelty = Callable[[Candidate, np.ndarray], tuple[str, str | None]]
 
@@ -90,6 +117,11 @@ class ValueScorer:
             except Exception as e:  # an odd graph is this candidate's failure, not the run's
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": "export",
                                                 "failure_message": f"cannot encode the graph: {e}"}))
+                continue
+            broken = violated(encoding.features.ops, ctx.banned_ops, ctx.required_ops)
+            if broken is not None:
+                out.append(c.model_copy(update={"status": "failed", "failure_kind": "constraint",
+                                                "failure_message": f"the graph {broken}"}))
                 continue
             x = encoding.array()
             verdict, nearest = self.novelty(c, x) if self.novelty else ("novel", None)

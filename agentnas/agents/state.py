@@ -78,6 +78,8 @@ class Context(BaseModel):
     siblings: list[str] = []
     steering: list[str] = []
     max_params: int | None = None
+    banned_ops: list[str] = []    # ONNX op types (or aliases, see roles.OP_ALIASES) a candidate must not use
+    required_ops: list[str] = []  # ... and must use
     k: int = 4
 
 

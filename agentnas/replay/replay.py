@@ -84,7 +84,7 @@ def replay_agents(options: RunOptions, source: Journal, target: Journal, task: A
         journal_calls,
     )
     from agentnas.agents.offline import OfflineResearcher
-    from agentnas.llm import LLMClient, LLMConfig, Ledger
+    from agentnas.llm import Ledger, LLMClient, LLMConfig
 
     llm_entry = source.get("run", "llm")
     settings = dict(llm_entry.payload) if llm_entry is not None else {}

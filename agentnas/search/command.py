@@ -60,6 +60,44 @@ class LiveView:
         return Group(head, table)
 
 
+def _ask_on_stderr(prompt: str) -> str:
+    """The prompt goes to stderr so that `--json` keeps stdout to JSON alone."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise KeyboardInterrupt  # stdin closed: nobody left to approve; stop, resumable
+    return line
+
+
+def console_approver(err: Console, ask: Any = _ask_on_stderr) -> Any:
+    """Approval on the terminal: per candidate yes / no / edit PATH (the file replaces its code)."""
+
+    def approve(question: dict[str, Any]) -> dict[str, Any]:
+        answers: dict[str, Any] = {}
+        for c in question["candidates"]:
+            err.print(f"\n[bold]{c['id']}[/] {c['description'][:100]} · {c['params'] or 0:,} params · predicted "
+                      f"{(c['mean'] or 0):.3f}±{(c['std'] or 0):.3f}", highlight=False)
+            while True:
+                reply = ask("train it? [y]es / [n]o / [e]dit PATH: ").strip()
+                if reply.lower() in ("y", "yes"):
+                    answers[c["id"]] = "yes"
+                elif reply.lower() in ("n", "no", ""):
+                    answers[c["id"]] = "no"
+                elif reply.lower().startswith(("e ", "edit ")):
+                    path = Path(reply.split(None, 1)[1]).expanduser()
+                    if not path.is_file():
+                        err.print(f"no such file: {path}")
+                        continue
+                    answers[c["id"]] = {"code": path.read_text(encoding="utf-8")}
+                else:
+                    continue
+                break
+        return answers
+
+    return approve
+
+
 def resume_command(options: RunOptions) -> str:
     parts = ["agentnas", "run", "--task", options.task, "--run-dir", str(options.run_dir), "--seed",
              str(options.seed), "--proposer", options.proposer]
@@ -74,7 +112,8 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
     view = LiveView(options)
     factory = agents_factory or (functools.partial(llm_agents, settings=cfg.llm) if options.proposer == "llm"
                                  else offline_agents)
-    live = Live(view.render(), console=err, refresh_per_second=2, transient=True) if not json_out else None
+    live = (Live(view.render(), console=err, refresh_per_second=2, transient=True)
+            if not json_out and not options.approve else None)  # the approval prompt needs the terminal
 
     def on_iteration(tree: RunTree) -> None:
         view.update(tree)
@@ -82,7 +121,8 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
             live.update(view.render())
 
     try:
-        with open_run(options, cfg, factory, on_iteration) as loop:
+        approver = console_approver(err) if options.approve else None
+        with open_run(options, cfg, factory, on_iteration, approver) as loop:
             view.update(loop.tree())
             if live is not None:
                 live.start()

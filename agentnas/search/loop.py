@@ -28,6 +28,7 @@ from agentnas.agents.state import Candidate, Context
 from agentnas.journal import Journal
 from agentnas.records import EvalResult
 from agentnas.search.runtree import Policy, RunTree, Selection
+from agentnas.steering.inbox import SteeringMessage
 
 
 class Hypothesiser(Protocol):
@@ -155,18 +156,21 @@ def iteration_rng(seed: int, iteration: int) -> np.random.Generator:
 
 
 def context_for(tree: RunTree, sel: Selection, iteration: int, seed: int, task: str, k: int,
-                max_params: int | None, steering: list[str]) -> Context:
+                max_params: int | None) -> Context:
     assert sel.hypothesis_id is not None
     h = tree.hypotheses[sel.hypothesis_id]
     parent = tree.nodes.get(sel.node_id) if sel.node_id else None
     other = tree.nodes.get(sel.other_id) if sel.other_id else None
     siblings = [tree.nodes[i].description for i in h.nodes if tree.nodes[i].description][-6:]
+    s = tree.steering
+    limits = [v for v in (max_params, s.max_params) if v is not None]
     return Context(iteration=iteration, seed=seed, task=task, hypothesis_id=h.id, hypothesis=h.text,
                    parent_id=parent.id if parent else None, parent_code=parent.code if parent else None,
                    parent_arch=parent.arch if parent else None,
                    parent_val_accuracy=parent.val_accuracy if parent else None,
                    other_code=other.code if other else None, other_arch=other.arch if other else None,
-                   siblings=siblings, steering=steering, max_params=max_params, k=k)
+                   siblings=siblings, steering=list(s.notes), max_params=min(limits) if limits else None,
+                   banned_ops=sorted(s.banned_ops), required_ops=sorted(s.required_ops), k=k)
 
 
 class Loop:
@@ -177,7 +181,9 @@ class Loop:
                  max_params: int | None = None, checkpointer: Any | None = None,
                  on_iteration: Callable[[RunTree], None] | None = None,
                  before_step: Callable[[RunTree, int], None] | None = None,
-                 graceful: tuple[type[Exception], ...] = ()) -> None:
+                 graceful: tuple[type[Exception], ...] = (),
+                 inbox: Callable[[], list[SteeringMessage]] | None = None,
+                 approver: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.journal, self.hypothesiser = journal, hypothesiser
         self.task, self.seed, self.k, self.budget = task, seed, k, budget
         self.policy = policy or Policy()
@@ -190,7 +196,8 @@ class Loop:
         self.graceful = graceful
         self.stop_reason: str | None = None
         self.stopping = False
-        self.steering: list[str] = []
+        self.inbox = inbox
+        self.approver = approver
 
     def stop(self) -> None:
         self.stopping = True
@@ -210,6 +217,9 @@ class Loop:
                                     {"kind": "stopped", "reason": self.stop_reason, "iteration": tree.iterations})
                 break
             evals_before = len(tree.experiments)
+            tree = self.ingest(tree)
+            if self.stopping:
+                break
             try:
                 self.step(tree)
             except self.graceful as e:  # e.g. the LLM spending cap: end the run, resumable later
@@ -223,13 +233,32 @@ class Loop:
                 self.on_iteration(tree)
         return tree
 
+    def ingest(self, tree: RunTree) -> RunTree:
+        """Take new steering messages into the journal (at an iteration boundary only)."""
+        if self.inbox is None:
+            return tree
+        fresh = [m for m in self.inbox() if self.journal.get("steering", m.id) is None]
+        for m in fresh:
+            self.journal.append("steering", m.id, {**m.model_dump(mode="json"), "iteration": tree.iterations})
+            if m.kind == "hypothesis" and m.text.strip():
+                self.journal.append("hypothesis", f"u{m.id}", {"text": m.text.strip(), "source": "user",
+                                                              "priority": 1, "iteration": tree.iterations})
+            if m.kind == "stop":
+                self.stopping = True
+                self.stop_reason = "stopped by the user (chat)"
+        return self.tree() if fresh else tree
+
     def step(self, tree: RunTree) -> None:
         iteration = tree.iterations
         if self.before_step is not None:  # e.g. the value model learns every result of earlier iterations
             self.before_step(tree, iteration)
         config = {"configurable": {"thread_id": f"iter-{iteration}"}}
         if self.graph.checkpointer is not None and self.graph.get_state(config).next:
-            self.graph.invoke(None, config, durability="sync")  # a killed expansion: finish where it stopped
+            state = self.graph.get_state(config)
+            if state.interrupts:  # stopped while waiting for approval: ask again
+                self._answer(state.interrupts[0].value, config)
+            else:
+                self._finish(self.graph.invoke(None, config, durability="sync"), config)
             return
         rng = iteration_rng(self.seed, iteration)
         sel = self.policy.select(tree, rng)
@@ -239,14 +268,26 @@ class Loop:
             self.journal.append("hypothesis", hid, {"text": text, "source": "researcher", "iteration": iteration})
             tree = self.tree()
             sel = Selection("expand", hypothesis_id=hid)
-        ctx = context_for(tree, sel, iteration, self.seed, self.task, self.k, self.max_params, self.steering)
+        ctx = context_for(tree, sel, iteration, self.seed, self.task, self.k, self.max_params)
         if sel.kind == "promote":
             self._promote(tree, sel, ctx)
             return
         # "sync": every node's checkpoint is on disk before the next node starts, so a kill
         # resumes exactly at the node that was running.
         durable: dict[str, Any] = {"durability": "sync"} if self.graph.checkpointer is not None else {}
-        self.graph.invoke({"context": ctx.model_dump(mode="json")}, config, **durable)
+        self._finish(self.graph.invoke({"context": ctx.model_dump(mode="json")}, config, **durable), config)
+
+    def _finish(self, result: Any, config: dict[str, Any]) -> None:
+        """Approval mode: the graph paused before training; ask, then resume it."""
+        while isinstance(result, dict) and result.get("__interrupt__"):
+            result = self._answer(result["__interrupt__"][0].value, config)
+
+    def _answer(self, question: dict[str, Any], config: dict[str, Any]) -> Any:
+        from langgraph.types import Command
+
+        if self.approver is None:
+            raise RuntimeError("the expansion waits for approval, but this run has no approver")
+        return self.graph.invoke(Command(resume=self.approver(question)), config, durability="sync")
 
     def _promote(self, tree: RunTree, sel: Selection, ctx: Context) -> None:
         """Train a predicted-only node chosen by the policy; its node row is already written."""

@@ -19,6 +19,7 @@ from agentnas.journal import Journal, open_journal
 from agentnas.search.loop import Budget, Hypothesiser, Loop, Recorder, ValueGate, run_novelty
 from agentnas.search.run import RunError, RunOptions, ValueService, check_identity, checkpointer, run_lock
 from agentnas.search.runtree import Policy, RunTree
+from agentnas.steering.inbox import read_inbox
 from agentnas.value.zeroshot import ZeroShotPredictor
 
 
@@ -50,7 +51,8 @@ def evaluator_options(cfg: AgentnasConfig, options: RunOptions, check: bool, epo
 
 @contextmanager
 def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFactory,
-             on_iteration: Callable[[RunTree], None] | None = None) -> Iterator[Loop]:
+             on_iteration: Callable[[RunTree], None] | None = None,
+             approver: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Iterator[Loop]:
     """Lock the run directory, open the journal and the sandboxes, and yield the loop."""
     from agentnas.evaluator import Evaluator
     from agentnas.tasks import get_task
@@ -99,7 +101,8 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
         loop = Loop(journal, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
                     k=options.k, budget=budget, policy=Policy(beta=options.beta), max_params=options.max_params,
                     checkpointer=saver, on_iteration=on_iteration,
-                    before_step=lambda tree, it: value.sync(tree, options.task, it), graceful=graceful_stops())
+                    before_step=lambda tree, it: value.sync(tree, options.task, it), graceful=graceful_stops(),
+                    inbox=lambda: read_inbox(run_dir), approver=approver)
         yield loop
 
 
@@ -169,7 +172,7 @@ def llm_agents(options: RunOptions, task: Any, journal: Journal, env: dict[str, 
         journal_calls,
     )
     from agentnas.agents.offline import OfflineResearcher
-    from agentnas.llm import LLMCall, LLMClient, LLMConfig, LLMError, Ledger
+    from agentnas.llm import Ledger, LLMCall, LLMClient, LLMConfig, LLMError
 
     try:
         config = LLMConfig.resolve(base_url=options.llm_base_url, model=options.llm_model,

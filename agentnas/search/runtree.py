@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agentnas.journal import Journal
+from agentnas.steering.inbox import Steering, SteeringMessage
 
 
 @dataclass
@@ -79,12 +80,16 @@ class RunTree:
     nodes: dict[str, ArchNode] = field(default_factory=dict)
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     iterations: int = 0
+    steering: Steering = field(default_factory=Steering)
 
     @classmethod
     def from_journal(cls, journal: Journal) -> RunTree:
         tree = cls()
-        for e in journal.entries(("hypothesis", "node", "experiment", "iteration")):
-            if e.kind == "hypothesis":
+        for e in journal.entries(("hypothesis", "node", "experiment", "iteration", "steering")):
+            if e.kind == "steering":
+                message = {k: v for k, v in e.payload.items() if k != "iteration"}  # the loop adds when it took it
+                tree.steering = tree.steering.apply(SteeringMessage.model_validate(message))
+            elif e.kind == "hypothesis":
                 tree.hypotheses[e.key] = Hypothesis(id=e.key, text=e.payload["text"], source=e.payload["source"],
                                                     priority=int(e.payload.get("priority", 0)))
             elif e.kind == "node":
@@ -140,16 +145,40 @@ class Policy:
 
     def select(self, tree: RunTree, rng: np.random.Generator) -> Selection:
         n_total = len(tree.trained_nodes())
-        queued = [h for h in tree.hypotheses.values() if h.priority > 0 and not h.nodes]
+        live = self._allowed_hypotheses(tree)
+        queued = [h for h in live if h.priority > 0 and not h.nodes]
         if queued:  # a steering hypothesis waits for its first expansion
             return Selection("expand", hypothesis_id=min(queued, key=lambda h: h.id).id)
-        if len(tree.hypotheses) < 1 + math.sqrt(n_total):
+        if tree.steering.focus is None and (not live or len(tree.hypotheses) < 1 + math.sqrt(n_total)):
             return Selection("new_hypothesis")
-        h = self._hypothesis(tree, n_total)
+        h = self._hypothesis(tree, live, n_total)
         return self._architecture(tree, h, rng)
 
-    def _hypothesis(self, tree: RunTree, n_total: int) -> Hypothesis:
-        hyps = sorted(tree.hypotheses.values(), key=lambda h: h.id)
+    @staticmethod
+    def _blocked(tree: RunTree, node: ArchNode) -> bool:
+        """Inside a pruned subtree, or outside the focused node's subtree."""
+        chain: list[str] = []
+        cur: ArchNode | None = node
+        while cur is not None:
+            chain.append(cur.id)
+            cur = tree.nodes.get(cur.parent_id) if cur.parent_id else None
+        if tree.steering.pruned & set(chain):
+            return True
+        focus = tree.steering.focus
+        return focus is not None and focus in tree.nodes and focus not in chain
+
+    @staticmethod
+    def _allowed_hypotheses(tree: RunTree) -> list[Hypothesis]:
+        s = tree.steering
+        hyps = [h for h in tree.hypotheses.values() if h.id not in s.pruned]
+        if s.focus is not None:
+            target = s.focus if s.focus in tree.hypotheses else (
+                tree.nodes[s.focus].hypothesis_id if s.focus in tree.nodes else None)
+            hyps = [h for h in hyps if h.id == target] or hyps
+        return hyps
+
+    def _hypothesis(self, tree: RunTree, live: list[Hypothesis], n_total: int) -> Hypothesis:
+        hyps = sorted(live, key=lambda h: h.id)
         opt = np.array([max((self._optimism(tree.nodes[i]) for i in h.nodes), default=0.0) for h in hyps])
         prior = np.exp((opt - opt.max()) * 20.0) if len(opt) else opt
         prior = prior / prior.sum() if prior.sum() > 0 else np.full(len(hyps), 1 / len(hyps))
@@ -169,7 +198,7 @@ class Policy:
         return max((tree.nodes[i].val_accuracy or 0.0 for i in h.nodes if tree.nodes[i].trained), default=0.0)
 
     def _architecture(self, tree: RunTree, h: Hypothesis, rng: np.random.Generator) -> Selection:
-        nodes = [tree.nodes[i] for i in h.nodes]
+        nodes = [tree.nodes[i] for i in h.nodes if not self._blocked(tree, tree.nodes[i])]
         n_h = sum(n.trained for n in nodes)
         options: list[tuple[float, Selection]] = [
             (self.c * math.sqrt(n_h + 1) / (1 + n_h) * 0.5, Selection("expand", hypothesis_id=h.id))]
@@ -177,11 +206,14 @@ class Policy:
             if n.trained:
                 bonus = self.c * (n.std if n.std is not None else 0.05) * math.sqrt(n_h + 1) / (1 + len(n.children))
                 options.append(((n.val_accuracy or 0.0) + bonus, Selection("expand", h.id, node_id=n.id)))
-            elif n.predicted_only and n.mean is not None:
+            elif n.predicted_only and n.mean is not None and not (
+                    tree.steering.max_params and (n.params or 0) > tree.steering.max_params):
                 options.append((n.mean + self.beta * (n.std or 0.0), Selection("promote", h.id, node_id=n.id)))
+        if tree.steering.focus in tree.nodes and len(options) > 1:
+            options = options[1:]  # focused on a node: expand inside its subtree, not from scratch
         score, choice = max(options, key=lambda o: o[0])
         if choice.kind == "expand" and choice.node_id is not None and rng.random() < self.recombine_p:
-            others = [m for m in tree.trained_nodes() if m.id != choice.node_id]
+            others = [m for m in tree.trained_nodes() if m.id != choice.node_id and not self._blocked(tree, m)]
             if others:
                 other = max(others, key=lambda m: m.val_accuracy or 0.0)
                 return Selection("expand", h.id, node_id=choice.node_id, other_id=other.id)

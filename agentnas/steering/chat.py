@@ -1,0 +1,206 @@
+"""`agentnas chat --run-dir DIR`: a REPL attached to a live run.
+
+Offline grammar (no LLM needed): slash commands, and free text taken as a hypothesis.
+
+    /hypothesis TEXT            queue a hypothesis (free text does the same)
+    /constrain max_params=N | no OP[,OP] | use OP[,OP]
+    /focus ID   /unfocus   /prune ID      steer selection to / away from a subtree
+    /ask QUESTION               answered from memory and the run's lessons, ids cited
+    /status                     where the run stands, and what your hypotheses produced
+    /watch SECONDS              print new results of your hypotheses as they arrive
+    /stop                       end the run after its current iteration (resumable)
+    /help   /quit
+
+Messages go to the run's inbox (never to its journal directly); the run reads them at its
+next iteration boundary. Everything else is read from the journal, read-only.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from agentnas.journal import JournalError, open_journal
+from agentnas.search.runtree import RunTree
+from agentnas.steering.inbox import SteeringMessage, send
+
+HELP = __doc__.split("\n\n")[2] if __doc__ else ""
+
+
+class ChatError(ValueError):
+    """A command the REPL cannot understand; the message says how to write it."""
+
+
+def parse(line: str) -> tuple[str, Any]:
+    """A REPL line -> (action, argument). Actions: send, ask, status, watch, help, quit, none."""
+    text = line.strip()
+    if not text:
+        return "none", None
+    if not text.startswith("/"):
+        return "send", SteeringMessage(kind="hypothesis", text=text)
+    command, _, rest = text[1:].partition(" ")
+    rest = rest.strip()
+    command = command.lower()
+    if command in ("hypothesis", "h"):
+        if not rest:
+            raise ChatError("usage: /hypothesis TEXT")
+        return "send", SteeringMessage(kind="hypothesis", text=rest)
+    if command == "constrain":
+        return "send", parse_constraint(rest)
+    if command in ("focus", "prune"):
+        if not rest:
+            raise ChatError(f"usage: /{command} ID (a hypothesis id like h001 or a node id like i00004-c2)")
+        return "send", SteeringMessage(kind=command, target=rest.split()[0])  # type: ignore[arg-type]
+    if command == "unfocus":
+        return "send", SteeringMessage(kind="unfocus")
+    if command == "stop":
+        return "send", SteeringMessage(kind="stop")
+    if command == "ask":
+        if not rest:
+            raise ChatError("usage: /ask QUESTION")
+        return "ask", rest
+    if command == "watch":
+        try:
+            return "watch", float(rest or "30")
+        except ValueError:
+            raise ChatError("usage: /watch SECONDS") from None
+    if command in ("status", "help", "quit", "exit"):
+        return {"exit": "quit"}.get(command, command), None
+    raise ChatError(f"unknown command /{command}; /help lists them")
+
+
+def parse_constraint(text: str) -> SteeringMessage:
+    """`max_params=50000`, `no lstm,attention`, `use conv` (several separated by ';')."""
+    fields: dict[str, Any] = {"banned_ops": [], "required_ops": []}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        m = re.fullmatch(r"max_?params\s*[=:]?\s*([\d_,]+)\s*([kKmM]?)", part)
+        if m:
+            n = int(m.group(1).replace("_", "").replace(",", ""))
+            fields["max_params"] = n * {"": 1, "k": 1000, "m": 1_000_000}[m.group(2).lower()]
+            continue
+        word, _, ops = part.partition(" ")
+        names = [o.strip() for o in ops.split(",") if o.strip()]
+        if word.lower() in ("no", "ban", "without") and names:
+            fields["banned_ops"] += names
+        elif word.lower() in ("use", "require", "with") and names:
+            fields["required_ops"] += names
+        else:
+            raise ChatError(f"cannot read constraint {part!r}: write max_params=N, no OP[,OP] or use OP[,OP]")
+    if "max_params" not in fields and not fields["banned_ops"] and not fields["required_ops"]:
+        raise ChatError("usage: /constrain max_params=N | no OP[,OP] | use OP[,OP]")
+    return SteeringMessage(kind="constrain", **fields)
+
+
+def load_tree(run_dir: Path) -> RunTree | None:
+    try:
+        with open_journal(run_dir, read_only=True) as j:
+            return RunTree.from_journal(j)
+    except JournalError:
+        return None
+
+
+def status_lines(tree: RunTree | None) -> list[str]:
+    if tree is None:
+        return ["the run has not started writing its journal yet"]
+    best = tree.best()
+    lines = [f"iteration {tree.iterations} · evaluations {len(tree.experiments)} · hypotheses "
+             f"{len(tree.hypotheses)}" + (f" · best {best.id} val {best.val_accuracy:.4f} test "
+                                          f"{best.test_accuracy:.4f}" if best and best.val_accuracy is not None
+                                          and best.test_accuracy is not None else "")]
+    s = tree.steering
+    if s.focus or s.pruned or s.notes:
+        lines.append(f"steering: focus {s.focus or '-'} · pruned {sorted(s.pruned) or '-'} · "
+                     f"{'; '.join(n for n in s.notes if n.startswith('constraint')) or 'no constraints'}")
+    for h in tree.hypotheses.values():
+        if h.source == "user":
+            lines.append(f"your hypothesis {h.id}: {h.text}")
+            lines.extend("  " + node_line(tree, i) for i in h.nodes)
+    return lines
+
+
+def node_line(tree: RunTree, node_id: str) -> str:
+    n = tree.nodes[node_id]
+    if n.val_accuracy is not None:
+        result = f"val {n.val_accuracy:.4f} test {n.test_accuracy or 0:.4f}"
+    else:
+        result = n.status + (f" (predicted {n.mean:.3f}±{n.std or 0:.3f})" if n.mean is not None else "")
+    return f"{n.id} [{n.params or 0:,} params] {result} — {n.description[:70]}"
+
+
+def answer(run_dir: Path, question: str, memory: Callable[[str], Any] | None) -> list[str]:
+    """An answer from the run's lessons and the experiment memory, citing ids."""
+    words = {w for w in re.findall(r"[a-z0-9]+", question.lower()) if len(w) > 3}
+    tree = load_tree(run_dir)
+    lines = []
+    if tree is not None:
+        scored = []
+        for n in tree.nodes.values():
+            h = tree.hypotheses.get(n.hypothesis_id)
+            hay = f"{n.description} {h.text if h else ''}"
+            overlap = len(words & set(re.findall(r"[a-z0-9]+", hay.lower())))
+            if overlap and n.val_accuracy is not None:
+                scored.append((overlap, n.val_accuracy, n.id))
+        for _, _, nid in sorted(scored, reverse=True)[:5]:
+            lines.append(f"[{nid}] " + node_line(tree, nid))
+    if memory is not None:
+        found = memory(question)
+        lines += [f"[{e.id}] {e.hypothesis[:70]} -> val {e.val_accuracy}; {e.lesson[:100]}" for e in found.experiments]
+        lines += [f"[{i.id}] {i.insight} ({i.source})" for i in found.insights]
+    return lines or ["nothing in this run or the memory relates to that yet"]
+
+
+class Repl:
+    def __init__(self, run_dir: Path, write: Callable[[str], None],
+                 memory: Callable[[str], Any] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.run_dir, self.write, self.memory, self.clock = run_dir, write, memory, clock
+        self.shown: set[str] = set()
+
+    def news(self) -> None:
+        """Print results of user hypotheses not shown yet."""
+        tree = load_tree(self.run_dir)
+        if tree is None:
+            return
+        for h in tree.hypotheses.values():
+            if h.source != "user":
+                continue
+            for i in h.nodes:
+                key = f"{i}:{tree.nodes[i].val_accuracy}"
+                if key not in self.shown and tree.nodes[i].status != "drafted":
+                    self.shown.add(key)
+                    self.write(f"  {h.id} → " + node_line(tree, i))
+
+    def handle(self, line: str) -> bool:
+        """Handle one line; False when the REPL should end."""
+        try:
+            action, arg = parse(line)
+        except ChatError as e:
+            self.write(f"error: {e}")
+            return True
+        if action == "send":
+            send(self.run_dir, arg)
+            self.write(f"sent {arg.kind} {arg.id}: the run takes it at its next iteration")
+        elif action == "ask":
+            for out in answer(self.run_dir, arg, self.memory):
+                self.write(out)
+        elif action == "status":
+            for out in status_lines(load_tree(self.run_dir)):
+                self.write(out)
+        elif action == "watch":
+            end = self.clock() + arg
+            while self.clock() < end:
+                self.news()
+                time.sleep(0.5)
+        elif action == "help":
+            self.write(HELP)
+        elif action == "quit":
+            return False
+        self.news()
+        return True
+
+    def run(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            if not self.handle(line):
+                break

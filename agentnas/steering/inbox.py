@@ -1,0 +1,114 @@
+"""Steering messages: how a user talks to a live run without blocking it.
+
+`agentnas chat` appends messages to `RUN_DIR/steering.jsonl` (one JSON object a line,
+appended under an exclusive lock, so concurrent writers never interleave). The run loop,
+the only writer of the journal, ingests new lines at each iteration boundary as `steering`
+entries (idempotent by message id) and applies them; so steering never blocks the run,
+survives a restart, and replays exactly.
+
+Kinds and what the loop does with them:
+    hypothesis  {text}                         queued as a user hypothesis, expanded first
+    constrain   {max_params?, banned_ops?, required_ops?}   applied to every later candidate
+    focus       {target}  (hypothesis or node id)  selection stays inside that subtree
+    prune       {target}                       selection never enters that subtree again
+    unfocus     {}                             back to the whole tree
+    stop        {}                             the run ends after the current iteration
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+INBOX = "steering.jsonl"
+Kind = Literal["hypothesis", "constrain", "focus", "prune", "unfocus", "stop"]
+
+
+class SteeringMessage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    kind: Kind
+    text: str = ""
+    target: str | None = None
+    max_params: int | None = Field(default=None, gt=0)
+    banned_ops: tuple[str, ...] = ()
+    required_ops: tuple[str, ...] = ()
+    at: float = Field(default_factory=time.time)
+
+
+def send(run_dir: Path, message: SteeringMessage) -> None:
+    """Append one message to the run's inbox (creating it), under an exclusive lock."""
+    path = Path(run_dir) / INBOX
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, (message.model_dump_json() + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_inbox(run_dir: Path) -> list[SteeringMessage]:
+    """Every well-formed message in the inbox, in order; a torn or foreign line is skipped."""
+    path = Path(run_dir) / INBOX
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            out.append(SteeringMessage.model_validate(json.loads(line)))
+        except (ValueError, ValidationError):
+            continue
+    return out
+
+
+class Steering(BaseModel):
+    """The effect of every steering entry so far (rebuilt from the journal)."""
+
+    max_params: int | None = None
+    banned_ops: frozenset[str] = frozenset()
+    required_ops: frozenset[str] = frozenset()
+    focus: str | None = None
+    pruned: frozenset[str] = frozenset()
+    stop: bool = False
+    notes: tuple[str, ...] = ()
+
+    def apply(self, m: SteeringMessage) -> Steering:
+        update: dict[str, Any] = {}
+        if m.kind == "constrain":
+            if m.max_params is not None:
+                update["max_params"] = m.max_params
+            update["banned_ops"] = self.banned_ops | set(m.banned_ops)
+            update["required_ops"] = self.required_ops | set(m.required_ops)
+            update["notes"] = (*self.notes, describe(m))
+        elif m.kind == "focus":
+            update["focus"] = m.target
+        elif m.kind == "unfocus":
+            update["focus"] = None
+        elif m.kind == "prune" and m.target:
+            update["pruned"] = self.pruned | {m.target}
+        elif m.kind == "stop":
+            update["stop"] = True
+        elif m.kind == "hypothesis":
+            update["notes"] = (*self.notes, f"user hypothesis: {m.text}")
+        return self.model_copy(update=update)
+
+
+def describe(m: SteeringMessage) -> str:
+    parts = []
+    if m.max_params is not None:
+        parts.append(f"at most {m.max_params:,} parameters")
+    if m.banned_ops:
+        parts.append("no " + ", ".join(m.banned_ops))
+    if m.required_ops:
+        parts.append("must use " + ", ".join(m.required_ops))
+    return "constraint: " + ("; ".join(parts) or "none")
