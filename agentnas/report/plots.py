@@ -1,0 +1,116 @@
+"""The report's pictures, drawn with matplotlib's Agg canvas into PNG bytes.
+
+`Figure` + `FigureCanvasAgg` directly, never pyplot: no global figure state and no backend
+selection, so the report works headless and inside other programs that use matplotlib.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from agentnas.report.baseline import Baseline, Curve
+from agentnas.report.data import Evaluation
+from agentnas.tasks.base import Baseline as Published
+
+RUN_COLOUR = "#1f5fa8"
+RANDOM_COLOUR = "#d9731a"
+FAIL_COLOUR = "#c62828"
+NO_RESULTS = "no results yet"
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    # no date in the metadata: the same journal gives the same bytes
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def best_so_far_png(evaluations: Sequence[Evaluation], curve: Curve, baseline: Baseline,
+                    published: Sequence[Published]) -> bytes:
+    """Two panels, validation and test: the run's best-so-far, random search's expected
+    best-so-far, each evaluation as a dot (failures as red crosses), published test results."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True)
+    xs = list(range(1, len(evaluations) + 1))
+    for ax, split in zip(axes, ("validation", "test"), strict=True):
+        ax.set_title(f"best-so-far {split} accuracy")
+        ax.set_xlabel("evaluation")
+        ax.set_ylabel(f"{split} accuracy")
+        ax.grid(alpha=0.3)
+        if not any(v is not None for v in curve.val):
+            ax.text(0.5, 0.5, NO_RESULTS, ha="center", va="center", transform=ax.transAxes, fontsize=14,
+                    color="#666666")
+            ax.set_xlim(0, max(len(xs), 1) + 1)
+            ax.set_ylim(0, 1)
+            continue
+        ys = curve.val if split == "validation" else curve.test
+        points = [(x, e.val_accuracy if split == "validation" else e.test_accuracy)
+                  for x, e in zip(xs, evaluations, strict=True) if e.full_ok]
+        lows = [(x, e.val_accuracy) for x, e in zip(xs, evaluations, strict=True)
+                if split == "validation" and e.status == "ok" and e.fidelity != "full"]
+        fails = [x for x, e in zip(xs, evaluations, strict=True) if e.status != "ok"]
+        if points:
+            ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, color="#9e9e9e", zorder=2,
+                       label="each evaluation")
+        if lows:
+            ax.scatter([p[0] for p in lows], [p[1] for p in lows], s=14, facecolors="none", edgecolors="#9e9e9e",
+                       zorder=2, label="short run (low fidelity)")
+        if fails:  # at the bottom edge, whatever the y range
+            ax.plot(fails, [0.02] * len(fails), "x", color=FAIL_COLOUR, transform=ax.get_xaxis_transform(),
+                    label="failed evaluation")
+        ax.step(xs, [float("nan") if y is None else y for y in ys], where="post", color=RUN_COLOUR, lw=2.2,
+                label="this run", zorder=3)
+        if baseline.available:
+            bys = baseline.val if split == "validation" else baseline.test
+            n = min(len(bys), len(xs))
+            ax.plot(range(1, n + 1), bys[:n], "--", color=RANDOM_COLOUR, lw=1.8, zorder=3,
+                    label=f"random search (expected, {baseline.population} random draws)")
+        if split == "test":
+            for b in published:
+                ax.axhline(b.test_accuracy, color="#555555", lw=0.9, ls=":", zorder=1)
+                # labels on the left: the legend sits bottom right
+                ax.annotate(f"{b.name} {b.test_accuracy:.0%}", (0.0, b.test_accuracy),
+                            xycoords=("axes fraction", "data"), xytext=(4, 2), textcoords="offset points",
+                            ha="left", va="bottom", fontsize=8, color="#555555")
+        ax.set_xlim(0.5, len(xs) + 0.5)
+    handles: dict[str, Any] = {}
+    for ax in axes:  # one legend under both panels: it never hides a point
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(len(handles), 5),
+                   fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def accuracy_params_png(evaluations: Sequence[Evaluation], best_node: str | None) -> bytes:
+    """Validation accuracy against parameter count (log scale), one dot per full evaluation."""
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title("validation accuracy vs parameters")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    done = [e for e in evaluations if e.full_ok and e.params]
+    if not done:
+        ax.text(0.5, 0.5, NO_RESULTS, ha="center", va="center", transform=ax.transAxes, fontsize=14, color="#666666")
+        return _png(fig)
+    ax.set_xscale("log")
+    groups: dict[str, list[Evaluation]] = {}
+    for e in done:
+        groups.setdefault(e.operator or "?", []).append(e)
+    for op, group in sorted(groups.items()):
+        ax.scatter([e.params or 1 for e in group], [e.val_accuracy or 0.0 for e in group], s=22, label=op,
+                   alpha=0.85)
+    best = [e for e in done if e.node_id == best_node]
+    if best:
+        ax.scatter([best[0].params or 1], [best[0].val_accuracy or 0.0], s=160, facecolors="none", edgecolors="#d4a017",
+                   linewidths=2, label=f"best ({best_node})")
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
