@@ -14,8 +14,10 @@ from agentnas.space.proposer import OfflineProposer, ProposerConfig, as_arch
 
 
 class OfflineResearcher:
-    def __init__(self, input_shape: Sequence[int], num_classes: int, max_params: int | None = None) -> None:
-        config = ProposerConfig(max_params=max_params) if max_params else ProposerConfig()
+    def __init__(self, input_shape: Sequence[int], num_classes: int, max_params: int | None = None,
+                 max_macs: int | None = None) -> None:
+        bounds = {k: v for k, v in {"max_params": max_params, "max_macs": max_macs}.items() if v}
+        config = ProposerConfig(**bounds)
         self.proposer = OfflineProposer(input_shape, num_classes, config)
 
     @staticmethod
