@@ -16,8 +16,11 @@ from agentnas.space.proposer import OfflineProposer, ProposerConfig, as_arch
 class OfflineResearcher:
     def __init__(self, input_shape: Sequence[int], num_classes: int, max_params: int | None = None,
                  max_macs: int | None = None) -> None:
-        bounds = {k: v for k, v in {"max_params": max_params, "max_macs": max_macs}.items() if v}
-        config = ProposerConfig(**bounds)
+        config = ProposerConfig()
+        if max_params:
+            config = config.model_copy(update={"max_params": max_params})
+        if max_macs:
+            config = config.model_copy(update={"max_macs": max_macs})
         self.proposer = OfflineProposer(input_shape, num_classes, config)
 
     @staticmethod
