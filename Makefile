@@ -24,7 +24,7 @@ install: $(STAMP)
 # the same run directory (and, with its budget spent, just prints the leaderboard).
 DEMO_EVALS ?= 12
 demo: install
-	$(BIN)/agentnas run --task mnist1d --budget-evals $(DEMO_EVALS) --run-dir agentnas-runs/demo
+	$(BIN)/agentnas run --task mnist1d --budget-evals $(DEMO_EVALS) --max-macs 1000000 --run-dir agentnas-runs/demo
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--evals", type=int, default=8)
     ap.add_argument("--broken", type=float, default=0.3)
     ap.add_argument("--task", default="digits")
+    ap.add_argument("--value-model", default=None, help="passed to agentnas run (default: the shipped one)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     counter = itertools.count()
@@ -70,7 +71,9 @@ def main() -> None:
         started = time.monotonic()
         done = subprocess.run([str(Path(sys.executable).parent / "agentnas"), "run", "--task", args.task,
                                "--proposer", "llm", "--llm-model", "scripted-model", "--budget-evals",
-                               str(args.evals), "--k", "4", "--epochs", "2", "--run-dir", str(run_dir), "--json"],
+                               str(args.evals), "--k", "4", "--epochs", "2", "--run-dir", str(run_dir), "--json",
+                               "--memory", str(Path(tmp) / "memory"),
+                               *(["--value-model", args.value_model] if args.value_model else [])],
                               capture_output=True, text=True, env=env, cwd=tmp, check=False)
         wall = time.monotonic() - started
         if done.returncode != 0:

@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import proxies as zero_cost  # noqa: E402
 import seccomp  # noqa: E402
 import train as trainer  # noqa: E402
 
@@ -176,6 +177,42 @@ def _export_onnx(model: torch.nn.Module, x: np.ndarray, path: str) -> tuple[str 
     return None, "; ".join(errors)
 
 
+class _ProxyTimeout(BaseException):
+    """Raised by the alarm that caps the proxies' time (BaseException: model code that
+    catches Exception does not swallow it)."""
+
+
+def _zero_cost_proxies(model: torch.nn.Module,
+                       job: dict[str, Any]) -> tuple[dict[str, float | None] | None, str | None]:
+    """The zero-cost proxies of the freshly built model (proxies.py), or (None, why not).
+
+    Runs after every check and before training, on copies of the model, under a wall-clock
+    alarm of `proxy_seconds`; whatever goes wrong only costs the proxies, never the
+    evaluation. The numbers come from the candidate's own process, so the trusted side
+    range-checks them and uses them as a prior only."""
+    seconds = float(job.get("proxy_seconds", 5.0))
+    armed = [True]
+
+    def expire(signum: int, frame: Any) -> None:
+        if armed[0]:  # a handler run late, after the alarm was disarmed, must not raise
+            raise _ProxyTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return zero_cost.compute_proxies(model, tuple(job["input_shape"]), int(job["num_classes"])), None
+        finally:  # an alarm that fires in here is still caught below
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            armed[0] = False
+    except _ProxyTimeout:
+        return None, f"the proxies took longer than {seconds:g} s"
+    except Exception as e:  # a model the proxies cannot handle (or out of memory): no proxies
+        return None, f"{type(e).__name__}: {e}"[:300]
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _limit_hit(e: BaseException) -> Failure | None:
     """The failure for a resource limit reached, the same in import, build, forward or training."""
     text = f"{type(e).__name__}: {e}"
@@ -223,6 +260,10 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
         model = model.to(device)
         if exporter is None and job.get("require_export"):
             raise Failure("export", export_error or "export failed")
+    proxies, proxy_error = None, "skipped"
+    if job.get("proxies"):
+        proxies, proxy_error = _zero_cost_proxies(model, job)
+        _check_untampered(guarded)  # the proxies ran the candidate's forward and backward
     if job.get("check_only"):
         stats = trainer.TrainStats(steps=0, final_loss=float("nan"), train_seconds=0.0)
         val = test = np.zeros((0, int(job["num_classes"])), np.float32)
@@ -236,7 +277,7 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
     np.savez("preds.npz", val=val, test=test)
     return {"status": "ok", "params": params, "flops": flops, "steps": stats.steps,
             "final_loss": stats.final_loss, "train_seconds": stats.train_seconds,
-            "exporter": exporter, "export_error": export_error}
+            "exporter": exporter, "export_error": export_error, "proxies": proxies, "proxy_error": proxy_error}
 
 
 def run_child(job: dict[str, Any], data: dict[str, np.ndarray]) -> None:

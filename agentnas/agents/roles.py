@@ -17,6 +17,7 @@ import numpy as np
 from agentnas.agents.state import Candidate, Context
 from agentnas.encode.embed import encode_graph
 from agentnas.encode.onnx_load import load_onnx
+from agentnas.encode.proxies import read_proxies_beside
 from agentnas.records import EvalResult
 
 
@@ -113,7 +114,9 @@ class ValueScorer:
         for c in candidates:
             assert c.onnx_path is not None
             try:
-                encoding = encode_graph(load_onnx(c.onnx_path), "features")
+                # The zero-cost proxies the sandbox measured at export, kept beside the graph.
+                encoding = encode_graph(load_onnx(c.onnx_path), "features",
+                                        proxies=read_proxies_beside(Path(c.onnx_path)))
             except Exception as e:  # an odd graph is this candidate's failure, not the run's
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": "export",
                                                 "failure_message": f"cannot encode the graph: {e}"}))

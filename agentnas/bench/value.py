@@ -1,14 +1,20 @@
 """`agentnas bench value`: how well the value model ranks, and what it costs.
 
-Measured in one run, each figure beside its baselines (parameter count and FLOPs,
-read from the same graphs):
-- within-space: ensemble trained on `train_n` NB201 (CIFAR-10) architectures, Kendall τ
-  on `test_n` others;
-- cross-space: trained on one space only, τ on the other (NB201 -> Macro, Macro -> NB201);
-- calibration: the online model (zero-shot prior from the other space + a GP on the
-  results) after `train_n` NB201 results: share of held-out accuracies inside 1σ and 2σ;
-- latency: sandboxed ONNX export + encoding + prediction per candidate, p50 and p90,
-  over the example candidates with a warm sandbox and a warm text encoder.
+Measured in one run, each figure beside its baselines (parameter count and FLOPs, read
+from the same graphs), and beside the two parts of the predictor alone (the learned heads,
+the zero-cost committee):
+- within-space: ensemble trained on `train_n` NB201 (CIFAR-10) architectures, Kendall τ on
+  `test_n` others; the prior weight is chosen by 4-fold CV inside the training set (the
+  model is meant for that same space);
+- cross-space: trained on `cross_n` architectures of one space only, τ on `test_n` of the
+  other (NB201 -> Macro, Macro -> NB201); the prior weight follows the "auto" rule, which
+  never looks at the left-out space (one training space: weight 1);
+- committee members: τ of each zero-cost signal alone on each test set;
+- calibration: the online model (zero-shot prior from Macro + a GP on the results) after
+  `train_n` NB201 results: share of held-out accuracies inside 1σ and 2σ;
+- latency: sandboxed ONNX export with the proxies + encoding + prediction per candidate,
+  p50 and p90, over the example candidates with a warm sandbox; beside it the same
+  without the proxies.
 """
 
 from __future__ import annotations
@@ -26,24 +32,42 @@ from agentnas.encode.onnx_load import load_onnx
 from agentnas.paths import shipped_dir
 from agentnas.value.metrics import calibration, kendall_tau
 from agentnas.value.online import OnlineValueModel
+from agentnas.value.prior import PRIOR_SIGNALS, column
 from agentnas.value.ranking import RankTraining
 from agentnas.value.spaces import LabelledSet, SpaceEncoder, SpaceName, sample_keys
-from agentnas.value.zeroshot import ZeroShotPredictor, fit_ensemble
+from agentnas.value.zeroshot import PriorWeight, ZeroShotPredictor, fit_ensemble
 
 
-def _taus(predictor: ZeroShotPredictor, test: LabelledSet) -> dict[str, float]:
+def _taus(predictor: ZeroShotPredictor, test: LabelledSet) -> dict[str, Any]:
+    heads = predictor.head_scores(test.x).mean(0)
     return {"tau": kendall_tau(predictor.predict(test.x)[0], test.y),
             "params_tau": kendall_tau(test.params, test.y), "flops_tau": kendall_tau(test.flops, test.y),
+            "heads_tau": kendall_tau(heads, test.y),
+            "committee_tau": kendall_tau(predictor.prior_scores(test.x), test.y),
+            "prior_weight": predictor.prior_weight, "n_train": predictor.info.get("n_train"),
             "n_test": float(len(test.y))}
 
 
-def _latency(cfg: AgentnasConfig, predictor: ZeroShotPredictor, repeats: int) -> dict[str, float]:
+def _members(test: LabelledSet, mode: EncodeMode) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name in PRIOR_SIGNALS:
+        index = column(mode, name)
+        if index is not None:
+            out[name] = kendall_tau(test.x[:, index], test.y)
+    return out
+
+
+def _latency(cfg: AgentnasConfig, predictor: ZeroShotPredictor, repeats: int,
+             proxies: bool = True) -> dict[str, float]:
+    from agentnas.encode.proxies import read_proxies_beside
     from agentnas.evaluator import EvalOptions, Evaluator
     from agentnas.tasks import get_task
 
     files = sorted(shipped_dir("examples").glob("mnist1d_*.py"))
-    options = EvalOptions(check_only=True, require_export=True, slots=1, device="cpu", isolation=cfg.isolation)
+    options = EvalOptions(check_only=True, require_export=True, slots=1, device="cpu", isolation=cfg.isolation,
+                          proxies=proxies)
     times: list[float] = []
+    with_proxies = 0
     with tempfile.TemporaryDirectory() as tmp, \
             Evaluator(get_task("mnist1d"), options, cache_dir=cfg.cache_dir, out_dir=Path(tmp)) as ev:
         ev.warm_up()
@@ -52,19 +76,26 @@ def _latency(cfg: AgentnasConfig, predictor: ZeroShotPredictor, repeats: int) ->
                 t0 = time.perf_counter()
                 result = ev.evaluate_one(path)
                 assert result.onnx_path is not None, result.failure
+                found = read_proxies_beside(Path(result.onnx_path))
                 # Fresh text each time (no embedding cache): the cost of a new candidate.
-                encoding = encode_graph(load_onnx(result.onnx_path), predictor.mode, None)
+                encoding = encode_graph(load_onnx(result.onnx_path), predictor.mode, None, proxies=found)
                 predictor.predict(encoding.array())
                 if i > 0:  # the first round loads the text model
                     times.append(time.perf_counter() - t0)
+                    with_proxies += found is not None
     qs = statistics.quantiles(times, n=10)
-    return {"p50_seconds": statistics.median(times), "p90_seconds": qs[-1], "n": float(len(times))}
+    return {"p50_seconds": statistics.median(times), "p90_seconds": qs[-1], "n": float(len(times)),
+            "with_proxies": float(with_proxies)}
 
 
-def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "both", train_n: int = 200, test_n: int = 2000,
-                    cross_n: int = 400, members: int = 5, steps: int = 1500, latency_repeats: int = 3,
-                    log: Callable[[str], Any] | None = None, flops_weight: float = 0.5) -> dict[str, Any]:
+def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "features", train_n: int = 200, test_n: int = 2000,
+                    cross_n: int = 400, members: int = 5, steps: int = 1500, latency_repeats: int = 5,
+                    log: Callable[[str], Any] | None = None, flops_weight: PriorWeight | None = None, *,
+                    prior_weight: PriorWeight = "auto") -> dict[str, Any]:
+    """`prior_weight` applies to the cross-space fits (the within-space fit always uses "cv");
+    `flops_weight` is its former name and wins if given."""
     say = log or (lambda _m: None)
+    cross_weight = flops_weight if flops_weight is not None else prior_weight
     encoder = SpaceEncoder(cfg.cache_dir, mode)
     training = RankTraining(steps=steps)
 
@@ -76,20 +107,25 @@ def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "both", train_n: int
         say(f"encoding {len(keys)} {space} architectures ({mode}; cached ones are free)")
         return encoder.encode(space, keys, progress)
 
+    def fit(data: LabelledSet, weight: PriorWeight) -> ZeroShotPredictor:
+        say(f"fitting on {len(data.y)} {data.space} architectures (prior weight: {weight})")
+        return fit_ensemble(data.x, data.y, None, mode, members, training, {"n_train": len(data.y)},
+                            prior_weight=weight)
+
     train_keys = sample_keys("nb201", train_n, seed=0)
     nb_train = encode("nb201", train_keys)
     nb_test = encode("nb201", sample_keys("nb201", test_n, seed=1, exclude=set(train_keys)))
-    within = fit_ensemble(nb_train.x, nb_train.y, None, mode, members, training, flops_weight=flops_weight)
-    report: dict[str, Any] = {"mode": mode, "members": members, "flops_weight": flops_weight,
-                              "within_nb201": _taus(within, nb_test)}
+    within = fit(nb_train, "cv")
+    report: dict[str, Any] = {"mode": mode, "members": members, "within_nb201": _taus(within, nb_test)}
 
     cross = {s: encode(s, sample_keys(s, cross_n, seed=2)) for s in ("nb201", "macro")}
+    macro_test = encode("macro", sample_keys("macro", test_n, seed=1, exclude=set(cross["macro"].keys)))
+    tests = {"macro": macro_test, "nb201": nb_test}
     zero_shot: dict[str, ZeroShotPredictor] = {}
     for train_space, test_space in (("nb201", "macro"), ("macro", "nb201")):
-        source = cross[train_space]
-        zero_shot[train_space] = fit_ensemble(source.x, source.y, None, mode, members, training,
-                                              flops_weight=flops_weight)
-        report[f"{train_space}_to_{test_space}"] = _taus(zero_shot[train_space], cross[test_space])
+        zero_shot[train_space] = fit(cross[train_space], cross_weight)
+        report[f"{train_space}_to_{test_space}"] = _taus(zero_shot[train_space], tests[test_space])
+    report["committee_members_tau"] = {s: _members(t, mode) for s, t in tests.items()}
 
     online = OnlineValueModel(prior=zero_shot["macro"].predict)
     for xi, yi in zip(nb_train.x, nb_train.y, strict=True):
@@ -97,8 +133,9 @@ def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "both", train_n: int
     mean, std = online.predict("nb201-cifar10", nb_test.x)
     report["online_nb201"] = {"tau": kendall_tau(mean, nb_test.y), **calibration(mean, std, nb_test.y),
                               "observed": float(len(nb_train.y))}
-    say("latency: sandboxed export + encode + predict per candidate")
+    say("latency: sandboxed export (with proxies) + encode + predict per candidate")
     report["latency"] = _latency(cfg, within, latency_repeats)
+    # The same without the proxies in the sandbox: what they cost per candidate.
+    report["latency_without_proxies"] = _latency(cfg, within, latency_repeats, proxies=False)
     report["sizes"] = {"train_n": train_n, "test_n": test_n, "cross_n": cross_n}
     return report
-

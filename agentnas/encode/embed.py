@@ -3,7 +3,8 @@
 all-MiniLM-L6-v2 (384-d, unit norm) reads at most 256 tokens and silently truncates, so
 the text is chunked first (chunking.py) and every chunk embedded; the chunk vectors are
 pooled by a mean weighted by each chunk's token count and renormalised. The structural
-vector comes from `GraphFeatures.vector()`. Three modes, to compare what ranks best:
+vector is `GraphFeatures.vector()` followed by the zero-cost proxy columns (proxies.py),
+so it has len(FEATURE_NAMES) values. Three modes, to compare what ranks best:
 "chunks" (text only), "features" (structure only) and "both" (their concatenation).
 
 Text embeddings are cached on disk by the sha256 of the text: pretraining encodes
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agentnas.encode.chunking import chunk_text
 from agentnas.encode.features import GraphFeatures, graph_features
 from agentnas.encode.graph import GraphView
+from agentnas.encode.proxies import checked_proxies, proxy_vector
 from agentnas.encode.text import write_text
 
 EncodeMode = Literal["chunks", "features", "both"]
@@ -157,24 +159,27 @@ class GraphEncoding(BaseModel):
     chunks: int | None = None       # None in "features" mode: the text is not embedded
     tokens: int | None = None
     text_vector: list[float] | None = None
-    feature_vector: list[float]
+    feature_vector: list[float]     # GraphFeatures.vector(), then the proxy columns (proxies.py)
     features: GraphFeatures
     vector: list[float]
+    proxies: dict[str, float | None] | None = None  # zero-cost proxies of the built model, when it was built
 
     def array(self) -> np.ndarray:
         return np.asarray(self.vector, dtype=np.float32)
 
 
 def encode_graph(model: onnx.ModelProto, mode: EncodeMode = "both", cache: EncodingCache | None = None,
-                 view: GraphView | None = None) -> GraphEncoding:
+                 view: GraphView | None = None, proxies: dict[str, float | None] | None = None) -> GraphEncoding:
     """Encode a (shape-inferred, see `load_onnx`) graph in one of the three modes; pass
-    `view` to reuse an analysis of `model` already made."""
+    `view` to reuse an analysis of `model` already made, and `proxies` when the model's
+    zero-cost proxies are known (from the sandbox or `encode.proxies.compute_proxies`)."""
     if mode not in ("chunks", "features", "both"):
         raise ValueError(f"unknown encoding mode {mode!r}; expected chunks, features or both")
     view = view or GraphView.of(model)
     text = write_text(view)
     features = graph_features(view.model, view)
-    feature_vector = [float(v) for v in features.vector()]
+    proxies = checked_proxies(proxies) if proxies is not None else None
+    feature_vector = [float(v) for v in np.concatenate([features.vector(), proxy_vector(proxies)])]
     embedding = embed_text(text, cache) if mode != "features" else None
     text_vector = embedding.vector if embedding is not None else None
     vector = {"chunks": text_vector, "features": feature_vector,
@@ -182,4 +187,4 @@ def encode_graph(model: onnx.ModelProto, mode: EncodeMode = "both", cache: Encod
     return GraphEncoding(mode=mode, text_sha256=text_sha256(text),
                          chunks=embedding.chunks if embedding is not None else None,
                          tokens=embedding.tokens if embedding is not None else None, text_vector=text_vector,
-                         feature_vector=feature_vector, features=features, vector=vector or [])
+                         feature_vector=feature_vector, features=features, vector=vector or [], proxies=proxies)

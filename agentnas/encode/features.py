@@ -1,4 +1,6 @@
-"""Structural features of a graph: parameters, size, depth, op mix and a FLOPs estimate.
+"""Structural features of a graph: parameters, size, depth, op mix, a FLOPs estimate, and
+the scale-free structure of structure.py (activations, parametric depth, merges, paths,
+kernel mix), which carry over from one search space to another better than the op mix.
 
 FLOPs convention: multiply-accumulates (MACs), one per weight use, bias and activation
 functions not counted, for the graph's own input shape (the sandbox exports batch 1).
@@ -19,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentnas.encode.folding import Shape, is_float_type
 from agentnas.encode.graph import GraphView, op_label
 from agentnas.encode.onnx_load import iter_graphs
+from agentnas.encode.proxies import PROXY_FEATURE_NAMES
+from agentnas.encode.structure import analyse
 
 # The fixed op vocabulary of the feature vector; anything else is counted as "other".
 OP_VOCAB: tuple[str, ...] = (
@@ -31,8 +35,17 @@ OP_VOCAB: tuple[str, ...] = (
     "Concat", "Split", "Slice", "Gather", "Pad", "Resize", "Reshape", "Flatten", "Transpose", "Squeeze",
     "Unsqueeze", "Expand", "Tile", "Dropout",
 )
-SCALAR_FEATURES = ("log_params", "log_flops", "log_depth", "log_compute_nodes")
-FEATURE_NAMES: tuple[str, ...] = (*SCALAR_FEATURES, *(f"op_{op}" for op in OP_VOCAB), "op_other")
+SCALAR_FEATURES = ("log_params", "log_flops", "log_depth", "log_compute_nodes", "log_activations",
+                   "log_layer_outputs", "log_param_depth", "log_param_depth_min", "log_merges", "log_paths")
+SHARE_FEATURES = ("widest_layer_share", "kernel_k1", "kernel_k3", "kernel_k5", "kernel_grouped")
+GRAPH_FEATURE_NAMES: tuple[str, ...] = (*SCALAR_FEATURES, *SHARE_FEATURES, *(f"op_{op}" for op in OP_VOCAB),
+                                        "op_other")
+# The whole structural vector of an encoding: what the graph says, then the zero-cost
+# proxies measured on the built model (proxies.py; imputed when a graph comes without them).
+FEATURE_NAMES: tuple[str, ...] = (*GRAPH_FEATURE_NAMES, *PROXY_FEATURE_NAMES)
+# Bump when a feature is added, removed or computed differently: caches of encodings are
+# keyed by it, so vectors of two definitions are never mixed.
+FEATURES_VERSION = 2
 LOG_SCALE = math.log1p(1e9)  # a billion parameters or MACs maps to 1.0
 _VOCAB_INDEX = {op: i for i, op in enumerate(OP_VOCAB)}
 
@@ -50,19 +63,33 @@ class GraphFeatures(BaseModel):
     flops: int = Field(description="multiply-accumulates (see module docstring)")
     flops_complete: bool
     ops: dict[str, int] = Field(description="compute nodes per op type, sorted by name")
+    activations: int = Field(default=0, description="elements entering nonlinear activations (structure.py)")
+    layer_outputs: int = Field(default=0, description="elements written by parametric layers")
+    param_depth: int = Field(default=0, description="parametric layers on the longest input-output path")
+    param_depth_min: int = Field(default=0, description="parametric layers on the shortest input-output path")
+    merges: int = Field(default=0, description="nodes joining two or more computed tensors")
+    log_paths: float = Field(default=0.0, description="log of the number of input-output paths")
+    widest_layer_share: float = Field(default=0.0, description="largest share of the parameters in one node")
+    kernel_mix: dict[str, float] = Field(default_factory=dict,
+                                         description="shares of conv MACs: k1, k3 (<= 9 taps), k5, grouped")
 
     def vector(self) -> np.ndarray:
-        """log1p of the scalar counts over LOG_SCALE, then the op histogram as fractions over
-        OP_VOCAB + other: both parts about unit size, like the text vector they sit beside."""
+        """The GRAPH_FEATURE_NAMES part of the vector: log1p of the counts over LOG_SCALE (log
+        paths over ln 1e9), the shares, then the op histogram as fractions over OP_VOCAB +
+        other: all about unit size, like the text vector they sit beside."""
         hist = np.zeros(len(OP_VOCAB) + 1, dtype=np.float32)
         for op, count in self.ops.items():
             hist[_VOCAB_INDEX.get(op, len(OP_VOCAB))] += count
         total = hist.sum()
         if total:
             hist /= total
-        counts = np.array([self.params, self.flops, self.depth, self.compute_nodes], dtype=np.float64)
-        scalars = np.log1p(counts) / LOG_SCALE
-        return np.concatenate([scalars.astype(np.float32), hist])
+        counts = np.array([self.params, self.flops, self.depth, self.compute_nodes, self.activations,
+                           self.layer_outputs, self.param_depth, self.param_depth_min, self.merges],
+                          dtype=np.float64)
+        scalars = np.append(np.log1p(counts) / LOG_SCALE, self.log_paths / math.log(1e9))
+        shares = np.array([self.widest_layer_share, *(self.kernel_mix.get(k, 0.0) for k in
+                                                       ("k1", "k3", "k5", "grouped"))])
+        return np.concatenate([scalars.astype(np.float32), shares.astype(np.float32), hist])
 
 
 def _numel(shape: Shape | None) -> tuple[int, bool]:
@@ -128,6 +155,11 @@ def graph_features(model: onnx.ModelProto, view: GraphView | None = None) -> Gra
         complete = complete and known
         name = op_label(node)
         ops[name] = ops.get(name, 0) + 1
+    structure = analyse(view, int(params))
     return GraphFeatures(params=int(params), nodes=len(model.graph.node), compute_nodes=len(view.compute),
                          depth=_depth(view), flops=int(flops), flops_complete=complete,
-                         ops=dict(sorted(ops.items())))
+                         ops=dict(sorted(ops.items())), activations=structure.activations,
+                         layer_outputs=structure.layer_outputs, param_depth=structure.param_depth,
+                         param_depth_min=structure.param_depth_min, merges=structure.merges,
+                         log_paths=structure.log_paths, widest_layer_share=structure.widest_layer_share,
+                         kernel_mix=structure.kernel_mix)

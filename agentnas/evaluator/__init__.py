@@ -1,6 +1,16 @@
 """The trusted side of evaluation: isolation backends, sandboxed zygotes, scoring."""
 
 from agentnas.evaluator.evaluator import EvalOptions, Evaluator, resolve_device, sandbox_data_file
+from agentnas.evaluator.executor import (
+    EXECUTORS,
+    Executor,
+    ExecutorError,
+    ExecutorUnavailable,
+    LocalExecutor,
+    check_ray_address,
+    get_executor,
+    open_executor,
+)
 from agentnas.evaluator.isolation import (
     BACKENDS,
     Isolation,
@@ -11,7 +21,9 @@ from agentnas.evaluator.isolation import (
 from agentnas.evaluator.sandbox import SandboxDied, SandboxProcess, SandboxStartError, sandbox_env
 
 __all__ = [
-    "BACKENDS", "EvalOptions", "Evaluator", "Isolation", "IsolationUnavailable", "SandboxDied",
+    "BACKENDS", "EXECUTORS", "EvalOptions", "Evaluator", "Executor", "ExecutorError", "ExecutorUnavailable",
+    "Isolation", "IsolationUnavailable", "LocalExecutor", "SandboxDied", "check_ray_address", "get_executor",
+    "open_executor",
     "SandboxProcess", "SandboxSpec", "SandboxStartError", "get_isolation", "resolve_device",
     "sandbox_data_file", "sandbox_env",
 ]

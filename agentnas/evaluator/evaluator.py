@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import queue
 import shutil
@@ -52,6 +53,9 @@ class EvalOptions(BaseModel):
     require_export: bool = False
     check_only: bool = False
     max_params: int | None = None
+    proxies: bool | None = Field(default=None, description="compute the zero-cost proxies in the sandbox "
+                                 "(sandbox/proxies.py); default: in check-only runs, where the value model needs them")
+    proxy_seconds: float = Field(default=5.0, gt=0, description="wall-clock cap on the proxies")
 
 
 def resolve_device(device: str) -> str:
@@ -80,6 +84,17 @@ def sandbox_data_file(task: Task, data: TaskData, data_dir: Path) -> Path:
 
 
 _SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
+
+
+def _keep_proxies(raw: Any, onnx_path: str | None) -> dict[str, float | None] | None:
+    """The sandbox's proxies, range-checked (the candidate's process computed them), also
+    written beside the kept ONNX so that whoever encodes that graph later finds them."""
+    from agentnas.encode.proxies import PROXIES_FILE, checked_proxies
+
+    proxies = checked_proxies(raw)
+    if proxies is not None and onnx_path is not None:
+        Path(onnx_path).with_name(PROXIES_FILE).write_text(json.dumps(proxies), encoding="utf-8")
+    return proxies
 
 
 def _failed(base: dict[str, Any], kind: FailureKind, message: str) -> EvalResult:
@@ -179,6 +194,7 @@ class Evaluator:
             "max_threads": o.max_threads,
             "threads": o.threads_per_slot, "export_onnx": o.export_onnx,
             "require_export": o.require_export, "check_only": o.check_only, "max_params": o.max_params,
+            "proxies": o.check_only if o.proxies is None else o.proxies, "proxy_seconds": o.proxy_seconds,
         }
 
     def _run(self, sandbox: SandboxProcess, path: Path) -> EvalResult:
@@ -219,6 +235,7 @@ class Evaluator:
         info = {k: worker.get(k) for k in ("params", "flops", "train_seconds", "exporter", "export_error")}
         base |= {k: v for k, v in info.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
         base["onnx_path"] = self._keep_outputs(job_dir, source) if worker.get("exporter") else None
+        base["proxies"] = _keep_proxies(worker.get("proxies"), base["onnx_path"])
         if self.options.check_only:
             return EvalResult.model_validate({**base, "status": "ok"})
         metrics = score_predictions(job_dir, self.data.y_val, self.data.y_test, self.task.spec.num_classes)

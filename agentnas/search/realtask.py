@@ -54,7 +54,7 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
              on_iteration: Callable[[RunTree], None] | None = None,
              approver: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Iterator[Loop]:
     """Lock the run directory, open the journal and the sandboxes, and yield the loop."""
-    from agentnas.evaluator import Evaluator
+    from agentnas.evaluator import ExecutorError, open_executor
     from agentnas.tasks import get_task
 
     run_dir = options.run_dir
@@ -64,15 +64,20 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
         check_identity(journal, options)
         task = get_task(options.task)
         out = run_dir / "sandbox-out"
-        checker_eval = stack.enter_context(Evaluator(task, evaluator_options(cfg, options, True),
-                                                     cache_dir=cfg.cache_dir, out_dir=out / "check"))
-        train_eval = stack.enter_context(Evaluator(task, evaluator_options(cfg, options, False),
-                                                   cache_dir=cfg.cache_dir, out_dir=out / "train"))
+        def executor(eval_options: Any, name: str) -> Any:
+            # local: the sandbox pool of this machine; ray: the same sandbox on the cluster's nodes
+            try:
+                return stack.enter_context(open_executor(options.executor, task, eval_options,
+                                                         cache_dir=cfg.cache_dir, out_dir=out / name,
+                                                         ray_address=options.ray_address))
+            except ExecutorError as e:
+                raise RunError(str(e)) from e
+
+        checker_eval = executor(evaluator_options(cfg, options, True), "check")
+        train_eval = executor(evaluator_options(cfg, options, False), "train")
         short_eval = None
         if options.fidelity_epochs is not None:
-            short_eval = stack.enter_context(Evaluator(
-                task, evaluator_options(cfg, options, False, options.fidelity_epochs), cache_dir=cfg.cache_dir,
-                out_dir=out / "short"))
+            short_eval = executor(evaluator_options(cfg, options, False, options.fidelity_epochs), "short")
         value = ValueService(load_prior(options.value_model))
         memory = open_memory_link(options, cfg, run_id(journal))
         if memory is not None:
@@ -150,7 +155,8 @@ def graceful_stops() -> tuple[type[Exception], ...]:
 def offline_agents(options: RunOptions, task: Any, journal: Journal) -> Agents:
     from agentnas.agents.offline import OfflineResearcher
 
-    researcher = OfflineResearcher(tuple(task.spec.input_shape), task.spec.num_classes, options.max_params)
+    researcher = OfflineResearcher(tuple(task.spec.input_shape), task.spec.num_classes, options.max_params,
+                                   options.max_macs)
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=None, analyst=OfflineAnalyst())
 
 

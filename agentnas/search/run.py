@@ -48,11 +48,14 @@ class RunOptions(BaseModel):
     train_per_expansion: int = Field(default=2, gt=0, description="children granted real training per expansion")
     beta: float = Field(default=1.0, ge=0, description="exploration weight on the value model's std")
     max_params: int | None = Field(default=None, gt=0)
+    max_macs: int | None = Field(default=None, gt=0, description="offline proposer: multiply-adds bound (cost)")
     epochs: int | None = Field(default=None, gt=0, description="override the task recipe's epochs")
     fidelity_epochs: int | None = Field(default=None, gt=0, description="successive halving: short runs first")
     keep: float = Field(default=0.5, gt=0, le=1, description="fraction of short runs promoted to the full recipe")
     memory: str | None = None
     approve: bool = False
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     value_model: str | None = None  # a pretrained head's path; None: the shipped one; "none": no prior
     llm_base_url: str | None = None  # the key is never part of the options (they go to the journal)
     llm_model: str | None = None

@@ -12,10 +12,12 @@ from agentnas.tasks.base import Baseline, Metric, Recipe, Task, TaskData, TaskEr
 from agentnas.tasks.digits import DigitsTask
 from agentnas.tasks.mnist1d import Mnist1dTask
 from agentnas.tasks.npz import NpzTask
+from agentnas.tasks.tabular import TABULAR_TASKS, TabularTask
 
 _BUILTIN: dict[str, Callable[[], Task]] = {
     "mnist1d": Mnist1dTask,
     "digits": DigitsTask,
+    **TABULAR_TASKS,  # benchmark tables: an evaluation is a lookup (tabular.py)
 }
 TASK_NAMES: tuple[str, ...] = tuple(_BUILTIN)
 
@@ -38,6 +40,7 @@ def get_task(name_or_path: str) -> Task:
 
 
 __all__ = [
+    "TABULAR_TASKS",
     "TASK_NAMES",
     "Baseline",
     "DigitsTask",
@@ -49,5 +52,6 @@ __all__ = [
     "TaskData",
     "TaskError",
     "TaskSpec",
+    "TabularTask",
     "get_task",
 ]

@@ -1,6 +1,10 @@
 """`agentnas predict PATH...`: the zero-shot value of candidates (.py, exported in the
 sandbox) and ONNX files, before any training. One answer per path; exit status 1 when a
-path could not be scored, 2 for usage errors."""
+path could not be scored, 2 for usage errors.
+
+A candidate's zero-cost proxies come from the sandbox run that exported it (written beside
+its ONNX); an .onnx path uses a `proxies.json` beside it when there is one (as in a run's
+candidate folders), else it is scored without proxies (`proxies` false in --json)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from agentnas.config import AgentnasConfig
 from agentnas.encode.command import graph_files
 from agentnas.encode.embed import EncodingCache, encode_graph
 from agentnas.encode.onnx_load import OnnxLoadError, load_onnx
+from agentnas.encode.proxies import read_proxies_beside
 from agentnas.value.zeroshot import ZeroShotPredictor
 
 
@@ -37,7 +42,8 @@ def run_predict(paths: list[Path], cfg: AgentnasConfig, model_path: Path | None,
                 print(f"error: {path}: {source}", file=err)
                 continue
             try:
-                encoding = encode_graph(load_onnx(source), predictor.mode, cache)
+                proxies = read_proxies_beside(source)
+                encoding = encode_graph(load_onnx(source), predictor.mode, cache, proxies=proxies)
             except OnnxLoadError as e:
                 print(f"error: {e}", file=err)
                 continue
@@ -49,7 +55,8 @@ def run_predict(paths: list[Path], cfg: AgentnasConfig, model_path: Path | None,
             except ValueError as e:  # the model file does not match this encoder
                 print(f"error: {e}", file=err)
                 return 2
-            rows.append({"path": str(path), "mean": float(mean[0]), "std": float(std[0])})
+            rows.append({"path": str(path), "mean": float(mean[0]), "std": float(std[0]),
+                         "proxies": proxies is not None})
     if json_out:
         out.write(json.dumps(rows, indent=2) + "\n")
     else:

@@ -2,6 +2,8 @@
 
 Accuracies from different spaces are not comparable, so ranking pairs are only drawn
 within a space (`groups`); the heads learn what orders architectures inside each space.
+The weight of the zero-cost committee prior is chosen by leave-one-space-out
+cross-validation over the spaces given ("auto", see zeroshot.py).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentnas.encode.embed import EncodeMode
 from agentnas.value.metrics import kendall_tau
 from agentnas.value.ranking import RankTraining
 from agentnas.value.spaces import SPACES, LabelledSet, SpaceEncoder, SpaceName, sample_keys
-from agentnas.value.zeroshot import ZeroShotPredictor, fit_ensemble
+from agentnas.value.zeroshot import PriorWeight, ZeroShotPredictor, fit_ensemble
 
 
 class PretrainOptions(BaseModel):
@@ -26,16 +28,24 @@ class PretrainOptions(BaseModel):
 
     spaces: tuple[SpaceName, ...] = SPACES
     per_space: int = Field(default=400, gt=1)
-    mode: EncodeMode = "both"
+    mode: EncodeMode = "features"
     members: int = Field(default=5, gt=0)
     steps: int = Field(default=1500, gt=0)
     seed: int = 0
-    flops_weight: float = Field(default=0.5, ge=0)
+    prior_weight: PriorWeight = Field(default="auto", description='a weight >= 0, "auto" or "cv" (zeroshot.py)')
+    proxies: bool = Field(default=True, description="compute the zero-cost proxies of each architecture")
+
+    @field_validator("prior_weight")
+    @classmethod
+    def _weight_not_negative(cls, v: PriorWeight) -> PriorWeight:
+        if not isinstance(v, str) and v < 0:
+            raise ValueError("the prior weight must be >= 0")
+        return v
 
 
 def labelled_sets(options: PretrainOptions, cache_dir: Path,
                   log: Callable[[str], Any] | None = None) -> list[LabelledSet]:
-    encoder = SpaceEncoder(cache_dir, options.mode)
+    encoder = SpaceEncoder(cache_dir, options.mode, options.proxies)
     sets = []
     for space in options.spaces:
         keys = sample_keys(space, options.per_space, options.seed)
@@ -53,10 +63,11 @@ def fit(sets: list[LabelledSet], options: PretrainOptions) -> ZeroShotPredictor:
     y = np.concatenate([s.y for s in sets])
     groups = np.concatenate([np.full(len(s.y), i) for i, s in enumerate(sets)])
     info = {"spaces": [s.space for s in sets], "per_space": options.per_space, "mode": options.mode,
-            "members": options.members, "seed": options.seed, "flops_weight": options.flops_weight,
+            "members": options.members, "seed": options.seed, "proxies": options.proxies,
             "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     return fit_ensemble(x, y, groups, options.mode, options.members,
-                        RankTraining(steps=options.steps, seed=options.seed), info, options.flops_weight)
+                        RankTraining(steps=options.steps, seed=options.seed), info,
+                        prior_weight=options.prior_weight)
 
 
 def pretrain(options: PretrainOptions, cache_dir: Path, out: Path,

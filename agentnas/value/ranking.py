@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+SQUASH = 5.0
+
 
 class RankHead(nn.Module):
     """x (B, d) -> score (B,). Holds its own feature standardisation."""
@@ -36,9 +38,11 @@ class RankHead(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Clipped: an architecture far outside the pretraining spaces must not get an
-        # extrapolated score of any size from features the head never saw vary.
-        z = ((x - self.mean) / self.scale).clamp(-5.0, 5.0)   # (B, d)
+        # Squashed (linear near 0, logarithmic beyond ±SQUASH): an architecture far outside the
+        # pretraining spaces must not get an extrapolated score of any size from features the
+        # head never saw vary, yet two such architectures must not all look the same either
+        # (a hard clip made every model of a much smaller space identical in its size features).
+        z = SQUASH * torch.asinh((x - self.mean) / self.scale / SQUASH)   # (B, d)
         out: torch.Tensor = self.net(z).squeeze(-1)      # (B,)
         return out
 

@@ -14,6 +14,8 @@ from onnx import helper, numpy_helper
 from agentnas.encode import FEATURE_NAMES, load_onnx, onnx_to_text
 from agentnas.encode.chunking import chunk_text
 from agentnas.encode.embed import TEXT_DIM, EncodingCache, embed_text, encode_graph, split_text, text_sha256
+from agentnas.encode.features import GRAPH_FEATURE_NAMES
+from agentnas.encode.proxies import PROXY_NAMES
 
 MODEL_LIMIT = 256  # all-MiniLM-L6-v2's max sequence, [CLS] and [SEP] included
 
@@ -116,6 +118,9 @@ def test_encode_graph_modes_give_text_structure_or_both(text_model: Any,
     assert both.vector == [*chunks.vector, *features.vector]
     assert both.features.params == 78858 and both.text_sha256 == text_sha256(onnx_to_text(model))
     fv = both.feature_vector
-    assert all(0.0 <= v <= 1.0 for v in fv) and sum(fv[4:]) == pytest.approx(1.0)
+    graph, proxies = fv[: len(GRAPH_FEATURE_NAMES)], fv[len(GRAPH_FEATURE_NAMES):]
+    ops = GRAPH_FEATURE_NAMES.index("op_Conv")
+    assert all(0.0 <= v <= 1.0 for v in graph) and sum(graph[ops:]) == pytest.approx(1.0)
+    assert proxies == [0.0] * len(PROXY_NAMES) + [1.0] * len(PROXY_NAMES)  # none given: all unknown
     with pytest.raises(ValueError):
         encode_graph(model, mode="words")  # type: ignore[arg-type]

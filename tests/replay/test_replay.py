@@ -26,7 +26,7 @@ from agentnas.search.run import RunOptions, summary  # noqa: E402
 def record(run_dir: Path, tmp: Path, budget: int = 4) -> None:
     cfg = load_config(None, cache_dir=tmp / "cache", slots=1, epochs=2)
     options = RunOptions(task="digits", run_dir=run_dir, budget_evals=budget, seed=3, k=3, train_per_expansion=2,
-                         epochs=2, value_model="none")
+                         epochs=2, value_model="none", memory="none")
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
     assert execute_run(options, cfg, True, quiet, quiet, scripted_agents) == 0
 
@@ -73,7 +73,8 @@ def test_fork_copies_the_run_up_to_a_step_and_continues_from_there(recorded: Pat
         assert {e.key for e in b.entries(("node", "experiment"))} == {e.key for e in first}
         assert copied >= len(first) and b.count("iteration") == 1
     cfg = load_config(None, cache_dir=tmp_path / "cache", slots=1, epochs=2)
-    options = RunOptions(task="digits", run_dir=forked, budget_evals=5, seed=3, k=2, epochs=2, value_model="none")
+    options = RunOptions(task="digits", run_dir=forked, budget_evals=5, seed=3, k=2, epochs=2, value_model="none",
+                         memory="none")
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
     assert execute_run(options, cfg, True, quiet, quiet, scripted_agents) == 0
     doc = summary(forked)

@@ -24,8 +24,9 @@ AGENTNAS = str(Path(sys.executable).parent / "agentnas")
 
 
 def options(run_dir: Path, budget: int, seed: int = 0) -> RunOptions:
+    # memory "none": the experiment memory has its own tests and one run test (test_llm_run)
     return RunOptions(task="digits", run_dir=run_dir, budget_evals=budget, seed=seed, k=3,
-                      train_per_expansion=2, epochs=2)
+                      train_per_expansion=2, epochs=2, memory="none")
 
 
 def run_in_process(run_dir: Path, budget: int, tmp: Path) -> int:

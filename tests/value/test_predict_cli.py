@@ -62,7 +62,8 @@ def test_predict_scores_candidates_and_onnx_files_and_reports_bad_ones(model_fil
     assert proc.returncode == 1, proc.stderr
     rows = json.loads(proc.stdout)
     assert [r["path"] for r in rows] == paths[:2]
-    assert all(set(r) == {"path", "mean", "std"} and r["std"] >= 0 for r in rows)
+    assert all(set(r) == {"path", "mean", "std", "proxies"} and r["std"] >= 0 for r in rows)
+    assert [r["proxies"] for r in rows] == [True, False]  # measured in the sandbox; a bare graph has none
     assert "broken.onnx" in proc.stderr
 
 
@@ -84,7 +85,11 @@ def test_bench_value_reports_taus_beside_baselines_calibration_and_latency(work:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     for part in ("within_nb201", "nb201_to_macro", "macro_to_nb201"):
-        assert {"tau", "params_tau", "flops_tau"} <= report[part].keys()
-        assert -1 <= report[part]["tau"] <= 1
+        assert {"tau", "params_tau", "flops_tau", "heads_tau", "committee_tau", "prior_weight"} <= report[part].keys()
+        assert -1 <= report[part]["tau"] <= 1 and report[part]["n_test"] == 15
+    assert report["nb201_to_macro"]["prior_weight"] == 1.0  # one training space: equal say
+    assert set(report["committee_members_tau"]["macro"]) == {"log_flops", "log_layer_outputs", "proxy_naswot",
+                                                             "proxy_synflow", "proxy_gradnorm", "proxy_jacob_cov"}
+    assert report["latency"]["with_proxies"] == report["latency"]["n"]
     assert 0 <= report["online_nb201"]["within_1sigma"] <= report["online_nb201"]["within_2sigma"] <= 1
     assert report["latency"]["p50_seconds"] > 0

@@ -1,0 +1,33 @@
+"""Search: the hierarchical MCTS guided by the value model, the baselines it is measured
+against (random search, regularized evolution, local search), successive halving, and the
+tabular spaces' offline grammar. Policies read frozen records and return decisions; the
+loop that runs them owns every side effect."""
+
+from agentnas.search.base import SearchPolicy, node_id, step_rng
+from agentnas.search.baselines import LocalSearch, RandomSearch, RegularizedEvolution
+from agentnas.search.driver import Budget, Evaluate, PolicyError, run_search
+from agentnas.search.estimate import GpEstimator, TableEstimator, ValueEstimator
+from agentnas.search.fidelity import Halving, pending_promotions
+from agentnas.search.grammar import (
+    ChoiceGrammar,
+    MacroGrammar,
+    Nb201Grammar,
+    TabularHypothesis,
+    TabularProposer,
+    grammar_for,
+)
+from agentnas.search.mcts import MctsParams, MctsPolicy
+from agentnas.search.proposer import Proposal, Proposer
+from agentnas.search.records import EvalRequest, NodeKind, Observation, Operator, SearchNode, SearchResult, Step
+from agentnas.search.registry import POLICY_NAMES, make_policy
+from agentnas.search.selection import PuctParams, acquisition, gate, priors, puct_scores
+from agentnas.search.tree import FULL, SearchTree, TreeError
+
+__all__ = [
+    "FULL", "POLICY_NAMES", "Budget", "ChoiceGrammar", "EvalRequest", "Evaluate", "GpEstimator", "Halving",
+    "LocalSearch", "MacroGrammar", "MctsParams", "MctsPolicy", "Nb201Grammar", "NodeKind", "Observation",
+    "Operator", "PolicyError", "Proposal", "Proposer", "PuctParams", "RandomSearch", "RegularizedEvolution",
+    "SearchNode", "SearchPolicy", "SearchResult", "SearchTree", "Step", "TableEstimator", "TabularHypothesis",
+    "TabularProposer", "TreeError", "ValueEstimator", "acquisition", "gate", "grammar_for", "make_policy",
+    "node_id", "pending_promotions", "priors", "puct_scores", "run_search", "step_rng",
+]
