@@ -34,7 +34,7 @@ from agentnas.llm import Hypothesis as HypothesisReply
 from agentnas.llm import Lesson as LessonReply
 from agentnas.llm import Proposal as ProposalReply
 from agentnas.llm import Repair as RepairReply
-from agentnas.llm.errors import BudgetExceeded, CassetteConflict
+from agentnas.llm.errors import BudgetExceeded, CassetteConflict, CassetteMiss
 from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, LLMExchange, LLMRequest, LLMResponse, Metrics
 from agentnas.search.runtree import RunTree
 from agentnas.tasks.base import TaskSpec
@@ -79,7 +79,7 @@ def _brief(id_: str, code: str | None, val: float | None = None, lesson: str | N
 class LLMResearcher:
     def __init__(self, llm: LLMClient, spec: TaskSpec, fallback: Any, repairs: int = 1) -> None:
         self.llm, self.spec, self.fallback, self.repairs = llm, spec, fallback, repairs
-        self.retrieve: Any = None  # text -> PromptMemory (similar experiments, seed insights), set by the run
+        self.retrieve: Any = None  # (iteration, text) -> PromptMemory (similar experiments, insights), set by the run
 
     def _context(self, ctx: Context, parent_code: str | None) -> PromptContext:
         parent = _brief(ctx.parent_id or "start", parent_code, ctx.parent_val_accuracy) if parent_code else None
@@ -89,7 +89,7 @@ class LLMResearcher:
         similar: tuple[MemoryItem, ...] = ()
         knowledge: tuple[MemoryItem, ...] = ()
         if self.retrieve is not None:
-            found = self.retrieve(ctx.hypothesis)
+            found = self.retrieve(ctx.iteration, ctx.hypothesis)
             similar = tuple(MemoryItem(id=e.id, text=f"{e.hypothesis} -> val {e.val_accuracy}; {e.lesson}")
                             for e in found.experiments)
             knowledge = tuple(MemoryItem(id=i.id, text=f"{i.insight} (when {i.applies_when}; {i.expected_effect})",
@@ -115,7 +115,7 @@ class LLMResearcher:
                 ctx.model_copy(update={"siblings": [*ctx.siblings, *siblings]}), parent_code))
             try:
                 reply = self.llm.ask(prompt, repairs=self.repairs).value
-            except BudgetExceeded:
+            except (BudgetExceeded, CassetteMiss):  # end the run / fail the replay loudly
                 raise
             except LLMError:  # typed failure: this draft is dropped, the others go on
                 continue
@@ -132,7 +132,7 @@ class LLMResearcher:
             siblings=tuple(_brief(h.id, None, hypothesis=h.text) for h in tree.hypotheses.values())))
         try:
             reply = self.llm.ask(prompt, repairs=self.repairs).value
-        except BudgetExceeded:
+        except (BudgetExceeded, CassetteMiss):
             raise
         except LLMError:
             text: str = self.fallback.new_hypothesis(tree, rng)
@@ -156,7 +156,7 @@ class LLMEngineer:
             constraints=Constraints(max_params=ctx.max_params) if ctx.max_params else None))
         try:
             reply = self.llm.ask(prompt, repairs=self.repairs).value
-        except BudgetExceeded:
+        except (BudgetExceeded, CassetteMiss):
             raise
         except LLMError:
             return None
@@ -177,7 +177,7 @@ class LLMAnalyst:
                 hypothesis=HypothesisReply(title=ctx.hypothesis[:200] or "direction", text=ctx.hypothesis or "-")))
             try:
                 reply = self.llm.ask(prompt).value
-            except BudgetExceeded:
+            except (BudgetExceeded, CassetteMiss):  # end the run / fail the replay loudly
                 raise
             except LLMError:
                 out.extend(self.offline.analyse(ctx, [c]))
@@ -185,3 +185,25 @@ class LLMAnalyst:
             assert isinstance(reply, LessonReply)
             out.append(c.model_copy(update={"lesson": reply.lesson}))
         return out
+
+
+def journaled_retrieval(journal: Journal, retrieve: Any) -> Any:
+    """Memory retrieval for prompts, journaled: the same (iteration, text) is answered from the
+    journal after the first time, so a resumed run and a replay build byte-identical prompts
+    (the memory itself keeps growing)."""
+    import hashlib
+
+    from agentnas.memory.retrieve import PromptMemory
+
+    def lookup(iteration: int, text: str) -> Any:
+        key = f"{iteration}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+        entry = journal.get("retrieval", key)
+        if entry is not None:
+            return PromptMemory.model_validate(entry.payload)
+        if retrieve is None:
+            raise CassetteMiss(key, "retrieval", "memory")
+        found = retrieve(text)
+        journal.append("retrieval", key, found.model_dump(mode="json"))
+        return found
+
+    return lookup

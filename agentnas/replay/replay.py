@@ -95,6 +95,10 @@ def replay_agents(options: RunOptions, source: Journal, target: Journal, task: A
     spec = task.spec
     fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params)
     researcher = LLMResearcher(client, spec, fallback)
+    if source.count("retrieval"):  # the recorded run retrieved from memory: serve the same answers
+        from agentnas.agents.llm_agents import journaled_retrieval
+
+        researcher.retrieve = journaled_retrieval(source, None)
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec),
                   analyst=LLMAnalyst(client, spec)), client
 

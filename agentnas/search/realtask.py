@@ -84,7 +84,9 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
             stack.callback(memory.store.close)
         agents = agents_factory(options, task, journal)
         if memory is not None and hasattr(agents.researcher, "retrieve"):
-            agents.researcher.retrieve = memory.retrieve
+            from agentnas.agents.llm_agents import journaled_retrieval
+
+            agents.researcher.retrieve = journaled_retrieval(journal, memory.retrieve)
         root = run_dir / "candidates"
 
         def services_for(recorder: Recorder) -> Services:
