@@ -99,3 +99,20 @@ def test_an_unreachable_endpoint_fails_fast_with_a_clear_message(tmp_path: Path)
                     "--llm-base-url", f"http://127.0.0.1:{free_port()}/v1"], {}, tmp_path)
     assert done.returncode == 2
     assert "127.0.0.1" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_llm_spending_cap_ends_the_run_gracefully_and_resumably(tmp_path: Path) -> None:
+    handler, _ = handler_factory()
+    (tmp_path / "agentnas.toml").write_text("[llm.caps]\nmax_calls = 3\n")
+    run_dir = tmp_path / "run"
+    with ScriptedOpenAI(handler=handler) as server:
+        done = run_cli(["run", "--task", "digits", "--proposer", "llm", "--budget-evals", "20", "--k", "2",
+                        "--epochs", "1", "--slots", "1", "--run-dir", str(run_dir), "--llm-model", "scripted-model",
+                        "--cache-dir", str(tmp_path / "cache"), "--memory", "none", "--json"],
+                       {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": SECRET}, tmp_path)
+        calls = len([r for r in server.requests if r.path.endswith("/chat/completions")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "BudgetExceeded" in done.stderr and "Resume with" in done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["llm"]["calls"] <= 3 and calls <= 3
+    assert len(doc["experiments"]) < 20
