@@ -18,7 +18,7 @@ from agentnas.agents.state import Candidate, Context
 from agentnas.encode.embed import encode_graph
 from agentnas.encode.onnx_load import load_onnx
 from agentnas.encode.proxies import read_proxies_beside
-from agentnas.records import EvalResult
+from agentnas.records import EvalResult, Failure, FailureKind
 
 
 class Evaluates(Protocol):
@@ -149,14 +149,20 @@ class SandboxTrainer:
     candidate first gets the short run (fidelity "low"); only those whose low-fidelity
     validation accuracy is in the best `keep` fraction of all low-fidelity results so far
     (`low_scores()`, this one included) go on to the full recipe (fidelity "full").
+
+    Under the user's `ctx.max_train_seconds`, `time_limited(fidelity, seconds)` gives an
+    evaluator whose wall-clock limit is that (so a slow candidate is stopped, not waited
+    for); a result over the limit is a failed evaluation either way, and says why.
     """
 
     def __init__(self, evaluator: Evaluates, root: Path, lookup: Lookup, on_result: OnResult, *,
                  short: Evaluates | None = None, keep: float = 0.5,
                  low_scores: Callable[[], list[float]] | None = None,
-                 remaining: Callable[[], int | None] | None = None) -> None:
+                 remaining: Callable[[], int | None] | None = None,
+                 time_limited: Callable[[str, float], Evaluates] | None = None) -> None:
         self.evaluator, self.root, self.lookup, self.on_result = evaluator, Path(root), lookup, on_result
         self.short, self.keep, self.low_scores, self.remaining = short, keep, low_scores, remaining
+        self.time_limited = time_limited
 
     def _run(self, ctx: Context, candidates: list[Candidate], evaluator: Evaluates, fidelity: str
              ) -> dict[str, Candidate]:
@@ -166,9 +172,12 @@ class SandboxTrainer:
         if left is not None:  # never train past the evaluation budget
             todo = todo[:left]
         if todo:
+            limit = ctx.max_train_seconds
+            if limit is not None and self.time_limited is not None:
+                evaluator = self.time_limited(fidelity, limit)
             results = evaluator.evaluate([write_candidate(self.root, c) for c in todo])
             for c, result in zip(todo, results, strict=True):
-                done[c.id] = self.on_result(c, result, ctx, fidelity)
+                done[c.id] = self.on_result(c, within_time(result, limit), ctx, fidelity)
         return {k: v for k, v in done.items() if v is not None}
 
     def train(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
@@ -183,6 +192,21 @@ class SandboxTrainer:
                     and (low[c.id].val_accuracy or 0.0) >= cut]
         full = self._run(ctx, promoted, self.evaluator, "full") if promoted else {}
         return [full.get(c.id, low[c.id]) for c in candidates if c.id in low]
+
+
+def within_time(result: EvalResult, limit: float | None) -> EvalResult:
+    """The result as the user's training-time limit sees it: a timeout or a training longer
+    than the limit is a failed evaluation whose message names the limit."""
+    if limit is None:
+        return result
+    took = result.train_seconds if result.train_seconds is not None else result.wall_seconds
+    timed_out = result.failure is not None and result.failure.kind == FailureKind.TIMEOUT
+    if not timed_out and (not result.ok or took <= limit):
+        return result
+    message = (f"training exceeded the user's limit of {limit:g} s per evaluation" if timed_out else
+               f"training took {took:.1f} s, over the user's limit of {limit:g} s per evaluation")
+    return result.model_copy(update={"status": "failed", "metrics": None,
+                                     "failure": Failure(kind=FailureKind.TIMEOUT, message=message)})
 
 
 def trained(c: Candidate, result: EvalResult, experiment_id: str) -> Candidate:

@@ -80,6 +80,7 @@ class Context(BaseModel):
     max_params: int | None = None
     banned_ops: list[str] = []    # ONNX op types (or aliases, see roles.OP_ALIASES) a candidate must not use
     required_ops: list[str] = []  # ... and must use
+    max_train_seconds: float | None = None  # the user's wall-clock limit on one training evaluation
     k: int = 4
 
 

@@ -27,6 +27,9 @@ from agentnas.search.loop import Budget, Loop, Recorder, ValueGate
 from agentnas.search.realtask import Agents
 from agentnas.search.run import RunError, RunOptions, leaderboard
 from agentnas.search.runtree import Policy, RunTree
+from agentnas.search.warmstart import KEY as WARM_KEY
+from agentnas.search.warmstart import WarmStart, warm_start
+from agentnas.steering.inbox import SteeringMessage
 
 COMPARED = ("hypothesis", "node", "experiment", "iteration")
 
@@ -70,12 +73,12 @@ def first_difference(a: Journal, b: Journal) -> str | None:
     return None
 
 
-def replay_agents(options: RunOptions, source: Journal, target: Journal, task: Any) -> tuple[Agents, Any]:
+def replay_agents(options: RunOptions, source: Journal, target: Journal, task: Any) -> Agents:
     """The run's agents, with the LLM (if any) served from the recorded cassette only."""
     from agentnas.search.realtask import offline_agents
 
     if options.proposer != "llm":
-        return offline_agents(options, task, target), None
+        return offline_agents(options, task, target)
     from agentnas.agents.llm_agents import (
         JournalCassette,
         LLMAnalyst,
@@ -100,7 +103,15 @@ def replay_agents(options: RunOptions, source: Journal, target: Journal, task: A
 
         researcher.retrieve = journaled_retrieval(source, None)
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec),
-                  analyst=LLMAnalyst(client, spec)), client
+                  analyst=LLMAnalyst(client, spec))
+
+
+def recorded_inbox(source: Journal, target: Journal) -> Any:
+    """The user's steering messages, each offered at the iteration boundary where the recorded
+    run took it."""
+    taken = [(int(e.payload["iteration"]), SteeringMessage.model_validate(
+        {k: v for k, v in e.payload.items() if k != "iteration"})) for e in source.entries("steering")]
+    return lambda: [m for at, m in taken if at <= target.count("iteration")]
 
 
 def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> ReplayReport:
@@ -122,9 +133,12 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
             llm_entry = source.get("run", "llm")
             if llm_entry is not None:
                 target.append("run", "llm", llm_entry.payload)
+            warm = source.get("run", WARM_KEY)
+            if warm is not None:  # the warm start the run was given, not today's memory
+                warm_start(target, lambda: WarmStart.model_validate(warm.payload))
             task = get_task(options.task)
             if agents_factory is None:
-                agents, _client = replay_agents(options, source, target, task)
+                agents = replay_agents(options, source, target, task)
             else:
                 agents = agents_factory(options, task, target)
             total = source.count("experiment")
@@ -141,7 +155,7 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
 
             loop = Loop(target, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
                         k=options.k, budget=Budget(iterations=recorded.iterations), policy=Policy(beta=options.beta),
-                        max_params=options.max_params)
+                        max_params=options.max_params, inbox=recorded_inbox(source, target))
             tree = loop.run(patience=10**9)
             diff = first_difference(source, target)
             served = sum(1 for e in target.entries("llm_call") if e.payload.get("status") == "replayed")
@@ -167,7 +181,7 @@ def fork(source_dir: Path, at: int, new_dir: Path) -> int:
             for e in source.entries():
                 if e.seq > limit:
                     break
-                if e.kind == "run" or e.kind == "event":
+                if (e.kind == "run" and e.key != WARM_KEY) or e.kind == "event":
                     continue
                 target.append(e.kind, e.key, e.payload)
                 copied += 1

@@ -44,7 +44,8 @@ class ReplayChecker:
                 raise ReplayDivergence(f"iteration {ctx.iteration}: candidate {c.id} has other code than recorded")
             if node["status"] == "failed":
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": node["failure_kind"],
-                                                "failure_message": node["failure_message"]}))
+                                                "failure_message": node["failure_message"],
+                                                "params": node.get("params")}))  # known when over a budget
             else:
                 out.append(c.model_copy(update={"status": "checked", "params": node["params"]}))
         return out

@@ -23,7 +23,7 @@ from agentnas.search.runtree import RunTree
 class LiveView:
     """Iteration, best val/test so far, evaluations per hour, failures by kind, tokens, cost."""
 
-    def __init__(self, options: RunOptions, journal_llm: Any = None) -> None:
+    def __init__(self, options: RunOptions) -> None:
         self.options = options
         self.started = time.monotonic()
         self.evals_at_start: int | None = None
@@ -122,7 +122,8 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
 
     try:
         approver = console_approver(err) if options.approve else None
-        with open_run(options, cfg, factory, on_iteration, approver) as loop:
+        with open_run(options, cfg, factory, on_iteration, approver,
+                      notify=lambda m: err.print(m, highlight=False)) as loop:
             view.update(loop.tree())
             if live is not None:
                 live.start()

@@ -44,8 +44,9 @@ class Budget:
     iterations: int | None = None  # replay stops where the original run stopped
     started: float = field(default_factory=time.monotonic)
 
-    def left(self, tree: RunTree) -> int | None:
-        return None if self.evals is None else max(self.evals - len(tree.experiments), 0)
+    def left(self, evaluated: int) -> int | None:
+        """Evaluations still allowed after `evaluated` (None: no evaluation budget)."""
+        return None if self.evals is None else max(self.evals - evaluated, 0)
 
     def spent(self, tree: RunTree, now: float) -> bool:
         if self.evals is not None and len(tree.experiments) >= self.evals:
@@ -71,9 +72,8 @@ class ValueGate:
 class Recorder:
     """The only writer of the journal during an expansion (and of the memory, when given)."""
 
-    def __init__(self, journal: Journal, on_experiment: Callable[[Candidate, dict[str, Any]], None] | None = None,
-                 on_record: Callable[[Context, list[Candidate]], None] | None = None) -> None:
-        self.journal, self.on_experiment, self.on_record = journal, on_experiment, on_record
+    def __init__(self, journal: Journal, on_record: Callable[[Context, list[Candidate]], None] | None = None) -> None:
+        self.journal, self.on_record = journal, on_record
 
     @staticmethod
     def key(candidate_id: str, fidelity: str) -> str:
@@ -91,8 +91,6 @@ class Recorder:
                    "parent_id": ctx.parent_id, "iteration": ctx.iteration, "fidelity": fidelity,
                    "epochs": result.epochs, "seed": result.seed}
         entry = self.journal.append("experiment", self.key(c.id, fidelity), payload)
-        if self.on_experiment is not None:
-            self.on_experiment(c, entry.payload)
         return trained(c, result, entry.key)
 
     def low_scores(self) -> list[float]:
@@ -139,11 +137,17 @@ def run_novelty(journal: Journal, memory: Judge | None = None) -> Judge:
     (so the same model is never trained twice); `memory` adds duplicates and near-duplicates
     of every stored experiment of the task, across runs."""
 
+    seen: dict[str, str] = {}  # code hash -> first node with it
+    last = 0
+
     def judge(c: Candidate, x: np.ndarray) -> tuple[str, str | None]:
-        h = code_hash(c.code)
-        for e in journal.entries("node"):
-            if e.payload.get("code_hash") == h and e.key != c.id:
-                return "duplicate", e.key
+        nonlocal last
+        for e in journal.entries("node", after=last):
+            seen.setdefault(e.payload.get("code_hash", ""), e.key)
+            last = e.seq
+        first = seen.get(code_hash(c.code))
+        if first is not None and first != c.id:
+            return "duplicate", first
         if memory is not None:
             return memory(c, x)
         return "novel", None
@@ -170,7 +174,8 @@ def context_for(tree: RunTree, sel: Selection, iteration: int, seed: int, task: 
                    parent_val_accuracy=parent.val_accuracy if parent else None,
                    other_code=other.code if other else None, other_arch=other.arch if other else None,
                    siblings=siblings, steering=list(s.notes), max_params=min(limits) if limits else None,
-                   banned_ops=sorted(s.banned_ops), required_ops=sorted(s.required_ops), k=k)
+                   banned_ops=sorted(s.banned_ops), required_ops=sorted(s.required_ops),
+                   max_train_seconds=s.max_train_seconds, k=k)
 
 
 class Loop:

@@ -19,6 +19,8 @@ from agentnas.journal import Journal, open_journal
 from agentnas.search.loop import Budget, Hypothesiser, Loop, Recorder, ValueGate, run_novelty
 from agentnas.search.run import RunError, RunOptions, ValueService, check_identity, checkpointer, run_lock
 from agentnas.search.runtree import Policy, RunTree
+from agentnas.search.warmstart import KEY as WARM_KEY
+from agentnas.search.warmstart import snapshot, warm_start
 from agentnas.steering.inbox import read_inbox
 from agentnas.value.zeroshot import ZeroShotPredictor
 
@@ -52,7 +54,8 @@ def evaluator_options(cfg: AgentnasConfig, options: RunOptions, check: bool, epo
 @contextmanager
 def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFactory,
              on_iteration: Callable[[RunTree], None] | None = None,
-             approver: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Iterator[Loop]:
+             approver: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+             notify: Callable[[str], None] | None = None) -> Iterator[Loop]:
     """Lock the run directory, open the journal and the sandboxes, and yield the loop."""
     from agentnas.evaluator import ExecutorError, open_executor
     from agentnas.tasks import get_task
@@ -78,10 +81,31 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
         short_eval = None
         if options.fidelity_epochs is not None:
             short_eval = executor(evaluator_options(cfg, options, False, options.fidelity_epochs), "short")
+        limited: dict[tuple[str, float], Any] = {}
+
+        def time_limited(fidelity: str, seconds: float) -> Any:
+            # The user's training-time limit: evaluators with that wall-clock limit, made once per limit.
+            if (fidelity, seconds) not in limited:
+                epochs = options.fidelity_epochs if fidelity == "low" else None
+                o = evaluator_options(cfg, options, False, epochs)
+                limited[fidelity, seconds] = executor(o.model_copy(update={"timeout_s": min(o.timeout_s, seconds)}),
+                                                      f"{'short' if fidelity == 'low' else 'train'}-{seconds:g}s")
+            return limited[fidelity, seconds]
+
         value = ValueService(load_prior(options.value_model))
         memory = open_memory_link(options, cfg, run_id(journal))
         if memory is not None:
             stack.callback(memory.store.close)
+        if options.from_memory or journal.get("run", WARM_KEY) is not None:  # a resume keeps its warm start
+            if memory is None and journal.get("run", WARM_KEY) is None:
+                raise RunError("--from-memory needs the experiment memory (drop --memory none)")
+            warm = warm_start(journal, lambda: snapshot(memory.store, options.task, run_id(journal), checker_eval,
+                                                        run_dir / "warmstart", notify=notify))
+            for w in warm.experiments:  # real results of this task, learned before the run's own
+                value.observe(f"memory:{w.id}", options.task, w.features, w.val_accuracy)
+            if notify is not None:
+                notify(f"warm start from memory: {len(warm.experiments)} experiments for the value model "
+                       f"({warm.skipped} no longer build), {len(warm.hypotheses)} hypotheses queued")
         agents = agents_factory(options, task, journal)
         if memory is not None and hasattr(agents.researcher, "retrieve"):
             from agentnas.agents.llm_agents import journaled_retrieval
@@ -96,13 +120,17 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
                 researcher=agents.researcher, engineer=agents.engineer, analyst=agents.analyst,
                 checker=SandboxChecker(checker_eval, root, options.max_params),
                 scorer=ValueScorer(value.predict, run_novelty(journal, memory.judge if memory else None)),
-                gate=ValueGate(options.train_per_expansion, options.beta, lambda: budget.left(loop.tree())),
+                gate=ValueGate(options.train_per_expansion, options.beta, remaining),
                 trainer=SandboxTrainer(train_eval, root, recorder.lookup, recorder.experiment, short=short_eval,
                                        keep=options.keep, low_scores=recorder.low_scores,
-                                       remaining=lambda: budget.left(loop.tree())),
+                                       remaining=remaining, time_limited=time_limited),
                 recorder=recorder, approval=options.approve)
 
         budget = Budget(evals=options.budget_evals, seconds=options.budget_time_s)
+
+        def remaining() -> int | None:
+            return budget.left(journal.count("experiment"))
+
         saver = checkpointer(run_dir)
         stack.callback(saver.conn.close)
         loop = Loop(journal, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
@@ -162,10 +190,6 @@ def offline_agents(options: RunOptions, task: Any, journal: Journal) -> Agents:
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=None, analyst=OfflineAnalyst())
 
 
-def default_paths(run_dir: Path) -> dict[str, Path]:
-    return {"journal": run_dir / "journal.sqlite", "candidates": run_dir / "candidates"}
-
-
 def llm_agents(options: RunOptions, task: Any, journal: Journal, env: dict[str, str] | None = None,
                settings: dict[str, Any] | None = None) -> Agents:
     """Researcher, engineer and analyst on the configured endpoint. The endpoint is checked
@@ -195,5 +219,6 @@ def llm_agents(options: RunOptions, task: Any, journal: Journal, env: dict[str, 
         raise RunError(str(e)) from e
     spec = task.spec
     fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params)
-    return Agents(researcher=LLMResearcher(client, spec, fallback), hypothesiser=LLMResearcher(client, spec, fallback),
-                  engineer=LLMEngineer(client, spec), analyst=LLMAnalyst(client, spec))
+    researcher = LLMResearcher(client, spec, fallback)
+    return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec),
+                  analyst=LLMAnalyst(client, spec))

@@ -53,6 +53,7 @@ class RunOptions(BaseModel):
     fidelity_epochs: int | None = Field(default=None, gt=0, description="successive halving: short runs first")
     keep: float = Field(default=0.5, gt=0, le=1, description="fraction of short runs promoted to the full recipe")
     memory: str | None = None
+    from_memory: bool = False  # warm-start the value model and hypotheses from the memory (agentnas.search.warmstart)
     approve: bool = False
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None

@@ -211,7 +211,7 @@ class Policy:
                 options.append((n.mean + self.beta * (n.std or 0.0), Selection("promote", h.id, node_id=n.id)))
         if tree.steering.focus in tree.nodes and len(options) > 1:
             options = options[1:]  # focused on a node: expand inside its subtree, not from scratch
-        score, choice = max(options, key=lambda o: o[0])
+        _, choice = max(options, key=lambda o: o[0])
         if choice.kind == "expand" and choice.node_id is not None and rng.random() < self.recombine_p:
             others = [m for m in tree.trained_nodes() if m.id != choice.node_id and not self._blocked(tree, m)]
             if others:

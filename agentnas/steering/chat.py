@@ -3,7 +3,7 @@
 Offline grammar (no LLM needed): slash commands, and free text taken as a hypothesis.
 
     /hypothesis TEXT            queue a hypothesis (free text does the same)
-    /constrain max_params=N | no OP[,OP] | use OP[,OP]
+    /constrain max_params=N | max_time=SECONDS | no OP[,OP] | use OP[,OP]   (join several with ';')
     /focus ID   /unfocus   /prune ID      steer selection to / away from a subtree
     /ask QUESTION               answered from memory and the run's lessons, ids cited
     /status                     where the run stands, and what your hypotheses produced
@@ -25,7 +25,7 @@ from typing import Any
 
 from agentnas.journal import JournalError, open_journal
 from agentnas.search.runtree import RunTree
-from agentnas.steering.inbox import SteeringMessage, send
+from agentnas.steering.inbox import SteeringMessage, describe, send
 
 HELP = __doc__.split("\n\n")[2] if __doc__ else ""
 
@@ -73,13 +73,21 @@ def parse(line: str) -> tuple[str, Any]:
 
 
 def parse_constraint(text: str) -> SteeringMessage:
-    """`max_params=50000`, `no lstm,attention`, `use conv` (several separated by ';')."""
+    """`max_params=50000`, `max_time=90s`, `no lstm,attention`, `use conv` (several separated by ';')."""
     fields: dict[str, Any] = {"banned_ops": [], "required_ops": []}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         m = re.fullmatch(r"max_?params\s*[=:]?\s*([\d_,]+)\s*([kKmM]?)", part)
         if m:
             n = int(m.group(1).replace("_", "").replace(",", ""))
             fields["max_params"] = n * {"": 1, "k": 1000, "m": 1_000_000}[m.group(2).lower()]
+            continue
+        m = re.fullmatch(r"max_?(?:train_?)?(?:time|seconds)\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?", part,
+                         re.IGNORECASE)
+        if m:
+            seconds = float(m.group(1)) * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[(m.group(2) or "s").lower()]
+            if seconds <= 0:
+                raise ChatError("max_time must be positive")
+            fields["max_train_seconds"] = seconds
             continue
         word, _, ops = part.partition(" ")
         names = [o.strip() for o in ops.split(",") if o.strip()]
@@ -88,9 +96,11 @@ def parse_constraint(text: str) -> SteeringMessage:
         elif word.lower() in ("use", "require", "with") and names:
             fields["required_ops"] += names
         else:
-            raise ChatError(f"cannot read constraint {part!r}: write max_params=N, no OP[,OP] or use OP[,OP]")
-    if "max_params" not in fields and not fields["banned_ops"] and not fields["required_ops"]:
-        raise ChatError("usage: /constrain max_params=N | no OP[,OP] | use OP[,OP]")
+            raise ChatError(f"cannot read constraint {part!r}: write max_params=N, max_time=SECONDS, no OP[,OP] "
+                            "or use OP[,OP]")
+    if not ({"max_params", "max_train_seconds"} & set(fields)) and not fields["banned_ops"] \
+            and not fields["required_ops"]:
+        raise ChatError("usage: /constrain max_params=N | max_time=SECONDS | no OP[,OP] | use OP[,OP]")
     return SteeringMessage(kind="constrain", **fields)
 
 
@@ -153,9 +163,14 @@ def answer(run_dir: Path, question: str, memory: Callable[[str], Any] | None) ->
 
 
 class Repl:
+    """The chat loop. With an `interpreter` (an LLM endpoint), free text is interpreted into
+    actions (agentnas.steering.interpret); without one, free text is a hypothesis."""
+
     def __init__(self, run_dir: Path, write: Callable[[str], None],
-                 memory: Callable[[str], Any] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 memory: Callable[[str], Any] | None = None, clock: Callable[[], float] = time.monotonic,
+                 interpreter: Any | None = None) -> None:
         self.run_dir, self.write, self.memory, self.clock = run_dir, write, memory, clock
+        self.interpreter = interpreter
         self.shown: set[str] = set()
 
     def news(self) -> None:
@@ -172,6 +187,25 @@ class Repl:
                     self.shown.add(key)
                     self.write(f"  {h.id} → " + node_line(tree, i))
 
+    def interpret(self, text: str) -> list[tuple[str, Any]]:
+        """Free text through the LLM: its reply, refusals, and the checked actions."""
+        from agentnas.llm.errors import LLMError
+
+        assert self.interpreter is not None
+        try:
+            result = self.interpreter.interpret(text, load_tree(self.run_dir))
+        except LLMError as e:
+            self.write(f"error: the LLM could not interpret that ({e}); nothing was sent. Slash commands "
+                       "work without it (/help).")
+            return []
+        if result.reply:
+            self.write(f"llm: {result.reply}")
+        for problem in result.errors:
+            self.write(f"error: {problem}")
+        if not result.actions and not result.errors:
+            self.write("(no action taken)")
+        return list(result.actions)
+
     def handle(self, line: str) -> bool:
         """Handle one line; False when the REPL should end."""
         try:
@@ -179,11 +213,29 @@ class Repl:
         except ChatError as e:
             self.write(f"error: {e}")
             return True
+        steps = [(action, arg)]
+        if action == "send" and self.interpreter is not None and not line.strip().startswith("/"):
+            steps = self.interpret(line)
+        for action, arg in steps:
+            if not self.do(action, arg):
+                return False
+        self.news()
+        return True
+
+    def do(self, action: str, arg: Any) -> bool:
         if action == "send":
             send(self.run_dir, arg)
-            self.write(f"sent {arg.kind} {arg.id}: the run takes it at its next iteration")
+            self.write(f"sent {arg.kind} {arg.id}: {summary(arg)} — the run takes it at its next iteration")
         elif action == "ask":
-            for out in answer(self.run_dir, arg, self.memory):
+            lines = answer(self.run_dir, arg, self.memory)
+            if self.interpreter is not None:
+                from agentnas.llm.errors import LLMError
+
+                try:
+                    lines = self.interpreter.answer(arg, lines)
+                except LLMError as e:
+                    self.write(f"(the LLM could not write the answer: {e}; the records follow)")
+            for out in lines:
                 self.write(out)
         elif action == "status":
             for out in status_lines(load_tree(self.run_dir)):
@@ -197,10 +249,20 @@ class Repl:
             self.write(HELP)
         elif action == "quit":
             return False
-        self.news()
         return True
 
     def run(self, lines: Iterable[str]) -> None:
         for line in lines:
             if not self.handle(line):
                 break
+
+
+def summary(m: SteeringMessage) -> str:
+    """The message in words, so the user sees what the run was asked."""
+    if m.kind == "hypothesis":
+        return m.text[:120]
+    if m.kind == "constrain":
+        return describe(m)
+    if m.kind in ("focus", "prune"):
+        return f"{m.kind} {m.target}"
+    return m.kind

@@ -8,11 +8,15 @@ survives a restart, and replays exactly.
 
 Kinds and what the loop does with them:
     hypothesis  {text}                         queued as a user hypothesis, expanded first
-    constrain   {max_params?, banned_ops?, required_ops?}   applied to every later candidate
+    constrain   {max_params?, max_train_seconds?, banned_ops?, required_ops?}   applied to every
+                later candidate (max_train_seconds: the wall-clock limit of one training evaluation)
     focus       {target}  (hypothesis or node id)  selection stays inside that subtree
     prune       {target}                       selection never enters that subtree again
     unfocus     {}                             back to the whole tree
     stop        {}                             the run ends after the current iteration
+
+`said` keeps the user's own words when an LLM interpreted free text into the message, so
+the journal shows both what was said and what the run was asked to do.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ class SteeringMessage(BaseModel):
     text: str = ""
     target: str | None = None
     max_params: int | None = Field(default=None, gt=0)
+    max_train_seconds: float | None = Field(default=None, gt=0)
     banned_ops: tuple[str, ...] = ()
     required_ops: tuple[str, ...] = ()
+    said: str = ""
     at: float = Field(default_factory=time.time)
 
 
@@ -75,6 +81,7 @@ class Steering(BaseModel):
     """The effect of every steering entry so far (rebuilt from the journal)."""
 
     max_params: int | None = None
+    max_train_seconds: float | None = None
     banned_ops: frozenset[str] = frozenset()
     required_ops: frozenset[str] = frozenset()
     focus: str | None = None
@@ -87,6 +94,8 @@ class Steering(BaseModel):
         if m.kind == "constrain":
             if m.max_params is not None:
                 update["max_params"] = m.max_params
+            if m.max_train_seconds is not None:
+                update["max_train_seconds"] = m.max_train_seconds
             update["banned_ops"] = self.banned_ops | set(m.banned_ops)
             update["required_ops"] = self.required_ops | set(m.required_ops)
             update["notes"] = (*self.notes, describe(m))
@@ -107,6 +116,8 @@ def describe(m: SteeringMessage) -> str:
     parts = []
     if m.max_params is not None:
         parts.append(f"at most {m.max_params:,} parameters")
+    if m.max_train_seconds is not None:
+        parts.append(f"at most {m.max_train_seconds:g} s of training per evaluation")
     if m.banned_ops:
         parts.append("no " + ", ".join(m.banned_ops))
     if m.required_ops:

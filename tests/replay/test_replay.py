@@ -79,3 +79,19 @@ def test_fork_copies_the_run_up_to_a_step_and_continues_from_there(recorded: Pat
     assert execute_run(options, cfg, True, quiet, quiet, scripted_agents) == 0
     doc = summary(forked)
     assert len(doc["experiments"]) == 5 and doc["iterations"] > 1
+
+
+def test_a_steered_run_replays_with_its_steering_at_the_same_iterations(tmp_path: Path) -> None:
+    from agentnas.steering.inbox import SteeringMessage, send
+
+    run_dir = tmp_path / "steered"
+    send(run_dir, SteeringMessage(kind="hypothesis", text="a much wider hidden layer"))
+    send(run_dir, SteeringMessage(kind="constrain", max_params=5000, max_train_seconds=120))
+    record(run_dir, tmp_path, budget=3)
+    with open_journal(run_dir, read_only=True) as j:
+        assert j.count("steering") == 2
+        assert any(e.payload["source"] == "user" for e in j.entries("hypothesis"))
+    report = replay(run_dir, tmp_path / "replayed", agents_factory=scripted_agents)
+    assert report.same_tree and report.same_leaderboard, report.first_difference
+    with open_journal(tmp_path / "replayed", read_only=True) as j:
+        assert j.count("steering") == 2

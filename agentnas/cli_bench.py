@@ -1,0 +1,276 @@
+"""`agentnas bench ...`: benchmarks measured on this machine (registered on the CLI by agentnas.cli)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from agentnas.cli import (
+    ConfigOpt,
+    IsolationOpt,
+    JsonOpt,
+    SlotsOpt,
+    bench_app,
+    config_or_exit,
+    err,
+    fail,
+    out,
+)
+
+
+@bench_app.command("sandbox")
+def bench_sandbox(
+    json_out: JsonOpt = False,
+    epochs: Annotated[int, typer.Option(help="Recipe length for the benchmark.")] = 20,
+    n: Annotated[int, typer.Option(help="Evaluations per measurement.")] = 8,
+    slots: SlotsOpt = None,
+    isolation: IsolationOpt = None,
+    candidate: Annotated[Path | None, typer.Option(help="Candidate (default: the reference MNIST-1D CNN).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Evaluations per hour in full isolation, and seconds per evaluation beside a bare
+    in-process training loop with the same recipe (the isolation overhead)."""
+    from agentnas.bench.sandbox import run_sandbox_bench
+    from agentnas.evaluator import IsolationUnavailable
+
+    cfg = config_or_exit(config, slots=slots, isolation=isolation)
+    try:
+        report = run_sandbox_bench(cfg, epochs=epochs, n=n, candidate=candidate,
+                                   log=None if json_out else err.print)
+    except IsolationUnavailable as e:
+        fail(str(e))
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title="sandbox benchmark")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in report.items():
+        table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
+    out.print(table)
+
+
+@bench_app.command("value")
+def bench_value(
+    json_out: JsonOpt = False,
+    mode: Annotated[str, typer.Option(help="Encoding: features, both or chunks.")] = "features",
+    train_n: Annotated[int, typer.Option(help="NB201 architectures to train on (within-space).")] = 200,
+    test_n: Annotated[int, typer.Option(help="Architectures of each space to test on.")] = 2000,
+    cross_n: Annotated[int, typer.Option(help="Architectures of one space to train on for the cross-space τ.")] = 400,
+    members: Annotated[int, typer.Option(help="Heads in each ensemble.")] = 5,
+    steps: Annotated[int, typer.Option(help="Training steps per head.")] = 1500,
+    prior_weight: Annotated[str, typer.Option(help="Committee prior weight for the cross-space fits: a number "
+                                              ">= 0 (0: heads only) or 'auto'.")] = "auto",
+    config: ConfigOpt = None,
+) -> None:
+    """Kendall τ within NB201 and across spaces (beside params and FLOPs), calibration of
+    the online model, and encode + predict latency per candidate with the sandboxed export.
+    Encodings are cached by graph, so a rerun only pays for new architectures."""
+    from agentnas.bench.value import run_value_bench
+    from agentnas.value.zeroshot import parse_prior_weight
+
+    cfg = config_or_exit(config)
+    if mode not in ("both", "chunks", "features"):
+        fail(f"unknown mode {mode!r}; expected both, chunks or features")
+    try:
+        weight = parse_prior_weight(prior_weight)
+    except ValueError as e:
+        fail(str(e))
+    report = run_value_bench(cfg, mode, train_n, test_n, cross_n, members, steps,  # type: ignore[arg-type]
+                             log=None if json_out else err.print, prior_weight=weight)
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title=f"value model benchmark ({mode})")
+    for col in ("measure", "τ / value", "params τ", "FLOPs τ"):
+        table.add_column(col)
+    for name, part in report.items():
+        if isinstance(part, dict) and "tau" in part:
+            table.add_row(name, f"{part['tau']:.3f}", f"{part.get('params_tau', float('nan')):.3f}",
+                          f"{part.get('flops_tau', float('nan')):.3f}")
+    online = report["online_nb201"]
+    table.add_row("online calibration", f"1σ {online['within_1sigma']:.2f} · 2σ {online['within_2sigma']:.2f}", "", "")
+    table.add_row("latency p50 / p90 s", f"{report['latency']['p50_seconds']:.3f} / "
+                  f"{report['latency']['p90_seconds']:.3f}", "", "")
+    out.print(table)
+
+
+@bench_app.command("llm")
+def bench_llm(
+    json_out: JsonOpt = False,
+    n: Annotated[int, typer.Option(help="Proposals per measurement.")] = 200,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="Measure this OpenAI-compatible endpoint (default: the test suite's scripted "
+                           "server, a checkout only).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name at --base-url.")] = None,
+) -> None:
+    """Latency and tokens per proposal through the LLM layer (prompt, completion, parse, ledger,
+    cassette), streamed and not, beside a bare HTTP round trip with the same request. The API key
+    comes from OPENAI_API_KEY."""
+    import os
+
+    from agentnas.bench.llm import run_llm_bench
+    from agentnas.llm import LLMError
+
+    try:
+        report = run_llm_bench(n, base_url=base_url, model=model, api_key=os.environ.get("OPENAI_API_KEY"),
+                               log=None if json_out else err.print)
+    except (LLMError, FileNotFoundError) as e:
+        fail(str(e))
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title=f"LLM layer benchmark ({report['endpoint']}, n={n})")
+    for col in ("measure", "p50 ms", "p90 ms", "prompt tok/call", "completion tok/call"):
+        table.add_column(col)
+    for name in ("baseline_raw_http", "prompt_assembly", "proposal", "proposal_streamed"):
+        part = report[name]
+        table.add_row(name, f"{part['p50_ms']:.2f}", f"{part['p90_ms']:.2f}",
+                      f"{part.get('prompt_tokens_per_call', float('nan')):.0f}",
+                      f"{part.get('completion_tokens_per_call', float('nan')):.0f}")
+    out.print(table)
+
+
+@bench_app.command("memory")
+def bench_memory(
+    n: Annotated[int, typer.Option(min=100, help="Vectors in the index.")] = 10_000,
+    json_out: JsonOpt = False,
+    queries: Annotated[int, typer.Option(min=10, help="Held-out query vectors.")] = 500,
+    backends: Annotated[str, typer.Option(help="Comma-separated: hot, embedded, server.")] = "hot,embedded",
+    ef: Annotated[int, typer.Option(min=10, help="Hot index search breadth (hnswlib ef).")] = 128,
+    calibrate: Annotated[bool, typer.Option(
+        help="Also export the novelty calibration variants in the sandbox and report their distances.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Recall@10 against exact search, query p50/p99 and inserts per second of the hot index
+    (top-level keys) and of the Chroma backends, on embedding-like data (n x 384)."""
+    from agentnas.bench.memory import run_memory_bench
+
+    cfg = config_or_exit(config)
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    if not chosen or any(b not in ("hot", "embedded", "server") for b in chosen):
+        fail(f"--backends {backends!r}: expected a comma-separated list of hot, embedded, server")
+    report = run_memory_bench(n, queries=queries, backends=chosen, ef=ef, log=None if json_out else err.print)
+    if calibrate:
+        from agentnas.memory.calibration import calibrate as run_calibration
+
+        report["novelty_calibration"] = run_calibration(cfg)
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title=f"memory benchmark (n={n} x {report['dim']}, {queries} queries)")
+    for col in ("backend", "recall@10", "p50 ms", "p99 ms", "inserts/s"):
+        table.add_column(col, justify="right")
+    for name in ("exact", "hot", "embedded", "server"):
+        part = report.get(name)
+        if part:
+            table.add_row(name, f"{part.get('recall_at_10', 1.0):.4f}", f"{part['query_p50_ms']:.3f}",
+                          f"{part['query_p99_ms']:.3f}", f"{part['insert_per_s']:.0f}" if "insert_per_s" in part
+                          else "-")
+    out.print(table)
+    if calibrate:
+        cal = report["novelty_calibration"]
+        out.print(f"novelty threshold {cal['threshold']}: largest 'same' distance {cal['max_same_distance']}, "
+                  f"smallest 'different' {cal['min_different_distance']}, all as expected: {cal['all_as_expected']}",
+                  highlight=False)
+
+@bench_app.command("search")
+def bench_search(
+    space: Annotated[str, typer.Option(help="Tabular space: nb201 or macro.")] = "nb201",
+    dataset: Annotated[str, typer.Option(help="nb201: cifar10, cifar100 or imagenet16; macro: cifar10.")] = "cifar10",
+    queries: Annotated[int, typer.Option(min=1, help="Table lookups per search (the budget).")] = 100,
+    seeds: Annotated[int, typer.Option(min=1, help="Searches per method.")] = 30,
+    methods: Annotated[str, typer.Option(help="Comma-separated: random, rea, ls, mcts.")] = "random,rea,ls,mcts",
+    plot_path: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of test accuracy vs "
+                                                                  "queries (needs matplotlib).")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Search policies on a tabular benchmark: per method, the mean ± 95 % CI of the TEST
+    accuracy of the best-VALIDATION architecture after 10, 25, 50, 100 queries, and the median
+    number of queries to reach the space's best-validation architecture. MCTS encodes each
+    architecture it scores once (an ONNX export) into the cache: a first run is slow, later ones fast."""
+    from agentnas.bench.search import BenchError, plot, render, run_search_bench
+    from agentnas.search import POLICY_NAMES
+    from agentnas.tasks import TaskError
+
+    cfg = config_or_exit(config)
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    if not chosen or any(m not in POLICY_NAMES for m in chosen):
+        fail(f"--methods {methods!r}: expected a comma-separated list of {', '.join(POLICY_NAMES)}")
+    if plot_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            fail("--plot needs matplotlib, which is not installed; run without --plot or install it")
+    try:
+        report = run_search_bench(space, dataset, queries, seeds, chosen, cfg.cache_dir,
+                                  log=None if json_out else err.print)
+    except (BenchError, TaskError) as e:
+        fail(str(e))
+    if plot_path is not None:
+        plot(report, plot_path)
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    out.print(render(report))
+    if plot_path is not None:
+        out.print(f"plot written to {plot_path}", highlight=False)
+
+
+@bench_app.command("executor")
+def bench_executor(
+    task: Annotated[str, typer.Option(help="Task of the batch: mnist1d or digits.")] = "mnist1d",
+    epochs: Annotated[int, typer.Option(min=1, help="Recipe length for the benchmark.")] = 5,
+    n: Annotated[int, typer.Option(min=1, help="Evaluations in the timed batch.")] = 8,
+    workers: Annotated[str, typer.Option(help="Comma-separated parallel slots / Ray workers to measure.")] = "1,2",
+    executors: Annotated[str, typer.Option(help="Comma-separated: local, ray.")] = "local,ray",
+    rounds: Annotated[int, typer.Option(min=1, help="Timed batches per configuration, interleaved; the "
+                                        "median counts.")] = 3,
+    candidate: Annotated[Path | None, typer.Option(help="Candidate (default: the task's example CNN).")] = None,
+    isolation: IsolationOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Evaluation throughput of the local executor and of Ray (a private instance in this
+    process) at each number of workers, on one batch timed in interleaved rounds, with the
+    ratios between them. Ray's start-up and each sandbox's first start are timed apart."""
+    from agentnas.bench.executor import run_executor_bench
+    from agentnas.evaluator import EXECUTORS, ExecutorError, IsolationUnavailable, SandboxStartError
+
+    cfg = config_or_exit(config, isolation=isolation)
+    kinds = [k.strip() for k in executors.split(",") if k.strip()]
+    if not kinds or any(k not in EXECUTORS for k in kinds):
+        fail(f"--executors {executors!r}: expected a comma-separated list of {', '.join(EXECUTORS)}")
+    try:
+        counts = [int(w) for w in workers.split(",") if w.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        fail(f"--workers {workers!r}: expected positive whole numbers, e.g. 1,2")
+    if task not in ("mnist1d", "digits") and candidate is None:
+        fail(f"--task {task!r}: expected mnist1d or digits (or give --candidate)")
+    try:
+        report = run_executor_bench(cfg, task=task, epochs=epochs, n=n, workers=counts, executors=kinds,
+                                    rounds=rounds, candidate=candidate, log=None if json_out else err.print)
+    except (ExecutorError, IsolationUnavailable) as e:
+        fail(str(e))
+    except (SandboxStartError, RuntimeError) as e:
+        fail(str(e), code=1)
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title=f"executor benchmark · {report['n']} × {report['candidate']} · {report['task']} · "
+                        f"{report['epochs']} epochs · median of {report['rounds']}")
+    for col in ("executor", "workers", "open s", "warm s", "batch s", "evals/h", "× local 1", "× local same"):
+        table.add_column(col, justify="left" if col == "executor" else "right")
+    for r in report["rows"]:
+        ratio = [f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("vs_local_1", "vs_local_same")]
+        table.add_row(r["executor"], str(r["workers"]), f"{r['open_seconds']:.1f}", f"{r['warm_seconds']:.1f}",
+                      f"{r['batch_seconds']:.1f}", f"{r['evals_per_hour']:.0f}", *ratio)
+    out.print(table)

@@ -1,0 +1,321 @@
+"""`agentnas run`, `runs show`, `replay` and `chat`: the discovery commands (registered by agentnas.cli)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agentnas.cli import (
+    CacheOpt,
+    ConfigOpt,
+    DeviceOpt,
+    EpochsOpt,
+    IsolationOpt,
+    JsonOpt,
+    SlotsOpt,
+    TaskOpt,
+    TimeoutOpt,
+    UnsafeOpt,
+    app,
+    config_or_exit,
+    err,
+    fail,
+    out,
+    runs_app,
+    task_or_exit,
+)
+
+
+def _duration(text: str | None) -> float | None:
+    """'90', '90s', '30m', '1h', '1.5h' -> seconds."""
+    if text is None:
+        return None
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    t = text.strip().lower()
+    try:
+        seconds = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        fail(f"--budget-time {text!r} is not a duration (e.g. 90s, 30m, 1h)")
+    if seconds <= 0:
+        fail("--budget-time must be positive")
+    return seconds
+
+
+@app.command()
+def run(
+    task: TaskOpt = None,
+    budget_evals: Annotated[int | None, typer.Option(
+        help="Stop after this many real training evaluations (failed ones count; proposals rejected "
+             "before training do not).")] = None,
+    budget_time: Annotated[str | None, typer.Option(help="Stop after this long, e.g. 30m or 1h.")] = None,
+    proposer: Annotated[str, typer.Option(help="offline (built-in grammar, no API key) or llm.")] = "offline",
+    seed: Annotated[int, typer.Option(help="Seed of the search's choices.")] = 0,
+    run_dir: Annotated[Path | None, typer.Option(
+        help="Run directory; running again on it resumes (default: ./agentnas-runs/<task>-s<seed>).")] = None,
+    memory: Annotated[str | None, typer.Option(help="Experiment memory: a path or http://HOST:PORT.")] = None,
+    from_memory: Annotated[bool, typer.Option(
+        help="Warm-start from the memory's experiments of this task (other runs): the value model learns "
+             "their results and their best hypotheses are explored first. Frozen into the journal at the "
+             "first start, so resume and replay see the same warm start.")] = False,
+    llm_base_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible endpoint for --proposer llm (else $OPENAI_BASE_URL); the key comes from "
+             "$OPENAI_API_KEY and is never stored.")] = None,
+    llm_model: Annotated[str | None, typer.Option(help="Model for every role (else $AGENTNAS_LLM_MODEL).")] = None,
+    k: Annotated[int, typer.Option(help="Children proposed per expansion.")] = 6,
+    train_per_expansion: Annotated[int, typer.Option(help="Children granted real training per expansion.")] = 2,
+    beta: Annotated[float, typer.Option(help="Weight of the value model's std (exploration).")] = 1.0,
+    max_params: Annotated[int | None, typer.Option(help="Reject candidates with more parameters.")] = None,
+    max_macs: Annotated[int | None, typer.Option(
+        help="Offline proposer: propose nothing above this many multiply-adds (bounds training time).")] = None,
+    value_model: Annotated[str | None, typer.Option(
+        help="Zero-shot value model file (default: the shipped one; 'none' for no prior).")] = None,
+    executor: Annotated[str, typer.Option(
+        help="Where evaluations run: local (this machine's sandbox pool) or ray (pip install 'agentnas[ray]').")
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --executor ray: auto, HOST:PORT, or omitted for a private Ray instance.")] = None,
+    epochs: EpochsOpt = None,
+    fidelity_epochs: Annotated[int | None, typer.Option(
+        help="Successive halving: train every granted child this many epochs first; only the best "
+             "--keep fraction goes on to the full recipe. Each training counts as one evaluation.")] = None,
+    keep: Annotated[float, typer.Option(help="Fraction of short runs promoted (with --fidelity-epochs).")] = 0.5,
+    approve: Annotated[bool, typer.Option(help="Ask before each real training (yes / no / edit).")] = False,
+    json_out: JsonOpt = False,
+    slots: SlotsOpt = None,
+    timeout: TimeoutOpt = None,
+    device: DeviceOpt = None,
+    isolation: IsolationOpt = None,
+    unsafe_no_isolation: UnsafeOpt = None,
+    cache_dir: CacheOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Discover architectures for a task: a tree search over hypotheses and model code, guided
+    by the value model, every candidate trained in the sandbox. Resumable: run the same
+    command again after any stop. Prints the leaderboard and the best model's file."""
+    cfg = config_or_exit(config, task=task, epochs=epochs, slots=slots, timeout_s=timeout, device=device,
+                         isolation=isolation, unsafe_no_isolation=unsafe_no_isolation, cache_dir=cache_dir)
+    if proposer not in ("offline", "llm"):
+        fail(f"--proposer must be offline or llm, not {proposer!r}")
+    if budget_evals is None and budget_time is None:
+        fail("give a budget: --budget-evals N and/or --budget-time 1h")
+    if budget_evals is not None and budget_evals <= 0:
+        fail("--budget-evals must be positive")
+    if not 0 < keep <= 1:
+        fail("--keep must be in (0, 1]")
+    if executor not in ("local", "ray"):
+        fail(f"--executor must be local or ray, not {executor!r}")
+    if ray_address is not None and executor != "ray":
+        fail("--ray-address needs --executor ray")
+    task_or_exit(cfg.task)
+    from agentnas.search.command import execute_run
+    from agentnas.search.run import RunOptions
+
+    options = RunOptions(task=cfg.task, run_dir=run_dir or Path("agentnas-runs") / f"{cfg.task}-s{seed}",
+                         budget_evals=budget_evals, budget_time_s=_duration(budget_time),
+                         proposer="llm" if proposer == "llm" else "offline",
+                         seed=seed, k=k, train_per_expansion=train_per_expansion, beta=beta, max_params=max_params,
+                         epochs=cfg.epochs, memory=memory, from_memory=from_memory,
+                         approve=approve, fidelity_epochs=fidelity_epochs,
+                         keep=keep, llm_base_url=llm_base_url, llm_model=llm_model, value_model=value_model,
+                         max_macs=max_macs, executor="ray" if executor == "ray" else "local",
+                         ray_address=ray_address)
+    raise typer.Exit(execute_run(options, cfg, json_out, out, err))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (holding journal.sqlite).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """What a run did: experiments, best model, leaderboard, LLM usage (read-only; safe on a live run)."""
+    from agentnas.search.command import show_run
+    from agentnas.search.run import RunError
+
+    try:
+        code = show_run(run_dir, json_out, out)
+    except RunError as e:
+        fail(str(e))
+    raise typer.Exit(code)
+
+
+@app.command()
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A recorded run directory (holding journal.sqlite).")],
+    retrain: Annotated[int, typer.Option(help="Also retrain the top K candidates with new seeds.")] = 0,
+    seeds: Annotated[int, typer.Option(help="Seeds per retrained candidate (with --retrain).")] = 2,
+    fork_at: Annotated[int | None, typer.Option(
+        help="Copy the run up to iteration STEP into --into and continue it there with the flags given.")] = None,
+    into: Annotated[Path | None, typer.Option(
+        "--into", "--run-dir", help="New run directory (for --fork-at) or where the replay is kept.")] = None,
+    budget_evals: Annotated[int | None, typer.Option(help="Budget of the forked run.")] = None,
+    proposer: Annotated[str | None, typer.Option(help="Proposer of the forked run (offline or llm).")] = None,
+    json_out: JsonOpt = False,
+    slots: SlotsOpt = None,
+    isolation: IsolationOpt = None,
+    cache_dir: CacheOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-execute a recorded run from its journal — every LLM reply from the journaled cassette
+    (no network), every evaluation from the record — and say whether it ends with the same tree
+    and leaderboard (exit 1 if not). --retrain K measures seed-to-seed spread of the top K;
+    --fork-at STEP --run-dir NEW continues a copy of the run from STEP with another config."""
+    import tempfile
+
+    from agentnas.llm.errors import CassetteMiss
+    from agentnas.replay import ReplayDivergence, fork
+    from agentnas.replay import replay as do_replay
+    from agentnas.search.run import RunError, RunOptions, dumps
+
+    cfg = config_or_exit(config, slots=slots, isolation=isolation, cache_dir=cache_dir)
+    if not (run_dir / "journal.sqlite").is_file():
+        fail(f"{run_dir} holds no journal.sqlite: not a run directory")
+    if fork_at is not None:
+        if into is None:
+            fail("--fork-at needs --run-dir NEW for the forked run")
+        from agentnas.journal import open_journal
+        from agentnas.search.command import execute_run
+
+        try:
+            copied = fork(run_dir, fork_at, into)
+            with open_journal(run_dir, read_only=True) as j:
+                recorded = j.get("run", "config")
+            assert recorded is not None
+            changes = {k: v for k, v in {"budget_evals": budget_evals, "proposer": proposer}.items() if v}
+            options = RunOptions.model_validate({**recorded.payload, **changes, "run_dir": str(into)})
+        except RunError as e:
+            fail(str(e))
+        err.print(f"forked {copied} entries (iterations < {fork_at}) into {into}", highlight=False)
+        raise typer.Exit(execute_run(options, cfg, json_out, out, err))
+    keep = into
+    with tempfile.TemporaryDirectory(prefix="agentnas-replay-") as tmp:
+        try:
+            report = do_replay(run_dir, keep or Path(tmp) / "replayed")
+        except (RunError, ReplayDivergence, CassetteMiss) as e:
+            fail(f"replay failed: {e}", code=1)
+    doc: dict[str, Any] = report.model_dump(mode="json")
+    if retrain:
+        from agentnas.replay.command import retrain as do_retrain
+
+        try:
+            doc["retrain"] = do_retrain(run_dir, retrain, seeds, cfg)
+        except RunError as e:
+            fail(str(e))
+    if json_out:
+        sys.stdout.write(dumps(doc) + "\n")
+    else:
+        verdict = "[green]same tree and leaderboard[/]" if report.same_tree and report.same_leaderboard else \
+            f"[red]DIFFERENT[/]: {report.first_difference}"
+        out.print(f"replayed {report.iterations} iterations, {report.experiments} experiments, "
+                  f"{report.llm_calls_served} LLM replies from the cassette: {verdict}")
+        for row in doc.get("retrain", []):
+            out.print(f"  {row['id']}: recorded val {row['recorded_val']:.4f} test {row['recorded_test']:.4f}; "
+                      f"{row['seeds']} new seeds val {row['val_mean']:.4f}±{row['val_sd']:.4f} "
+                      f"test {row['test_mean']:.4f}±{row['test_sd']:.4f} (Δtest {row['delta_test']:+.4f})",
+                      highlight=False)
+    raise typer.Exit(0 if report.same_tree and report.same_leaderboard else 1)
+
+
+@app.command()
+def chat(
+    run_dir: Annotated[Path, typer.Option(help="The run to attach to (its directory).")],
+    start: Annotated[bool, typer.Option(
+        help="Start `agentnas run` on --run-dir in the background first (log: RUN_DIR/run.log).")] = False,
+    task: TaskOpt = None,
+    budget_evals: Annotated[int | None, typer.Option(help="With --start: the run's budget.")] = None,
+    budget_time: Annotated[str | None, typer.Option(help="With --start: the run's time budget.")] = None,
+    memory: Annotated[str | None, typer.Option(help="Experiment memory to answer /ask from.")] = None,
+    llm_base_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible endpoint that interprets free text into actions (else $OPENAI_BASE_URL; "
+             "the key comes from $OPENAI_API_KEY).")] = None,
+    llm_model: Annotated[str | None, typer.Option(help="Its model (else $AGENTNAS_LLM_MODEL).")] = None,
+    offline: Annotated[bool, typer.Option(
+        help="Never call an LLM: slash commands, and free text taken as a hypothesis.")] = False,
+) -> None:
+    """Steer a live run: slash commands (/hypothesis, /constrain, /focus, /prune, /ask, /status,
+    /watch, /stop; /help lists them). With an LLM endpoint, free text ("keep it under 50k
+    parameters and drop the LSTMs") is interpreted into those actions, each shown before it is
+    sent; offline, free text is a hypothesis. Messages reach the run at its next iteration
+    boundary; the run never waits for the chat. LLM calls of the chat are logged to
+    RUN_DIR/chat-llm.jsonl (never the key)."""
+    import subprocess
+
+    from agentnas.steering.chat import Repl
+
+    if start:
+        if budget_evals is None and budget_time is None:
+            fail("--start needs --budget-evals or --budget-time for the run")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        args = [str(Path(sys.argv[0]).resolve().parent / "agentnas") if Path(sys.argv[0]).name == "agentnas"
+                else "agentnas", "run", "--run-dir", str(run_dir)]
+        args += ["--task", task] if task else []
+        args += ["--budget-evals", str(budget_evals)] if budget_evals else []
+        args += ["--budget-time", budget_time] if budget_time else []
+        log = open(run_dir / "run.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        err.print(f"started the run (pid {proc.pid}), log {run_dir / 'run.log'}", highlight=False)
+    elif not (run_dir / "journal.sqlite").exists():
+        fail(f"{run_dir} holds no run yet: start one with `agentnas run --run-dir {run_dir}` or use --start")
+
+    retrieve = None
+    if memory is not None:
+        def retrieve(text: str) -> Any:
+            from agentnas.memory import load_seed_knowledge, open_memory, retrieve_for_prompt
+
+            with open_memory(memory, read_only=True) as store:
+                return retrieve_for_prompt(store, task or "mnist1d", text, k=5, seed=load_seed_knowledge())
+
+    def write(line: str) -> None:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    interpreter = None if offline else chat_interpreter(run_dir, llm_base_url, llm_model)
+    repl = Repl(run_dir, write, retrieve, interpreter=interpreter)
+    if sys.stdin.isatty():
+        write("agentnas chat: /help lists the commands; free text is "
+              + ("interpreted by the LLM" if interpreter else "a hypothesis") + "; /quit leaves (the run goes on).")
+
+        def lines() -> Any:
+            while True:
+                try:
+                    yield input("agentnas> ")
+                except EOFError:
+                    return
+        repl.run(lines())
+    else:
+        repl.run(sys.stdin)
+
+
+def chat_interpreter(run_dir: Path, base_url: str | None, model: str | None) -> Any:
+    """The LLM interpreter when an endpoint is configured and answers; None for offline chat.
+    An endpoint named on the command line must work; one from the environment that does not
+    is reported and the chat goes on offline."""
+    import os
+
+    from agentnas.llm import LLMClient, LLMConfig
+    from agentnas.llm.errors import LLMError
+    from agentnas.llm.ledger import Ledger
+    from agentnas.steering.interpret import Interpreter
+
+    explicit = base_url is not None or model is not None
+    try:
+        config = LLMConfig.resolve(base_url=base_url, model=model, env=dict(os.environ))
+        if config.base_url is None:
+            if explicit:
+                fail("--llm-model needs an endpoint: pass --llm-base-url or set $OPENAI_BASE_URL")
+            return None
+        log = run_dir / "chat-llm.jsonl"
+
+        def logged(call: Any) -> None:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(call.model_dump_json() + "\n")
+
+        client = LLMClient(config, ledger=Ledger(config.prices, config.caps, on_call=logged))
+        client.check()
+    except LLMError as e:
+        if explicit:
+            fail(f"the chat's LLM endpoint: {e}")
+        err.print(f"[yellow]LLM endpoint from the environment unusable ({e}); chat is offline[/]", highlight=False)
+        return None
+    return Interpreter(client)

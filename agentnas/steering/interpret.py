@@ -1,0 +1,178 @@
+"""Free chat text -> steering actions, by an LLM (`agentnas chat` with an endpoint).
+
+The model sees the run's state (hypotheses and architectures with their ids, the best
+results, the constraints in force) and the user's words, and replies with a
+`SteeringReply`: zero or more typed actions plus one sentence for the user. Everything it
+asks for is checked here before anything is sent: a focus or prune target must be an id
+of this run, a constraint must constrain something. An action that fails the checks is
+shown to the user as an error and never reaches the run.
+
+Questions (`ask`) are answered from the run's records and the experiment memory (the same
+retrieval as `/ask`), then the model writes the answer citing those ids; an answer that
+cites none of them is not trusted, and the records are shown as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agentnas.paths import shipped_dir
+from agentnas.records import ChatMessage
+from agentnas.search.runtree import RunTree
+from agentnas.steering.inbox import SteeringMessage
+
+ActionKind = Literal["hypothesis", "constrain", "focus", "unfocus", "prune", "ask", "status", "stop"]
+TEMPLATE = "_steering.txt"
+
+
+class SteeringAction(BaseModel):
+    """One thing the user asked for, in the terms the run understands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ActionKind
+    text: str = Field(default="", description="hypothesis: the design idea in words; ask: the question")
+    target: str | None = Field(default=None, description="focus / prune: a hypothesis id (h001) or node id")
+    max_params: int | None = Field(default=None, gt=0)
+    max_train_seconds: float | None = Field(default=None, gt=0, description="wall-clock limit per training")
+    banned_ops: list[str] = Field(default=[], description="operations no candidate may use, e.g. lstm, attention")
+    required_ops: list[str] = Field(default=[], description="operations every candidate must use, e.g. conv")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SteeringAction:
+        if self.kind in ("hypothesis", "ask") and not self.text.strip():
+            raise ValueError(f"a {self.kind} action needs its text")
+        if self.kind in ("focus", "prune") and not (self.target or "").strip():
+            raise ValueError(f"a {self.kind} action needs a target id")
+        if self.kind == "constrain" and self.max_params is None and self.max_train_seconds is None \
+                and not self.banned_ops and not self.required_ops:
+            raise ValueError("a constrain action needs max_params, max_train_seconds, banned_ops or required_ops")
+        return self
+
+
+class SteeringReply(BaseModel):
+    """The interpretation of one chat message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actions: list[SteeringAction] = Field(default=[], max_length=6)
+    reply: str = Field(default="", description="one short sentence to the user: what you understood")
+
+
+class Interpretation(BaseModel):
+    """What the REPL does with a message: actions to carry out, the model's words, refusals."""
+
+    actions: list[tuple[str, Any]] = []
+    reply: str = ""
+    errors: list[str] = []
+    tokens: int = 0
+
+
+def run_state(tree: RunTree | None, limit: int = 40) -> str:
+    """The run as the interpreter sees it: ids first, so it can name them."""
+    if tree is None:
+        return "The run has not written anything yet (no hypotheses, no results)."
+    lines = [f"Iteration {tree.iterations}, {len(tree.experiments)} evaluations."]
+    for h in list(tree.hypotheses.values())[-limit:]:
+        trained = [tree.nodes[i] for i in h.nodes if tree.nodes[i].val_accuracy is not None]
+        best = max((n.val_accuracy or 0.0 for n in trained), default=None)
+        lines.append(f"- hypothesis {h.id} ({h.source}): {h.text[:160]}"
+                     + (f" — best val {best:.4f} over {len(trained)} trained" if best is not None else ""))
+    top = sorted(tree.trained_nodes(), key=lambda n: -(n.val_accuracy or 0.0))[:8]
+    lines += [f"- architecture {n.id} under {n.hypothesis_id}: val {n.val_accuracy:.4f}, {n.params or 0:,} "
+              f"params — {n.description[:100]}" for n in top]
+    s = tree.steering
+    lines.append(f"Constraints in force: {'; '.join(x for x in s.notes if x.startswith('constraint')) or 'none'}; "
+                 f"focus {s.focus or 'none'}; pruned {', '.join(sorted(s.pruned)) or 'none'}.")
+    return "\n".join(lines)
+
+
+def render(template: str, **values: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"the steering prompt needs {{{{{m.group(1)}}}}}")
+        return values[m.group(1)]
+
+    return re.sub(r"\{\{(\w+)\}\}", sub, template)
+
+
+def steering_messages(text: str, tree: RunTree | None, directory: Path | None = None) -> list[ChatMessage]:
+    raw = ((directory or shipped_dir("prompts")) / TEMPLATE).read_text(encoding="utf-8")
+    system, _, user = raw.partition("=== user ===")
+    system = system.split("=== system ===", 1)[-1]
+    values = {"state": run_state(tree), "message": text.strip()}
+    return [ChatMessage(role="system", content=render(system.strip(), **values)),
+            ChatMessage(role="user", content=render(user.strip(), **values))]
+
+
+def known_ids(tree: RunTree | None) -> set[str]:
+    return set() if tree is None else set(tree.hypotheses) | set(tree.nodes)
+
+
+def to_actions(reply: SteeringReply, tree: RunTree | None, said: str) -> Interpretation:
+    """Checked actions as the REPL's (action, argument) pairs; refusals as errors."""
+    out = Interpretation(reply=reply.reply.strip())
+    ids = known_ids(tree)
+    for a in reply.actions:
+        if a.kind in ("focus", "prune"):
+            target = (a.target or "").strip()
+            if target not in ids:
+                out.errors.append(f"not sent: {a.kind} {target!r} is not an id of this run "
+                                  f"(/status lists them)")
+                continue
+            out.actions.append(("send", SteeringMessage(kind=a.kind, target=target, said=said)))
+        elif a.kind == "hypothesis":
+            out.actions.append(("send", SteeringMessage(kind="hypothesis", text=a.text.strip(), said=said)))
+        elif a.kind == "constrain":
+            out.actions.append(("send", SteeringMessage(
+                kind="constrain", max_params=a.max_params, max_train_seconds=a.max_train_seconds,
+                banned_ops=tuple(o.strip() for o in a.banned_ops if o.strip()),
+                required_ops=tuple(o.strip() for o in a.required_ops if o.strip()), said=said)))
+        elif a.kind in ("unfocus", "stop"):
+            out.actions.append(("send", SteeringMessage(kind=a.kind, said=said)))
+        elif a.kind == "ask":
+            out.actions.append(("ask", a.text.strip()))
+        else:
+            out.actions.append(("status", None))
+    return out
+
+
+Complete = Callable[..., Any]
+
+
+class Interpreter:
+    """Free text -> checked steering actions, with an `LLMClient` (role: researcher)."""
+
+    def __init__(self, client: Any, prompts_dir: Path | None = None) -> None:
+        self.client, self.prompts_dir = client, prompts_dir
+
+    def interpret(self, text: str, tree: RunTree | None) -> Interpretation:
+        """Raises the LLM layer's errors (unreachable endpoint, unusable reply, spending cap)."""
+        structured = self.client.complete_structured("researcher", steering_messages(text, tree, self.prompts_dir),
+                                                     SteeringReply, repairs=1, temperature=0.0)
+        out = to_actions(structured.value, tree, text.strip())
+        out.tokens = structured.reply.usage.prompt_tokens + structured.reply.usage.completion_tokens
+        return out
+
+    def answer(self, question: str, evidence: list[str]) -> list[str]:
+        """The model's answer from `evidence` (lines starting with `[id]`), ids cited; the
+        evidence itself when the answer cites none of them."""
+        ids = {m.group(1) for line in evidence if (m := re.match(r"\[([^\]]+)\]", line))}
+        if not ids:
+            return evidence
+        messages = [ChatMessage(role="system", content=(
+                        "You answer questions about a neural architecture search run from its records only. "
+                        "Cite the id of every record you use in square brackets, e.g. [i00004-c1]. If the records "
+                        "do not answer the question, say so. At most five sentences.")),
+                    ChatMessage(role="user", content="Records:\n" + "\n".join(evidence) + f"\n\nQuestion: {question}")]
+        reply = self.client.complete("researcher", messages, temperature=0.0)
+        text = reply.content.strip()
+        cited = set(re.findall(r"\[([^\]]+)\]", text)) & ids
+        if not cited:
+            return ["(the model's answer cited none of the records, so here they are)", *evidence]
+        return [text, "sources:", *(line for line in evidence if any(line.startswith(f"[{i}]") for i in cited))]
