@@ -83,6 +83,9 @@ def run(
              "--keep fraction goes on to the full recipe. Each training counts as one evaluation.")] = None,
     keep: Annotated[float, typer.Option(help="Fraction of short runs promoted (with --fidelity-epochs).")] = 0.5,
     approve: Annotated[bool, typer.Option(help="Ask before each real training (yes / no / edit).")] = False,
+    search: Annotated[str, typer.Option(
+        help="Tabular tasks (nb201-*, macro-cifar10) only: the search method, mcts (value-model guided), random, "
+             "rea (regularized evolution) or ls (local search); --budget-evals counts table queries.")] = "mcts",
     json_out: JsonOpt = False,
     slots: SlotsOpt = None,
     timeout: TimeoutOpt = None,
@@ -109,9 +112,14 @@ def run(
         fail(f"--executor must be local or ray, not {executor!r}")
     if ray_address is not None and executor != "ray":
         fail("--ray-address needs --executor ray")
-    task_or_exit(cfg.task)
+    the_task = task_or_exit(cfg.task)
     from agentnas.search.command import execute_run
     from agentnas.search.run import RunOptions
+    from agentnas.tasks.tabular import TabularTask
+
+    tabular = isinstance(the_task, TabularTask)
+    if search != "mcts" and not tabular:
+        fail(f"--search {search} applies to tabular tasks; a run on {cfg.task} is the value-guided tree search")
 
     options = RunOptions(task=cfg.task, run_dir=run_dir or Path("agentnas-runs") / f"{cfg.task}-s{seed}",
                          budget_evals=budget_evals, budget_time_s=_duration(budget_time),
@@ -122,7 +130,41 @@ def run(
                          keep=keep, llm_base_url=llm_base_url, llm_model=llm_model, value_model=value_model,
                          max_macs=max_macs, executor="ray" if executor == "ray" else "local",
                          ray_address=ray_address)
+    if tabular:
+        raise typer.Exit(tabular_command(options, cfg, search, json_out))
     raise typer.Exit(execute_run(options, cfg, json_out, out, err))
+
+
+def tabular_command(options: Any, cfg: Any, search: str, json_out: bool) -> int:
+    """A run on a tabular task: the table-lookup search, resumable, then its leaderboard."""
+    import json
+
+    from rich.table import Table
+
+    from agentnas.search.run import RunError
+    from agentnas.search.tabular_run import run_tabular
+    from agentnas.tasks import TaskError
+
+    try:
+        doc = run_tabular(options, cfg, search, say=lambda m: err.print(m, highlight=False, markup=False,
+                                                                          soft_wrap=True))
+    except (RunError, TaskError) as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        return 2
+    if json_out:
+        print(json.dumps(doc, indent=2))
+        return 0
+    table = Table(title=f"{doc['task']} · {doc['method']} · {doc['queries']} queries (val is what the search saw)")
+    for col in ("#", "architecture", "val", "test"):
+        table.add_column(col)
+    ranked = sorted((x for x in doc["experiments"] if x["status"] == "ok"), key=lambda x: -x["val_accuracy"])
+    for i, x in enumerate(ranked[:10], 1):
+        table.add_row(str(i), x["key"], f"{x['val_accuracy']:.2f}", f"{x['test_accuracy']:.2f}")
+    out.print(table)
+    o = doc["optimum"]
+    out.print(f"space optimum (by val): val {o['val_accuracy']:.2f} test {o['test_accuracy']:.2f}"
+              + (" — found" if doc["found_optimum"] else ""), highlight=False)
+    return 0
 
 
 @runs_app.command("show")

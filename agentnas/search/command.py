@@ -172,6 +172,18 @@ def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tre
 
 
 def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
+    from agentnas.search.tabular_run import show_tabular
+
+    tabular = show_tabular(run_dir)
+    if tabular is not None:
+        if json_out:
+            sys.stdout.write(dumps(tabular) + "\n")
+        else:
+            best = tabular["best"]
+            console.print(f"{tabular['task']} · {tabular['method']} · {tabular['queries']} queries · best "
+                          + (f"{best['key']} val {best['val_accuracy']:.2f} test {best['test_accuracy']:.2f}"
+                             if best else "none"), highlight=False, markup=False)
+        return 0
     doc = summary(run_dir)
     if json_out:
         sys.stdout.write(dumps(doc) + "\n")
