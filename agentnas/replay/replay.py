@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from agentnas.agents.roles import OfflineAnalyst
 from agentnas.agents.services import Services
 from agentnas.journal import Journal, JournalError, open_journal
-from agentnas.replay.serve import ReplayChecker, ReplayScorer, ReplayTrainer
+from agentnas.replay.serve import ReplayChecker, ReplayDivergence, ReplayScorer, ReplayTrainer
 from agentnas.search.loop import Budget, Loop, Recorder, ValueGate
 from agentnas.search.realtask import Agents
 from agentnas.search.run import RunError, RunOptions, leaderboard
@@ -114,6 +114,20 @@ def recorded_inbox(source: Journal, target: Journal) -> Any:
     return lambda: [m for at, m in taken if at <= target.count("iteration")]
 
 
+def recorded_approver(source: Journal) -> Any:
+    """Approval answers served from the record (the loop looks its own journal up first; the
+    replay's journal starts empty, so every question comes here)."""
+    from agentnas.search.loop import approval_key
+
+    def approver(question: dict[str, Any]) -> dict[str, Any]:
+        for e in source.entries("approval"):
+            if e.key == approval_key(str(e.payload["iteration"]), question):
+                return dict(e.payload["answer"])
+        raise ReplayDivergence("the replay asked for an approval the recorded run was never asked")
+
+    return approver
+
+
 def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> ReplayReport:
     """Replay the run in `source_dir` into the empty `work_dir`. `agents_factory(options, task,
     journal)` replaces the recorded proposer (tests use a scripted one)."""
@@ -151,11 +165,17 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
                     checker=ReplayChecker(source), scorer=ReplayScorer(source),
                     gate=ValueGate(options.train_per_expansion, options.beta,
                                    lambda: max(total - target.count("experiment"), 0)),
-                    trainer=ReplayTrainer(source, recorder), recorder=recorder)
+                    trainer=ReplayTrainer(source, recorder), recorder=recorder, approval=options.approve)
 
+            saver = None
+            if options.approve:  # the pauses need a checkpointer; the answers come from the record
+                from langgraph.checkpoint.memory import InMemorySaver
+
+                saver = InMemorySaver()
             loop = Loop(target, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
                         k=options.k, budget=Budget(iterations=recorded.iterations), policy=Policy(beta=options.beta),
-                        max_params=options.max_params, inbox=recorded_inbox(source, target))
+                        max_params=options.max_params, inbox=recorded_inbox(source, target),
+                        checkpointer=saver, approver=recorded_approver(source))
             tree = loop.run(patience=10**9)
             diff = first_difference(source, target)
             served = sum(1 for e in target.entries("llm_call") if e.payload.get("status") == "replayed")

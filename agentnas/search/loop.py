@@ -155,6 +155,14 @@ def run_novelty(journal: Journal, memory: Judge | None = None) -> Judge:
     return judge
 
 
+def approval_key(thread: str, question: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(question, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{thread}:{digest}"
+
+
 def iteration_rng(seed: int, iteration: int) -> np.random.Generator:
     return np.random.default_rng([seed, iteration])
 
@@ -261,7 +269,7 @@ class Loop:
         if self.graph.checkpointer is not None and self.graph.get_state(config).next:
             state = self.graph.get_state(config)
             if state.interrupts:  # stopped while waiting for approval: ask again
-                self._answer(state.interrupts[0].value, config)
+                self._finish(self._answer(state.interrupts[0].value, config), config)
             else:
                 self._finish(self.graph.invoke(None, config, durability="sync"), config)
             return
@@ -288,11 +296,21 @@ class Loop:
             result = self._answer(result["__interrupt__"][0].value, config)
 
     def _answer(self, question: dict[str, Any], config: dict[str, Any]) -> Any:
+        """The user's answer, journaled (an `approval` row keyed by the question) before the
+        expansion goes on: a resume never asks a question already answered, and a replay
+        serves the same answers."""
         from langgraph.types import Command
 
-        if self.approver is None:
+        key = approval_key(config["configurable"]["thread_id"], question)
+        known = self.journal.get("approval", key)
+        if known is not None:
+            answer = known.payload["answer"]
+        elif self.approver is None:
             raise RuntimeError("the expansion waits for approval, but this run has no approver")
-        return self.graph.invoke(Command(resume=self.approver(question)), config, durability="sync")
+        else:
+            answer = self.approver(question)
+            self.journal.append("approval", key, {"answer": answer, "iteration": config["configurable"]["thread_id"]})
+        return self.graph.invoke(Command(resume=answer), config, durability="sync")
 
     def _promote(self, tree: RunTree, sel: Selection, ctx: Context) -> None:
         """Train a predicted-only node chosen by the policy; its node row is already written."""

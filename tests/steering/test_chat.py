@@ -102,3 +102,8 @@ def test_approval_mode_trains_only_what_the_user_approves(tmp_path: Path) -> Non
         refused = [e for e in j.entries("node") if e.payload["iteration"] == 0 and e.key not in first["trained"]
                    and e.payload["status"] == "scored"]
         assert refused
+        assert j.count("approval") >= 2  # every answer is journaled
+    from agentnas.replay import replay
+
+    report = replay(run_dir, tmp_path / "replayed")  # the answers are served from the record
+    assert report.same_tree and report.same_leaderboard, report.first_difference
