@@ -10,9 +10,15 @@ the figures line up with the bench:
   and without the proxies among their inputs, and heads + committee at every prior weight of
   the grid. The weight the predictor ships with is chosen by a rule that never looks at the
   left-out space (zeroshot.py); the grid is printed to show what that rule costs or gains,
-  not to choose from it.
+  not to choose from it;
+- shipped (features mode): the configuration `agentnas value pretrain` ships, one setting
+  of `--per-space` at a time: the prior weight chosen as pretrain chooses it (leave-one-
+  space-out CV on both spaces' `--per-space` architectures, seed `--seed`), then an
+  ensemble trained on one space only with that weight, τ on the other space's test set
+  (the bench's 2,000, whatever `--per-space`). Used to choose the shipped `--per-space`.
 
     .venv/bin/python benchmarks/encoding_modes.py --study parts --cross-n 400 --test-n 2000
+    .venv/bin/python benchmarks/encoding_modes.py --study shipped --per-space 300,1000
     .venv/bin/python benchmarks/encoding_modes.py --study modes --cross-n 300 --test-n 300
 """
 
@@ -34,7 +40,7 @@ from agentnas.value.metrics import kendall_tau  # noqa: E402
 from agentnas.value.prior import DEAD_PENALTY, PRIOR_SIGNALS, CommitteePrior  # noqa: E402
 from agentnas.value.ranking import RankTraining, train_ranker  # noqa: E402
 from agentnas.value.spaces import LabelledSet, SpaceEncoder, SpaceName, sample_keys  # noqa: E402
-from agentnas.value.zeroshot import WEIGHT_GRID, fit_ensemble  # noqa: E402
+from agentnas.value.zeroshot import WEIGHT_GRID, choose_prior_weight, fit_ensemble  # noqa: E402
 
 PAIRS: tuple[tuple[SpaceName, SpaceName], ...] = (("nb201", "macro"), ("macro", "nb201"))
 
@@ -84,17 +90,44 @@ def parts(args: argparse.Namespace) -> None:
         print(f"  heads (+ committee x W, dead last): {grid}", flush=True)
 
 
+def shipped(args: argparse.Namespace) -> None:
+    encoder = SpaceEncoder(args.cache_dir, "features")
+    _, test = _sets(encoder, args.cross_n, args.test_n)
+    for per_space in (int(n) for n in args.per_space.split(",")):
+        train = {s: encoder.encode(s, sample_keys(s, per_space, args.seed)) for s in ("nb201", "macro")}
+        both = [train["nb201"], train["macro"]]
+        x, y = np.concatenate([s.x for s in both]), np.concatenate([s.y for s in both])
+        groups = np.concatenate([np.full(len(s.y), i) for i, s in enumerate(both)])
+        training = RankTraining(seed=args.seed)
+        weight, how = choose_prior_weight(x, y, groups, "features", "auto", args.members, training)
+        print(f"per-space {per_space} (seed {args.seed}): prior weight {weight:g} "
+              f"(CV τ over {', '.join(f'{w:g}' for w in WEIGHT_GRID)}: {', '.join(f'{t:.3f}' for t in how['cv_tau'])})",
+              flush=True)
+        for a, b in PAIRS:
+            model = fit_ensemble(train[a].x, train[a].y, None, "features", args.members, training,
+                                 prior_weight=weight)
+            dst = test[b]
+            print(f"  {a} -> {b} (train {len(train[a].y)}, test {len(dst.y)}): "
+                  f"τ {kendall_tau(model.predict(dst.x)[0], dst.y):.3f}, "
+                  f"heads {kendall_tau(model.head_scores(dst.x).mean(0), dst.y):.3f}, "
+                  f"committee {kendall_tau(model.prior_scores(dst.x), dst.y):.3f}, "
+                  f"params {kendall_tau(dst.params, dst.y):.3f}, FLOPs {kendall_tau(dst.flops, dst.y):.3f}",
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--study", choices=("modes", "parts"), default="parts")
+    parser.add_argument("--study", choices=("modes", "parts", "shipped"), default="parts")
     parser.add_argument("--cross-n", type=int, default=400)
     parser.add_argument("--test-n", type=int, default=2000)
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--modes", default="both,chunks,features")
+    parser.add_argument("--per-space", default="1000", help="shipped study: comma-separated sizes")
+    parser.add_argument("--seed", type=int, default=2, help="shipped study: sampling and training seed")
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"modes": modes, "parts": parts}[args.study](args)
+    {"modes": modes, "parts": parts, "shipped": shipped}[args.study](args)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ def test_pretrain_rejects_an_unknown_space(work: Path) -> None:
     assert proc.returncode == 2 and "spaces" in proc.stderr
 
 
+@pytest.mark.slow  # ~90 s: encodes ~70 architectures with proxies and times 40 sandboxed exports
 @needs_data
 def test_bench_value_reports_taus_beside_baselines_calibration_and_latency(work: Path) -> None:
     proc = agentnas("bench", "value", "--json", "--mode", "features", "--train-n", "15", "--test-n", "15",
