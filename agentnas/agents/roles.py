@@ -83,7 +83,12 @@ OP_ALIASES: dict[str, tuple[str, ...]] = {
 
 
 def op_types(word: str) -> tuple[str, ...]:
-    return OP_ALIASES.get(word.strip().lower().replace("-", "").replace("_", ""), (word.strip(),))
+    """The ONNX op types a user's word stands for ("LSTMs" and "lstm" alike); an unknown word
+    is taken as an op type itself."""
+    key = word.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    if key not in OP_ALIASES and key.endswith("s") and key[:-1] in OP_ALIASES:
+        key = key[:-1]
+    return OP_ALIASES.get(key, (word.strip(),))
 
 
 def violated(ops: dict[str, int], banned: list[str], required: list[str]) -> str | None:

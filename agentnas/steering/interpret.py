@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentnas.paths import shipped_dir
 from agentnas.records import ChatMessage
@@ -31,9 +31,10 @@ TEMPLATE = "_steering.txt"
 
 
 class SteeringAction(BaseModel):
-    """One thing the user asked for, in the terms the run understands."""
+    """One thing the user asked for, in the terms the run understands. Lenient where models
+    differ harmlessly (extra keys are ignored, one op may come as a bare string)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     kind: ActionKind
     text: str = Field(default="", description="hypothesis: the design idea in words; ask: the question")
@@ -42,6 +43,13 @@ class SteeringAction(BaseModel):
     max_train_seconds: float | None = Field(default=None, gt=0, description="wall-clock limit per training")
     banned_ops: list[str] = Field(default=[], description="operations no candidate may use, e.g. lstm, attention")
     required_ops: list[str] = Field(default=[], description="operations every candidate must use, e.g. conv")
+
+    @field_validator("banned_ops", "required_ops", mode="before")
+    @classmethod
+    def _listed(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return [] if v is None else v
 
     @model_validator(mode="after")
     def _complete(self) -> SteeringAction:
@@ -58,9 +66,9 @@ class SteeringAction(BaseModel):
 class SteeringReply(BaseModel):
     """The interpretation of one chat message."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
-    actions: list[SteeringAction] = Field(default=[], max_length=6)
+    actions: list[SteeringAction] = Field(max_length=6)  # required: any JSON object must not pass as a reply
     reply: str = Field(default="", description="one short sentence to the user: what you understood")
 
 

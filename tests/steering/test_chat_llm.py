@@ -152,3 +152,17 @@ def test_a_run_stops_trainings_over_the_users_time_limit(tmp_path: Path) -> None
         experiments = [e.payload for e in j.entries("experiment")]
     assert len(experiments) == 2
     assert all(p["status"] == "failed" and "limit of 0.02 s" in p["failure_message"] for p in experiments)
+
+
+def test_the_users_operation_words_match_onnx_ops_and_lenient_replies_parse() -> None:
+    from agentnas.agents.roles import violated
+    from agentnas.steering.interpret import SteeringReply
+
+    ops = {"Conv": 3, "Relu": 3, "LSTM": 1, "Gemm": 1}
+    assert violated(ops, ["LSTMs"], []) is not None and violated(ops, ["max-pool"], []) is None
+    assert violated(ops, [], ["convolution", "linear"]) is None
+    assert "does not use Attention" in (violated(ops, [], ["Attention"]) or "")
+    # Another server's model adds keys and writes one op as a bare string: still usable.
+    reply = SteeringReply.model_validate({"actions": [{"kind": "constrain", "banned_ops": "lstm, gru", "why": "x"}],
+                                          "reply": "ok", "confidence": 0.9})
+    assert reply.actions[0].banned_ops == ["lstm", "gru"]
