@@ -307,7 +307,7 @@ def chat(
             from agentnas.memory import load_seed_knowledge, open_memory, retrieve_for_prompt
 
             with open_memory(memory, read_only=True) as store:
-                return retrieve_for_prompt(store, task or "mnist1d", text, k=5, seed=load_seed_knowledge())
+                return retrieve_for_prompt(store, task or run_task(run_dir), text, k=5, seed=load_seed_knowledge())
 
     def write(line: str) -> None:
         out.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -361,3 +361,15 @@ def chat_interpreter(run_dir: Path, base_url: str | None, model: str | None) -> 
         err.print(f"[yellow]LLM endpoint from the environment unusable ({e}); chat is offline[/]", highlight=False)
         return None
     return Interpreter(client)
+
+
+def run_task(run_dir: Path) -> str:
+    """The task of the run in `run_dir` (its journal's config), mnist1d when it has none yet."""
+    from agentnas.journal import JournalError, open_journal
+
+    try:
+        with open_journal(run_dir, read_only=True) as j:
+            entry = j.get("run", "config")
+    except JournalError:
+        return "mnist1d"
+    return str(entry.payload.get("task", "mnist1d")) if entry is not None else "mnist1d"
