@@ -14,6 +14,7 @@ from agentnas.search import (
     MctsParams,
     MctsPolicy,
     PuctParams,
+    SearchNode,
     SearchResult,
     SearchTree,
     TableEstimator,
@@ -134,3 +135,44 @@ def test_an_online_gp_without_a_prior_still_finds_the_toy_optimum() -> None:
         tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(max_cost=30), seed=seed, estimator=estimator)
         found += OPTIMUM in {r.key for r in tree.results}
     assert found >= 4
+
+
+class _SplitEstimator(TableEstimator):
+    """A sure, good-looking candidate ("aaaa": μ 1, σ 0) beside a doubtful one ("bbbb": μ 0, σ 1)."""
+
+    def __init__(self) -> None:
+        super().__init__({"aaaa": 1.0, "bbbb": 0.0})
+
+    def predict(self, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        mean, _ = super().predict(keys)
+        return mean, np.array([1.0 if k == "bbbb" else 0.0 for k in keys])
+
+
+def _split_tree(evaluated: int) -> SearchTree:
+    tree = SearchTree()
+    tree.add_node(SearchNode(id="h", kind="hypothesis", operator="hypothesis", text="uniform"))
+    tree.add_node(SearchNode(id="p", parent_id="h", kind="architecture", operator="sample", key="cccc",
+                             hypothesis_id="h"))
+    for key in ("aaaa", "bbbb"):
+        tree.add_node(SearchNode(id=key, parent_id="p", kind="architecture", operator="mutate", key=key,
+                                 hypothesis_id="h"))
+    done = ["cccc", *(k for k in ALL_KEYS if k not in {"aaaa", "bbbb", "cccc"})][:evaluated]
+    for i, key in enumerate(done):
+        if key != "cccc":
+            tree.add_node(SearchNode(id=f"x{i}", parent_id="h", kind="architecture", operator="sample", key=key,
+                                     hypothesis_id="h"))
+        tree.add_result(SearchResult(node_id="p" if key == "cccc" else f"x{i}", key=key, val_accuracy=-5.0,
+                                     step=i))
+    return tree
+
+
+def test_the_exploration_bonus_is_wide_for_the_first_queries_then_narrows() -> None:
+    params = {"beta_early": 3.0, "early_queries": 4, "puct": PuctParams(beta=0.5), "eager_top": 0,
+              "min_frontier": 0}
+    policy = _mcts(_SplitEstimator(), **params)
+    early, late = _split_tree(evaluated=3), _split_tree(evaluated=4)
+    assert policy.beta(early) == 3.0 and policy.beta(late) == 0.5
+    (first,) = policy.step(early, random.Random(0)).evaluate
+    (second,) = policy.step(late, random.Random(0)).evaluate
+    assert early.nodes[first.node_id].key == "bbbb"  # 0 + 3·1 beats 1 + 3·0: the doubtful one is tried
+    assert late.nodes[second.node_id].key == "aaaa"  # 1 + 0.5·0 beats 0 + 0.5·1: the sure one wins
