@@ -95,6 +95,7 @@ def bench_value(
                           f"{part.get('flops_tau', float('nan')):.3f}")
     online = report["online_nb201"]
     table.add_row("online calibration", f"1σ {online['within_1sigma']:.2f} · 2σ {online['within_2sigma']:.2f}", "", "")
+    table.add_row("online update p50 / max s", f"{online['update_s_p50']:.4f} / {online['update_s_max']:.4f}", "", "")
     table.add_row("latency p50 / p90 s", f"{report['latency']['p50_seconds']:.3f} / "
                   f"{report['latency']['p90_seconds']:.3f}", "", "")
     out.print(table)

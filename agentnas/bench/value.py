@@ -128,11 +128,19 @@ def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "features", train_n:
     report["committee_members_tau"] = {s: _members(t, mode) for s, t in tests.items()}
 
     online = OnlineValueModel(prior=zero_shot["macro"].predict)
+    updates = []  # seconds per incremental update (one result in, the model refitted)
     for xi, yi in zip(nb_train.x, nb_train.y, strict=True):
+        t0 = time.perf_counter()
         online.observe("nb201-cifar10", xi, float(yi))
+        updates.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    online.predict("nb201-cifar10", nb_test.x[:1])
+    one_prediction = time.perf_counter() - t0
     mean, std = online.predict("nb201-cifar10", nb_test.x)
     report["online_nb201"] = {"tau": kendall_tau(mean, nb_test.y), **calibration(mean, std, nb_test.y),
-                              "observed": float(len(nb_train.y))}
+                              "observed": float(len(nb_train.y)),
+                              "update_s_p50": statistics.median(updates), "update_s_max": float(max(updates)),
+                              "predict_one_s": one_prediction}
     say("latency: sandboxed export (with proxies) + encode + predict per candidate")
     report["latency"] = _latency(cfg, within, latency_repeats)
     # The same without the proxies in the sandbox: what they cost per candidate.

@@ -94,3 +94,4 @@ def test_bench_value_reports_taus_beside_baselines_calibration_and_latency(work:
     assert report["latency"]["with_proxies"] == report["latency"]["n"]
     assert 0 <= report["online_nb201"]["within_1sigma"] <= report["online_nb201"]["within_2sigma"] <= 1
     assert report["latency"]["p50_seconds"] > 0
+    assert 0 < report["online_nb201"]["update_s_p50"] <= report["online_nb201"]["update_s_max"]
