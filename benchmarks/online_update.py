@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 
+from agentnas.bench.value import timed_updates
 from agentnas.config import load_config
 from agentnas.value.online import OnlineValueModel
 from agentnas.value.spaces import SpaceEncoder, sample_keys
@@ -24,14 +25,7 @@ def main() -> None:
     cfg = load_config(None)
     train = SpaceEncoder(cfg.cache_dir, mode="features").encode("nb201", sample_keys("nb201", 200, seed=0))
     online = OnlineValueModel(prior=ZeroShotPredictor.load().predict)
-    updates = []
-    for x, y in zip(train.x, train.y, strict=True):
-        t0 = time.perf_counter()
-        online.observe("nb201-cifar10", x, float(y))
-        updates.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    online.predict("nb201-cifar10", train.x[:1])
-    first = time.perf_counter() - t0
+    updates, first = timed_updates(online, "nb201-cifar10", train.x, train.y)
     warm = []
     for i in range(20):
         t0 = time.perf_counter()

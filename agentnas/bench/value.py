@@ -38,6 +38,18 @@ from agentnas.value.spaces import LabelledSet, SpaceEncoder, SpaceName, sample_k
 from agentnas.value.zeroshot import PriorWeight, ZeroShotPredictor, fit_ensemble
 
 
+def timed_updates(online: OnlineValueModel, task: str, x: Any, y: Any) -> tuple[list[float], float]:
+    """Feed results one at a time: seconds per incremental update (one result in, the model
+    refitted), then the seconds of one prediction."""
+    updates = []
+    for xi, yi in zip(x, y, strict=True):
+        t0 = time.perf_counter()
+        online.observe(task, xi, float(yi))
+        updates.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    online.predict(task, x[:1])
+    return updates, time.perf_counter() - t0
+
 def _taus(predictor: ZeroShotPredictor, test: LabelledSet) -> dict[str, Any]:
     heads = predictor.head_scores(test.x).mean(0)
     return {"tau": kendall_tau(predictor.predict(test.x)[0], test.y),
@@ -128,14 +140,7 @@ def run_value_bench(cfg: AgentnasConfig, mode: EncodeMode = "features", train_n:
     report["committee_members_tau"] = {s: _members(t, mode) for s, t in tests.items()}
 
     online = OnlineValueModel(prior=zero_shot["macro"].predict)
-    updates = []  # seconds per incremental update (one result in, the model refitted)
-    for xi, yi in zip(nb_train.x, nb_train.y, strict=True):
-        t0 = time.perf_counter()
-        online.observe("nb201-cifar10", xi, float(yi))
-        updates.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    online.predict("nb201-cifar10", nb_test.x[:1])
-    one_prediction = time.perf_counter() - t0
+    updates, one_prediction = timed_updates(online, "nb201-cifar10", nb_train.x, nb_train.y)
     mean, std = online.predict("nb201-cifar10", nb_test.x)
     report["online_nb201"] = {"tau": kendall_tau(mean, nb_test.y), **calibration(mean, std, nb_test.y),
                               "observed": float(len(nb_train.y)),

@@ -96,8 +96,9 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
         memory = open_memory_link(options, cfg, run_id(journal))
         if memory is not None:
             stack.callback(memory.store.close)
-        if options.from_memory or journal.get("run", WARM_KEY) is not None:  # a resume keeps its warm start
-            if memory is None and journal.get("run", WARM_KEY) is None:
+        frozen = journal.get("run", WARM_KEY) is not None
+        if options.from_memory or frozen:  # a resume keeps its warm start
+            if memory is None and not frozen:
                 raise RunError("--from-memory needs the experiment memory (drop --memory none)")
             warm = warm_start(journal, lambda: snapshot(memory.store, options.task, run_id(journal), checker_eval,
                                                         run_dir / "warmstart", notify=notify))

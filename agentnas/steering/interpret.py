@@ -15,7 +15,6 @@ cites none of them is not trusted, and the records are shown as they are.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,7 +77,6 @@ class Interpretation(BaseModel):
     actions: list[tuple[str, Any]] = []
     reply: str = ""
     errors: list[str] = []
-    tokens: int = 0
 
 
 def run_state(tree: RunTree | None, limit: int = 40) -> str:
@@ -150,9 +148,6 @@ def to_actions(reply: SteeringReply, tree: RunTree | None, said: str) -> Interpr
     return out
 
 
-Complete = Callable[..., Any]
-
-
 class Interpreter:
     """Free text -> checked steering actions, with an `LLMClient` (role: researcher)."""
 
@@ -163,9 +158,7 @@ class Interpreter:
         """Raises the LLM layer's errors (unreachable endpoint, unusable reply, spending cap)."""
         structured = self.client.complete_structured("researcher", steering_messages(text, tree, self.prompts_dir),
                                                      SteeringReply, repairs=1, temperature=0.0)
-        out = to_actions(structured.value, tree, text.strip())
-        out.tokens = structured.reply.usage.prompt_tokens + structured.reply.usage.completion_tokens
-        return out
+        return to_actions(structured.value, tree, text.strip())
 
     def answer(self, question: str, evidence: list[str]) -> list[str]:
         """The model's answer from `evidence` (lines starting with `[id]`), ids cited; the
