@@ -250,7 +250,8 @@ def replay(
     else:
         verdict = "[green]same tree and leaderboard[/]" if report.same_tree and report.same_leaderboard else \
             f"[red]DIFFERENT[/]: {report.first_difference}"
-        out.print(f"replayed {report.iterations} iterations, {report.experiments} experiments, "
+        out.print(f"replayed {report.iterations} iterations, {report.experiments} of "
+                  f"{report.experiments_recorded} recorded experiments re-executed, "
                   f"{report.llm_calls_served} LLM replies from the cassette: {verdict}")
         for row in doc.get("retrain", []):
             out.print(f"  {row['id']}: recorded val {row['recorded_val']:.4f} test {row['recorded_test']:.4f}; "

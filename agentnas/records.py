@@ -165,9 +165,24 @@ class LLMSummary(BaseModel):
     cost_usd: float = 0.0
     failed_calls: int = 0
     replayed_calls: int = 0
-    unpriced_models: tuple[str, ...] = ()
+    estimated_calls: int = 0  # calls whose server reported no usage: their tokens are estimates
+    unpriced_models: tuple[str, ...] = ()  # models without a price: their cost is unknown, not zero
     by_role: dict[str, LLMTotals] = Field(default_factory=dict)
     cap_hit: str | None = None
+
+    def tokens_text(self) -> str:
+        """'12,034+3,411' with a '~' and a note when some counts are estimates."""
+        text = f"{self.prompt_tokens:,}+{self.completion_tokens:,}"
+        if self.estimated_calls:
+            return f"~{text} (estimated for {self.estimated_calls} of {self.calls} calls)"
+        return text
+
+    def cost_text(self) -> str:
+        """'$0.0123', or 'unpriced (model)' when a model has no price (its cost is not zero, just unknown)."""
+        if self.unpriced_models:
+            priced = f"${self.cost_usd:.4f} + " if self.cost_usd else ""
+            return f"{priced}unpriced ({', '.join(self.unpriced_models)})"
+        return f"${self.cost_usd:.4f}"
 
 
 # -- Experiments (agentnas.memory): one record per experiment, the unit the memory stores,
@@ -206,7 +221,7 @@ class ExperimentRecord(BaseModel):
     """One experiment: what was tried (hypothesis, code, graph), how it went and what it taught.
 
     `id` is the upsert key of the memory. `code_hash` and `onnx_text_hash` are the duplicate
-    keys (see agentnas.memory.fingerprints); `arch_embedding` is the architecture vector of
+    keys (see agentnas.fingerprint); `arch_embedding` is the architecture vector of
     agentnas.memory.arch, `text_embedding` the MiniLM vector of the hypothesis (filled by the
     store when absent). `score` is the validation accuracy: search selects on it; test
     accuracy is only reported.

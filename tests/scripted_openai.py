@@ -58,6 +58,7 @@ class Reply:
     chunk_delay_s: float = 0.0            # between streamed chunks
     omit_usage: bool = False              # a server that never reports usage
     disconnect: bool = False              # close the connection without answering
+    tool_call: bool = False               # answer through a tool call: content null, `content` as its arguments
 
     @classmethod
     def text(cls, content: str, **kw: Any) -> Reply:
@@ -130,11 +131,17 @@ class ScriptedOpenAI:
 
     def __init__(self, replies: Iterable[Reply | str] = (), *,
                  handler: Callable[[RecordedRequest], Reply | str] | None = None,
-                 models: Iterable[str] = (DEFAULT_MODEL,), models_status: int = 200) -> None:
+                 models: Iterable[str] = (DEFAULT_MODEL,), models_status: int = 200,
+                 strict_models: bool = False, refuse_formats: dict[str, int] | None = None) -> None:
+        """`strict_models`: a chat request for a model not in `models` gets vLLM's 404 "does not exist".
+        `refuse_formats`: response_format type -> the status a request carrying it gets (llama-cpp-python
+        answers an unknown type with 500, most servers with 400)."""
         self._queue: deque[Reply] = deque(_as_reply(r) for r in replies)
         self.handler = handler
         self.models = list(models)
         self.models_status = models_status
+        self.strict_models = strict_models
+        self.refuse_formats = dict(refuse_formats or {})
         self.requests: list[RecordedRequest] = []
         self.reported_usage: list[dict[str, int]] = []
         self.errors: list[str] = []  # exceptions in handlers, other than clients hanging up
@@ -199,6 +206,16 @@ class ScriptedOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def refusal(self, body: dict[str, Any], model: str) -> tuple[int, str] | None:
+        """(status, message) for a request this server refuses before answering, or None."""
+        if self.strict_models and model not in self.models:
+            return 404, f"The model `{model}` does not exist."
+        fmt = body.get("response_format")
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind in self.refuse_formats:
+            return self.refuse_formats[str(kind)], f"1 validation error: response_format.type {kind!r} not allowed"
+        return None
 
     # -- used by the handler -----------------------------------------------------------------
     def _record(self, request: RecordedRequest) -> None:
@@ -340,11 +357,18 @@ def _handler_class(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._stream(request, reply, model, include_usage and not reply.omit_usage)
                 return
+            refusal = owner.refusal(body, model)
+            if refusal is not None:
+                self._send_json(refusal[0], {"error": {"message": refusal[1], "type": "invalid_request_error"}})
+                return
+            message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+            if reply.tool_call:
+                message = {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "call-0", "type": "function", "function": {"name": "reply", "arguments": reply.content}}]}
             completion: dict[str, Any] = {
                 "id": f"chatcmpl-scripted-{len(owner.requests)}", "object": "chat.completion", "created": 0,
                 "model": model,
-                "choices": [{"index": 0, "finish_reason": reply.finish_reason,
-                             "message": {"role": "assistant", "content": reply.content}}],
+                "choices": [{"index": 0, "finish_reason": reply.finish_reason, "message": message}],
             }
             if not reply.omit_usage:
                 completion["usage"] = owner._usage(request, reply)
@@ -363,8 +387,12 @@ def _handler_class(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
             events: list[dict[str, Any]] = [
                 {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                       "finish_reason": None}]}]
-            events += [{**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
-                       for p in pieces]
+            if reply.tool_call:
+                events += [{**base, "choices": [{"index": 0, "delta": {"content": None, "tool_calls": [
+                    {"index": 0, "function": {"arguments": p}}]}, "finish_reason": None}]} for p in pieces]
+            else:
+                events += [{**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+                           for p in pieces]
             events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
             if include_usage:
                 events.append({**base, "choices": [], "usage": owner._usage(request, reply)})

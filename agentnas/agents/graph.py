@@ -1,6 +1,13 @@
 """One expansion of a search node as a langgraph `StateGraph`.
 
-    propose -> check -> (repair -> check)* -> score -> gate -> [approve] -> train -> analyse -> record
+    propose -> check -> (repair -> check)* -> score -> (refill -> check ... -> score)*
+            -> gate -> [approve] -> train -> analyse -> record
+
+Each of the k children fills a slot. `check` first screens drafts by the normalised code
+hash against the run's nodes and the earlier siblings (a duplicate never reaches the
+sandbox), `score` screens by the ONNX graph hash the same way. A slot whose candidate ends
+as a duplicate, or broken after the engineer's repairs, is refilled: the researcher is asked
+once more, naming what went wrong, then the offline grammar fills it (recorded as a fallback).
 
 Nodes return partial updates of `ExpansionState`; routing is pure functions of the state.
 Compiled with a checkpointer (SqliteSaver in the run directory), a thread per expansion:
@@ -14,22 +21,23 @@ edited candidate goes back through the check.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from agentnas.agents.services import Services
-from agentnas.agents.state import Candidate, Context, ExpansionState, candidates_of, dump
+from agentnas.agents.state import Candidate, Context, Draft, ExpansionState, candidates_of, dump
+from agentnas.fingerprint import code_hash
 
 
 def _ctx(state: ExpansionState) -> Context:
     return Context.model_validate(state["context"])
 
 
-def candidate_id(iteration: int, index: int) -> str:
-    return f"i{iteration:05d}-c{index}"
+def candidate_id(iteration: int, index: int, refill: int = 0) -> str:
+    return f"i{iteration:05d}-c{index}" + (f"-r{refill}" if refill else "")
 
 
 def _replace(candidates: list[Candidate], updated: list[Candidate]) -> list[Candidate]:
@@ -37,13 +45,62 @@ def _replace(candidates: list[Candidate], updated: list[Candidate]) -> list[Cand
     return [by_id.get(c.id, c) for c in candidates]
 
 
+def repairable(c: Candidate, services: Services) -> bool:
+    """A failed first proposal the engineer may still fix (re-asked and grammar drafts are not repaired)."""
+    return (services.engineer is not None and c.status == "failed" and c.refill == 0
+            and c.attempts < services.max_repairs and not c.closed)
+
+
+def open_slots(candidates: list[Candidate], services: Services) -> list[Candidate]:
+    """The last candidate of each slot that ended as a duplicate or broken for good."""
+    last: dict[int, Candidate] = {}
+    for c in candidates:  # a slot's later candidates come later in the list
+        last[c.slot] = c
+    return [c for c in last.values() if not c.closed and c.refill < 2 and (
+        c.status == "duplicate" or (c.status == "failed" and not repairable(c, services)))]
+
+
+def screen(candidates: list[Candidate], known: Mapping[str, str]) -> list[Candidate]:
+    """Drafts whose normalised code hash is a node of the run or an earlier sibling become duplicates."""
+    seen = dict(known)
+    out = []
+    for c in candidates:
+        h = code_hash(c.code)
+        first = seen.get(h)
+        if c.status == "drafted" and first is not None and first != c.id:
+            c = c.model_copy(update={"status": "duplicate", "novelty": "duplicate", "nearest_id": first})
+        seen.setdefault(h, c.id)
+        out.append(c)
+    return out
+
+
+def screen_graphs(candidates: list[Candidate]) -> list[Candidate]:
+    """Scored siblings whose ONNX graph equals an earlier sibling's become duplicates of it."""
+    seen: dict[str, str] = {}
+    out = []
+    for c in candidates:
+        if c.graph_hash:
+            first = seen.setdefault(c.graph_hash, c.id)
+            if c.status == "scored" and first != c.id:
+                c = c.model_copy(update={"status": "duplicate", "novelty": "duplicate", "nearest_id": first})
+        out.append(c)
+    return out
+
+
+def why_refill(c: Candidate) -> str:
+    if c.status == "duplicate":
+        return f"it repeated {c.nearest_id}, an architecture the run already has"
+    return f"it failed the sandbox check ({c.failure_kind}): {(c.failure_message or '').strip()[:300]}"
+
+
 # -- routing: pure functions of the state ---------------------------------------------
 
 def route_after_check(state: ExpansionState, services: Services) -> str:
-    if services.engineer is None:
-        return "score"
-    repairable = any(c.status == "failed" and c.attempts < services.max_repairs for c in candidates_of(state))
-    return "repair" if repairable else "score"
+    return "repair" if any(repairable(c, services) for c in candidates_of(state)) else "score"
+
+
+def route_after_score(state: ExpansionState, services: Services) -> str:
+    return "refill" if services.refill and open_slots(candidates_of(state), services) else "gate"
 
 
 def route_after_gate(state: ExpansionState, services: Services) -> str:
@@ -63,29 +120,46 @@ def route_after_approve(state: ExpansionState) -> str:
 def build_expansion_graph(services: Services, checkpointer: Any | None = None) -> Any:
     """The compiled graph. Input: `{"context": Context.model_dump()}`."""
 
+    def made(ctx: Context, d: Draft, slot: int, refill: int) -> Candidate:
+        return Candidate(id=candidate_id(ctx.iteration, slot, refill), code=d.code, operator=d.operator,
+                         description=d.description, rationale=d.rationale, arch=d.arch, slot=slot, refill=refill,
+                         fallback=d.fallback)
+
     def propose(state: ExpansionState) -> dict[str, Any]:
         ctx = _ctx(state)
         drafts = services.researcher.propose(ctx)[: ctx.k]
-        made = [Candidate(id=candidate_id(ctx.iteration, i), code=d.code, operator=d.operator,
-                          description=d.description, rationale=d.rationale, arch=d.arch)
-                for i, d in enumerate(drafts)]
-        return {"candidates": dump(made), "repair_round": 0, "grants": [], "approved": []}
+        fresh = [made(ctx, d, i, 2 if d.fallback else 0) for i, d in enumerate(drafts)]
+        return {"candidates": dump(fresh), "repair_round": 0, "grants": [], "approved": []}
 
     def check(state: ExpansionState) -> dict[str, Any]:
-        ctx, cands = _ctx(state), candidates_of(state)
+        ctx = _ctx(state)
+        cands = screen(candidates_of(state), services.known() if services.known else {})
         todo = [c for c in cands if c.status == "drafted"]
         return {"candidates": dump(_replace(cands, services.checker.check(ctx, todo) if todo else []))}
+
+    def refill(state: ExpansionState) -> dict[str, Any]:
+        ctx, cands = _ctx(state), candidates_of(state)
+        taken = {code_hash(c.code) for c in cands} | set(services.known() if services.known else {})
+        closed: list[Candidate] = []
+        added: list[Candidate] = []
+        for c in open_slots(cands, services):
+            draft = services.researcher.refill(ctx, c, why_refill(c), taken)
+            closed.append(c.model_copy(update={"closed": True}))  # this candidate's outcome is final
+            if draft is not None:
+                added.append(made(ctx, draft, c.slot, 2 if draft.fallback else c.refill + 1))
+                taken.add(code_hash(draft.code))
+        return {"candidates": dump(_replace(cands, closed) + added)}
 
     def repair(state: ExpansionState) -> dict[str, Any]:
         ctx, cands = _ctx(state), candidates_of(state)
         assert services.engineer is not None
         fixed: list[Candidate] = []
         for c in cands:
-            if c.status != "failed" or c.attempts >= services.max_repairs:
+            if not repairable(c, services):
                 continue
             draft = services.engineer.repair(ctx, c)
             failed = {"kind": c.failure_kind or "crash", "message": c.failure_message or "",
-                      "code_hash": hashlib.sha256(c.code.encode("utf-8")).hexdigest()}
+                      "code_hash": code_hash(c.code)}
             if draft is None:  # given up: no further attempts
                 fixed.append(c.model_copy(update={"attempts": services.max_repairs}))
             else:
@@ -98,7 +172,7 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
     def score(state: ExpansionState) -> dict[str, Any]:
         ctx, cands = _ctx(state), candidates_of(state)
         todo = [c for c in cands if c.status == "checked"]
-        return {"candidates": dump(_replace(cands, services.scorer.score(ctx, todo) if todo else []))}
+        return {"candidates": dump(screen_graphs(_replace(cands, services.scorer.score(ctx, todo) if todo else [])))}
 
     def gate(state: ExpansionState) -> dict[str, Any]:
         ctx, cands = _ctx(state), candidates_of(state)
@@ -143,14 +217,15 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
 
     graph = StateGraph(ExpansionState)
     for name, fn in (("propose", propose), ("check", check), ("repair", repair), ("score", score),
-                     ("gate", gate), ("approve", approve), ("train", train), ("analyse", analyse),
+                     ("refill", refill), ("gate", gate), ("approve", approve), ("train", train), ("analyse", analyse),
                      ("record", record)):
         graph.add_node(name, fn)
     graph.add_edge(START, "propose")
     graph.add_edge("propose", "check")
     graph.add_conditional_edges("check", lambda s: route_after_check(s, services), ["repair", "score"])
     graph.add_edge("repair", "check")
-    graph.add_edge("score", "gate")
+    graph.add_conditional_edges("score", lambda s: route_after_score(s, services), ["refill", "gate"])
+    graph.add_edge("refill", "check")
     graph.add_conditional_edges("gate", lambda s: route_after_gate(s, services), ["approve", "train", "analyse"])
     graph.add_conditional_edges("approve", route_after_approve, ["check", "train", "analyse"])
     graph.add_edge("train", "analyse")

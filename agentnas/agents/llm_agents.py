@@ -17,8 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from agentnas.agents.economy import CallBudget, clean_note, cut_words
+from agentnas.agents.offline import OfflineResearcher
 from agentnas.agents.roles import OfflineAnalyst
 from agentnas.agents.state import Candidate, Context, Draft
+from agentnas.fingerprint import code_hash
 from agentnas.journal import Journal, JournalConflict
 from agentnas.llm import (
     CandidateBrief,
@@ -34,7 +37,7 @@ from agentnas.llm import Hypothesis as HypothesisReply
 from agentnas.llm import Lesson as LessonReply
 from agentnas.llm import Proposal as ProposalReply
 from agentnas.llm import Repair as RepairReply
-from agentnas.llm.errors import BudgetExceeded, CassetteConflict, CassetteMiss
+from agentnas.llm.errors import FATAL, CassetteConflict, CassetteMiss
 from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, LLMExchange, LLMRequest, LLMResponse, Metrics
 from agentnas.search.runtree import RunTree
 from agentnas.tasks.base import TaskSpec
@@ -77,11 +80,20 @@ def _brief(id_: str, code: str | None, val: float | None = None, lesson: str | N
 
 
 class LLMResearcher:
-    def __init__(self, llm: LLMClient, spec: TaskSpec, fallback: Any, repairs: int = 1) -> None:
+    """Proposals from the model, one call per slot; a slot the model cannot fill (an unusable reply,
+    the call budget spent) is filled by the grammar (`fallback`), recorded as such. `refill` asks
+    once more, naming what went wrong, with a hotter temperature; after that the grammar fills."""
+
+    def __init__(self, llm: LLMClient, spec: TaskSpec, fallback: OfflineResearcher, repairs: int = 1,
+                 budget: CallBudget | None = None, reask_temperature: float = 1.0) -> None:
         self.llm, self.spec, self.fallback, self.repairs = llm, spec, fallback, repairs
+        self.budget, self.reask_temperature = budget, reask_temperature
         self.retrieve: Any = None  # (iteration, text) -> PromptMemory (similar experiments, insights), set by the run
 
-    def _context(self, ctx: Context, parent_code: str | None) -> PromptContext:
+    def _allow(self, n: int = 1) -> bool:
+        return self.budget is None or self.budget.allow(n)
+
+    def _context(self, ctx: Context, parent_code: str | None, retry: str | None = None) -> PromptContext:
         parent = _brief(ctx.parent_id or "start", parent_code, ctx.parent_val_accuracy) if parent_code else None
         parents: tuple[CandidateBrief, ...] = ()
         if parent is not None and ctx.other_code:
@@ -99,53 +111,94 @@ class LLMResearcher:
             similar=similar, knowledge=knowledge,
             hypothesis=HypothesisReply(title=ctx.hypothesis[:200] or "direction", text=ctx.hypothesis or "explore"),
             siblings=tuple(_brief(f"s{i}", None, lesson=s) for i, s in enumerate(ctx.siblings)),
-            steering=tuple(ctx.steering),
+            steering=tuple(ctx.steering), retry=retry,
             constraints=Constraints(max_params=ctx.max_params) if ctx.max_params else None)
 
-    def propose(self, ctx: Context) -> list[Draft]:
-        parent_code = ctx.parent_code
-        if parent_code is None:  # a fresh start in this direction: begin from a grammar sample
-            start = self.fallback.propose(ctx.model_copy(update={"k": 1}))
-            parent_code = start[0].code if start else None
+    def _start(self, ctx: Context) -> str | None:
+        """The code the model edits: the parent's, or a grammar sample for a fresh start."""
+        if ctx.parent_code is not None:
+            return ctx.parent_code
+        start = self.fallback.propose(ctx.model_copy(update={"k": 1}))
+        return start[0].code if start else None
+
+    def _ask(self, ctx: Context, parent_code: str | None, siblings: list[str], retry: str | None = None,
+             temperature: float | None = None) -> Draft | str:
+        """One proposal from the model, or why there is none."""
         operator = "recombine" if ctx.other_code and parent_code else "mutate" if ctx.parent_code else "refine"
+        if not self._allow():
+            return "the run's LLM call budget per evaluation is spent"
+        context = self._context(ctx.model_copy(update={"siblings": [*ctx.siblings, *siblings]}), parent_code, retry)
+        prompt = build_prompt(operator, context)
+        try:
+            reply = self.llm.ask(prompt, repairs=self.repairs if self._allow(2) else 0,
+                                 temperature=temperature).value
+        except FATAL:  # end the run / fail the replay loudly
+            raise
+        except LLMError as e:  # typed failure: this slot goes to the grammar, the others go on
+            return f"the model's reply was unusable ({getattr(e, 'kind', type(e).__name__)})"
+        assert isinstance(reply, ProposalReply)
+        rationale = clean_note(reply.rationale, shown_texts(context))
+        return Draft(code=reply.code, operator=operator, rationale=rationale,
+                     description=cut_words(rationale, 160) or operator)
+
+    def propose(self, ctx: Context) -> list[Draft]:
+        parent_code = self._start(ctx)
         drafts: list[Draft] = []
-        for i in range(ctx.k):
-            siblings = tuple(d.rationale for d in drafts)
-            prompt = build_prompt(operator, self._context(
-                ctx.model_copy(update={"siblings": [*ctx.siblings, *siblings]}), parent_code))
-            try:
-                reply = self.llm.ask(prompt, repairs=self.repairs).value
-            except (BudgetExceeded, CassetteMiss):  # end the run / fail the replay loudly
-                raise
-            except LLMError:  # typed failure: this draft is dropped, the others go on
+        taken: set[str] = set()
+        for slot in range(ctx.k):
+            got = self._ask(ctx, parent_code, [d.description for d in drafts])
+            draft = got if isinstance(got, Draft) else self.fallback.fallback(ctx, slot, got, taken)
+            if draft is None:
                 continue
-            assert isinstance(reply, ProposalReply)
-            drafts.append(Draft(code=reply.code, operator=operator, rationale=reply.rationale,
-                                description=(reply.rationale.splitlines() or [""])[0][:160] or f"{operator} {i}"))
+            drafts.append(draft)
+            taken.add(code_hash(draft.code))
         return drafts
+
+    def refill(self, ctx: Context, failed: Candidate, reason: str, taken: set[str]) -> Draft | None:
+        if failed.refill == 0 and failed.fallback is None:
+            if failed.nearest_id is not None and failed.nearest_id == ctx.parent_id:
+                reason = "it returned the parent's model unchanged"
+            retry = (f"Your last answer for this slot could not be used: {reason}. Write a different model: make "
+                     "one concrete change to the parent that no sibling made.")
+            got = self._ask(ctx, self._start(ctx), [], retry=retry, temperature=self.reask_temperature)
+            if isinstance(got, Draft):
+                return got
+            reason = f"{reason}; asked again: {got}"
+        return self.fallback.fallback(ctx, failed.slot, reason, taken)
 
     def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
         best = tree.best()
+        if not self._allow():
+            return self.fallback.new_hypothesis(tree, rng)
         prompt = build_prompt("new_hypothesis", PromptContext(
             task=self.spec,
             parent=_brief(best.id, best.code, best.val_accuracy) if best is not None else None,
             siblings=tuple(_brief(h.id, None, hypothesis=h.text) for h in tree.hypotheses.values())))
         try:
-            reply = self.llm.ask(prompt, repairs=self.repairs).value
-        except (BudgetExceeded, CassetteMiss):
+            reply = self.llm.ask(prompt, repairs=self.repairs if self._allow(2) else 0).value
+        except FATAL:
             raise
         except LLMError:
-            text: str = self.fallback.new_hypothesis(tree, rng)
-            return text
+            return self.fallback.new_hypothesis(tree, rng)
         assert isinstance(reply, HypothesisReply)
-        return f"{reply.title}: {reply.text}"
+        title = clean_note(reply.title, limit=120)
+        return f"{title}: {clean_note(reply.text, [h.text for h in tree.hypotheses.values()], limit=600)}"
+
+
+def shown_texts(context: PromptContext) -> list[str]:
+    """Notes a prompt showed the model (lessons, retrieved experiments): never to be quoted back."""
+    briefs = [b for b in (context.parent, context.candidate, *context.parents, *context.siblings) if b is not None]
+    return ([b.lesson for b in briefs if b.lesson] + [m.text for m in (*context.similar, *context.knowledge)]
+            + ([context.retry] if context.retry else []))
 
 
 class LLMEngineer:
-    def __init__(self, llm: LLMClient, spec: TaskSpec, repairs: int = 1) -> None:
-        self.llm, self.spec, self.repairs = llm, spec, repairs
+    def __init__(self, llm: LLMClient, spec: TaskSpec, repairs: int = 1, budget: CallBudget | None = None) -> None:
+        self.llm, self.spec, self.repairs, self.budget = llm, spec, repairs, budget
 
     def repair(self, ctx: Context, candidate: Candidate) -> Draft | None:
+        if self.budget is not None and not self.budget.allow():
+            return None  # the slot goes to a re-ask or the grammar
         try:
             kind = FailureKind(candidate.failure_kind or "crash")
         except ValueError:
@@ -154,36 +207,41 @@ class LLMEngineer:
             task=self.spec, candidate=_brief(candidate.id, candidate.code),
             failure=Failure(kind=kind, message=candidate.failure_message or "failed"),
             constraints=Constraints(max_params=ctx.max_params) if ctx.max_params else None))
+        repairs = self.repairs if self.budget is None or self.budget.allow(2) else 0
         try:
-            reply = self.llm.ask(prompt, repairs=self.repairs).value
-        except (BudgetExceeded, CassetteMiss):
+            reply = self.llm.ask(prompt, repairs=repairs).value
+        except FATAL:
             raise
         except LLMError:
             return None
         assert isinstance(reply, RepairReply)
-        return Draft(code=reply.code, operator="repair", rationale=reply.diagnosis)
+        return Draft(code=reply.code, operator="repair", rationale=clean_note(reply.diagnosis, limit=300))
 
 
 class LLMAnalyst:
-    def __init__(self, llm: LLMClient, spec: TaskSpec) -> None:
-        self.llm, self.spec, self.offline = llm, spec, OfflineAnalyst()
+    def __init__(self, llm: LLMClient, spec: TaskSpec, budget: CallBudget | None = None) -> None:
+        self.llm, self.spec, self.offline, self.budget = llm, spec, OfflineAnalyst(), budget
 
     def analyse(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
         out = []
         for c in candidates:
-            prompt = build_prompt("analyse", PromptContext(
+            if self.budget is not None and not self.budget.allow():
+                out.extend(self.offline.analyse(ctx, [c]))
+                continue
+            context = PromptContext(
                 task=self.spec, candidate=_brief(c.id, c.code, c.val_accuracy),
                 parent=_brief(ctx.parent_id, ctx.parent_code, ctx.parent_val_accuracy) if ctx.parent_id else None,
-                hypothesis=HypothesisReply(title=ctx.hypothesis[:200] or "direction", text=ctx.hypothesis or "-")))
+                hypothesis=HypothesisReply(title=ctx.hypothesis[:200] or "direction", text=ctx.hypothesis or "-"))
             try:
-                reply = self.llm.ask(prompt).value
-            except (BudgetExceeded, CassetteMiss):  # end the run / fail the replay loudly
+                reply = self.llm.ask(build_prompt("analyse", context)).value
+            except FATAL:  # end the run / fail the replay loudly
                 raise
             except LLMError:
                 out.extend(self.offline.analyse(ctx, [c]))
                 continue
             assert isinstance(reply, LessonReply)
-            out.append(c.model_copy(update={"lesson": reply.lesson}))
+            lesson = clean_note(reply.lesson, shown_texts(context))
+            out.append(c.model_copy(update={"lesson": lesson or self.offline.analyse(ctx, [c])[0].lesson}))
         return out
 
 

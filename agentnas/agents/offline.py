@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from agentnas.agents.state import Context, Draft
+from agentnas.agents.state import Candidate, Context, Draft
+from agentnas.fingerprint import code_hash
 from agentnas.search.runtree import RunTree
 from agentnas.space.grammar import Arch
 from agentnas.space.proposer import OfflineProposer, ProposerConfig, as_arch
@@ -46,6 +47,20 @@ class OfflineResearcher:
         drafts += [Draft(code=p.code, operator=p.operator, description=p.description, rationale=p.rationale,
                          arch=p.arch_dict()) for p in proposals]
         return drafts[: ctx.k]
+
+    def refill(self, ctx: Context, failed: Candidate, reason: str, taken: set[str]) -> Draft | None:
+        """The grammar's draft for a slot: a mutation of the parent (a fresh sample when the parent
+        is not grammar code) that is not in `taken`."""
+        return self.fallback(ctx, failed.slot, reason, taken)
+
+    def fallback(self, ctx: Context, slot: int, reason: str, taken: set[str], tries: int = 12) -> Draft | None:
+        rng = np.random.default_rng([ctx.seed, ctx.iteration, 2, slot])
+        parent = self._arch(ctx.parent_arch, ctx.parent_code)
+        for p in self.proposer.propose(parent, ctx.hypothesis, tries, rng):
+            if code_hash(p.code) not in taken:
+                return Draft(code=p.code, operator=p.operator, description=p.description, rationale=p.rationale,
+                             arch=p.arch_dict(), fallback=reason)
+        return None
 
     def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
         taken = [h.text for h in tree.hypotheses.values()]

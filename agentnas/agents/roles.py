@@ -7,7 +7,6 @@ Candidate code is untrusted: it is only ever written to a file and handed to the
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -23,10 +22,6 @@ from agentnas.records import EvalResult, Failure, FailureKind
 
 class Evaluates(Protocol):
     def evaluate(self, paths: Sequence[Path]) -> list[EvalResult]: ...
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
 def write_candidate(root: Path, candidate: Candidate) -> Path:
@@ -132,6 +127,7 @@ class ValueScorer:
                                                 "failure_message": f"the graph {broken}"}))
                 continue
             x = encoding.array()
+            c = c.model_copy(update={"graph_hash": encoding.text_sha256})
             verdict, nearest = self.novelty(c, x) if self.novelty else ("novel", None)
             mean, std = self.predict(ctx.task, x[None, :])
             out.append(c.model_copy(update={

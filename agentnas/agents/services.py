@@ -9,6 +9,7 @@ writer of the journal and the memory).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,7 +18,13 @@ from agentnas.agents.state import Candidate, Context, Draft
 
 class Researcher(Protocol):
     def propose(self, ctx: Context) -> list[Draft]:
-        """Up to `ctx.k` drafts for the node in `ctx`. May raise nothing but return fewer."""
+        """Up to `ctx.k` drafts for the node in `ctx`, one per slot. May raise nothing but return fewer."""
+        ...
+
+    def refill(self, ctx: Context, failed: Candidate, reason: str, taken: set[str]) -> Draft | None:
+        """A new draft for the slot of `failed` (a duplicate, or broken after repairs; `reason` says
+        which), avoiding the code hashes in `taken`. A draft the grammar wrote carries `fallback`;
+        None leaves the slot empty."""
         ...
 
 
@@ -80,3 +87,5 @@ class Services:
     engineer: Engineer | None = None
     max_repairs: int = 2
     approval: bool = False
+    known: Callable[[], Mapping[str, str]] | None = None  # code hash -> node id of every node the run has
+    refill: bool = True  # refill slots whose candidate is a duplicate or stays broken

@@ -24,6 +24,9 @@ class Draft(BaseModel):
     description: str = ""
     rationale: str = ""
     arch: dict[str, Any] | None = None  # the grammar tree, when the offline proposer wrote it
+    # why the grammar wrote this draft in the place of the researcher's (a duplicate, a broken
+    # proposal, the call budget); None for a draft that is the proposer's own
+    fallback: str | None = None
 
 
 class Candidate(BaseModel):
@@ -56,6 +59,11 @@ class Candidate(BaseModel):
     lesson: str | None = None
     # failed checks before a repair, oldest first: {"kind", "message", "code_hash"} (replay needs them)
     history: list[dict[str, str]] = []
+    graph_hash: str | None = None  # sha256 of the canonical ONNX text (set when scored)
+    slot: int = 0      # which of the expansion's k places this candidate fills
+    refill: int = 0    # 0: the first proposal of its slot; 1: re-asked; 2: filled by the grammar
+    fallback: str | None = None  # why the grammar filled the slot (see Draft.fallback)
+    closed: bool = False  # nothing more will be tried for this slot
 
 
 class Context(BaseModel):

@@ -18,6 +18,7 @@ from agentnas.llm.errors import (
     CallFailureKind,
     CassetteConflict,
     CassetteMiss,
+    EndpointDown,
     InvalidReply,
     InvalidReplyKind,
     LLMCallFailed,
@@ -44,7 +45,7 @@ from agentnas.records import ChatMessage, LLMCall, LLMExchange, LLMRequest, LLMR
 __all__ = [
     "NO_KEY_PLACEHOLDER", "ROLES", "SCHEMAS", "AgentReply", "BudgetExceeded", "CallFailureKind", "CandidateBrief",
     "Cassette", "CassetteConflict", "ChatMessage", "LLMCall", "LLMExchange", "LLMRequest", "LLMResponse",
-    "LLMSummary", "LLMUsage", "CassetteMiss", "CassetteMode", "ConnectivityReport", "Constraints",
+    "LLMSummary", "LLMUsage", "CassetteMiss", "CassetteMode", "ConnectivityReport", "Constraints", "EndpointDown",
     "Hypothesis", "InvalidReply", "InvalidReplyKind", "JsonlCassette", "KeyCounter", "LLMCallFailed", "LLMCaps",
     "LLMClient", "LLMConfig", "LLMConfigError", "LLMError", "LLMReply", "LLMUnavailable", "Ledger", "Lesson",
     "MemoryCassette", "MemoryItem", "ModelPrice", "Parsed", "Prompt", "PromptContext", "PromptError",

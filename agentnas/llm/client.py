@@ -26,12 +26,19 @@ from pydantic import BaseModel
 from agentnas.llm.cassette import Cassette, KeyCounter
 from agentnas.llm.config import LLMConfig
 from agentnas.llm.connectivity import ConnectivityReport, check_endpoint
-from agentnas.llm.errors import CallFailureKind, CassetteMiss, InvalidReply, LLMCallFailed, LLMConfigError
+from agentnas.llm.errors import (
+    CallFailureKind,
+    CassetteMiss,
+    EndpointDown,
+    InvalidReply,
+    LLMCallFailed,
+    LLMConfigError,
+)
 from agentnas.llm.ledger import Ledger, estimate_tokens
 from agentnas.llm.prompts import Prompt
 from agentnas.llm.retry import RetryPolicy
 from agentnas.llm.schemas import AgentReply
-from agentnas.llm.structured import parse_response, repair_messages, with_schema
+from agentnas.llm.structured import parse_response, repair_messages, response_formats, with_schema
 from agentnas.llm.transport import MalformedResponse, chat_once, classify
 from agentnas.records import ChatMessage, LLMCall, LLMRequest, LLMResponse, LLMUsage
 
@@ -40,6 +47,31 @@ M = TypeVar("M", bound=BaseModel)
 CassetteMode = Literal["record", "replay", "auto"]
 MessagesIn = Sequence[ChatMessage | Mapping[str, str]]
 _FAILURES = (openai.APIError, MalformedResponse)
+# After its retries, a call that failed this way means the endpoint cannot serve the run at all.
+_DOWN_AT_ONCE = {CallFailureKind.NOT_FOUND: "the server does not know the model (check --llm-model and the "
+                                            "server's GET /v1/models)",
+                 CallFailureKind.AUTH: "the server rejected the API key (check $OPENAI_API_KEY)",
+                 CallFailureKind.CONNECTION: "the server cannot be reached (is it running?)",
+                 CallFailureKind.TIMEOUT: "the server did not answer in time (raise [llm] timeout_s for slow "
+                                          "local models)",
+                 CallFailureKind.SERVER_ERROR: "the server keeps failing",
+                 CallFailureKind.RATE_LIMITED: "the server keeps refusing with rate limits"}
+def _refuses_format(kind: CallFailureKind, message: str) -> bool:
+    """A failure that says the server does not take this `response_format` (llama-cpp-python answers
+    an unknown format with HTTP 500 and a validation error naming the field)."""
+    if kind is CallFailureKind.BAD_REQUEST:
+        return True
+    return kind in (CallFailureKind.SERVER_ERROR, CallFailureKind.HTTP_ERROR) and (
+        "response_format" in message or "json_schema" in message)
+
+
+def _one_line(text: str, limit: int = 240) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+FAILURES_IN_A_ROW = 3  # other failures (400s, malformed bodies) stop the run when they repeat
+MAX_TIMEOUT_RETRIES = 1  # a timed-out call is retried once: each try costs the whole timeout
 
 
 @dataclass(frozen=True)
@@ -71,7 +103,9 @@ class LLMClient:
     def __init__(self, config: LLMConfig, *, cassette: Cassette | None = None, mode: CassetteMode = "record",
                  ledger: Ledger | None = None, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, openai_client: openai.OpenAI | None = None) -> None:
+                 rng: random.Random | None = None, openai_client: openai.OpenAI | None = None,
+                 notify: Callable[[str], None] | None = None) -> None:
+        """`notify` hears every failed attempt and retry at once (the run prints it on the terminal)."""
         if mode not in ("record", "replay", "auto"):
             raise LLMConfigError(f"unknown cassette mode {mode!r}; expected record, replay or auto")
         if mode == "replay" and cassette is None:
@@ -86,6 +120,9 @@ class LLMClient:
         self._rng = rng or random.Random()
         self._keys = KeyCounter()
         self._json_mode = config.json_mode
+        self._format_level = 0 if config.structured else 99  # index into the response formats still tried
+        self.notify = notify
+        self._failures_in_a_row = 0
         self._secret = config.api_key.get_secret_value() if config.api_key is not None else None
         self._openai: openai.OpenAI | None = openai_client
         if mode != "replay" and openai_client is None:
@@ -116,8 +153,12 @@ class LLMClient:
     # -- calls -----------------------------------------------------------------------------------
     def complete(self, role: str, messages: MessagesIn, *, stream: bool | None = None,
                  temperature: float | None = None, max_tokens: int | None = None,
-                 timeout_s: float | None = None) -> LLMReply:
-        """One completion for `role`. Raises `LLMCallFailed`, `BudgetExceeded` or `CassetteMiss`."""
+                 timeout_s: float | None = None,
+                 formats: tuple[dict[str, object], ...] = ()) -> LLMReply:
+        """One completion for `role`. Raises `LLMCallFailed`, `EndpointDown`, `BudgetExceeded` or
+        `CassetteMiss`. `formats`: structured-output `response_format`s to try, best first; one the
+        server refuses is not sent again this session. They are not part of the cassette key: a
+        replay serves the recorded answer whichever format the live call used."""
         model = self.config.model_for(role)
         msgs = tuple(m if isinstance(m, ChatMessage) else ChatMessage.model_validate(dict(m)) for m in messages)
         params: dict[str, object] = {
@@ -136,7 +177,8 @@ class LLMClient:
         self.ledger.check_before(model, estimate_tokens("".join(m.content for m in msgs)),
                                  params["max_tokens"] if isinstance(params["max_tokens"], int) else None)
         use_stream = self.config.stream if stream is None else stream
-        response, attempts, latency = self._attempts(request, key, use_stream, timeout_s or self.config.timeout_s)
+        response, attempts, latency = self._attempts(request, key, use_stream, timeout_s or self.config.timeout_s,
+                                                     formats)
         if self.cassette is not None:
             self.cassette.record(key, self._redacted(request), self._redacted(response))
         usage = response.usage
@@ -157,9 +199,10 @@ class LLMClient:
         """
         msgs = with_schema([m if isinstance(m, ChatMessage) else ChatMessage.model_validate(dict(m))
                             for m in messages], schema)
+        formats = response_formats(schema)
         for n in range(repairs + 1):
             reply = self.complete(role, msgs, stream=stream, temperature=temperature, max_tokens=max_tokens,
-                                  timeout_s=timeout_s)
+                                  timeout_s=timeout_s, formats=formats)
             try:
                 parsed = parse_response(LLMResponse(content=reply.content, finish_reason=reply.finish_reason),
                                         schema)
@@ -167,7 +210,7 @@ class LLMClient:
                 e.role, e.key = role, reply.key
                 if n == repairs:
                     raise
-                msgs = repair_messages(msgs, reply.content, e)
+                msgs = repair_messages(msgs, reply.content, e, schema)
                 continue
             return StructuredReply(parsed.value, reply, parsed.via, n + 1)
         raise AssertionError("unreachable")
@@ -185,31 +228,63 @@ class LLMClient:
                                 cost_usd=self.ledger.cost(request.model, u.prompt_tokens, u.completion_tokens)))
         return LLMReply(key, request.role, request.model, response.content, response.finish_reason, u, True, 0)
 
-    def _attempts(self, request: LLMRequest, key: str, stream: bool,
-                  timeout: float) -> tuple[LLMResponse, int, float]:
+    def _attempts(self, request: LLMRequest, key: str, stream: bool, timeout: float,
+                  formats: tuple[dict[str, object], ...] = ()) -> tuple[LLMResponse, int, float]:
         assert self._openai is not None
         start = self.clock()
         attempt = 0
+        timeouts = 0
         while True:
             attempt += 1
+            structured = formats[self._format_level] if self._format_level < len(formats) else None
             try:
                 response = chat_once(self._openai, request, stream=stream, json_mode=self._json_mode,
-                                     timeout=timeout)
+                                     timeout=timeout, response_format=structured)
+                self._failures_in_a_row = 0
                 return response, attempt, self.clock() - start
             except _FAILURES as exc:
                 kind, message, status, after = classify(exc, self.wall_clock())
+                if structured is not None and _refuses_format(kind, message):
+                    self._format_level += 1  # the server refuses this response_format: try the next, or none
+                    attempt -= 1
+                    continue
                 if kind is CallFailureKind.BAD_REQUEST and self._json_mode:
                     self._json_mode = False  # the server refuses response_format: never rely on it
                     attempt -= 1
                     continue
-                if not kind.retryable or attempt > self.retry.max_retries:
-                    self.ledger.add(LLMCall(key=key, role=request.role, model=request.model, status="error",
-                                            latency_s=self.clock() - start, attempts=attempt, stream=stream,
-                                            priced=self.ledger.priced(request.model),
-                                            error=self._scrub(f"{kind}: {message}")))
-                    raise LLMCallFailed(kind, self._scrub(message), role=request.role, model=request.model,
-                                        attempts=attempt, status_code=status) from None
-                self.sleep(self.retry.delay(attempt - 1, after, self._rng))
+                timeouts += kind is CallFailureKind.TIMEOUT
+                if not kind.retryable or attempt > self.retry.max_retries or timeouts > MAX_TIMEOUT_RETRIES:
+                    self._give_up(request, key, stream, start, attempt, kind, message, status)
+                wait = self.retry.delay(attempt - 1, after, self._rng)
+                self._say(f"LLM {request.role} call to {self.config.base_url} failed ({kind}: "
+                          f"{_one_line(self._scrub(message))}); retry {attempt} of {self.retry.max_retries} "
+                          f"in {wait:.1f} s")
+                self.sleep(wait)
+
+    def _give_up(self, request: LLMRequest, key: str, stream: bool, start: float, attempt: int,
+                 kind: CallFailureKind, message: str, status: int | None) -> None:
+        """Record the failed call, then raise `EndpointDown` when the endpoint cannot serve the run,
+        else `LLMCallFailed` (the caller falls back for this one call)."""
+        self.ledger.add(LLMCall(key=key, role=request.role, model=request.model, status="error",
+                                latency_s=self.clock() - start, attempts=attempt, stream=stream,
+                                priced=self.ledger.priced(request.model), error=self._scrub(f"{kind}: {message}")))
+        self._failures_in_a_row += 1
+        text = self._scrub(message)
+        why = _DOWN_AT_ONCE.get(kind)
+        if why is None and self._failures_in_a_row >= FAILURES_IN_A_ROW:
+            why = f"{self._failures_in_a_row} calls in a row failed"
+        if why is not None:
+            raise EndpointDown(f"LLM endpoint {self.config.base_url} (model {request.model!r}): {why}; last "
+                               f"error after {attempt} attempt(s): {kind}: {text}", kind=kind,
+                               base_url=self.config.base_url or "", role=request.role, model=request.model,
+                               attempts=attempt, status_code=status) from None
+        self._say(f"LLM {request.role} call failed ({kind}: {_one_line(text)}); this call's role falls back")
+        raise LLMCallFailed(kind, text, role=request.role, model=request.model, attempts=attempt,
+                            status_code=status) from None
+
+    def _say(self, message: str) -> None:
+        if self.notify is not None:
+            self.notify(message)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text

@@ -97,6 +97,11 @@ class LLMConfig(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_completion_tokens: int | None = Field(default=None, gt=0)
     json_mode: bool = False   # also send response_format json_object; dropped if the server refuses it
+    # structured output: send the reply's JSON schema as response_format (json_schema, then json_object +
+    # schema); whatever the server refuses is dropped for the session and the reply is parsed leniently
+    structured: bool = True
+    prompt_token_cap: int = Field(default=2500, gt=200)  # estimated tokens of one prompt (optional parts drop)
+    max_calls_per_eval: float | None = Field(default=4.0, gt=0)  # LLM calls per evaluated candidate (None: no bound)
     stream: bool = False      # stream completions (usage from the final chunk)
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     caps: LLMCaps = LLMCaps()

@@ -91,6 +91,21 @@ class BudgetExceeded(LLMError):
         self.response = response
 
 
+class EndpointDown(LLMCallFailed):
+    """A failed call that says the endpoint cannot serve this run: an unknown model, a rejected key,
+    a server that is down or dying, or several failed calls in a row. The run stops at once
+    (resumable) instead of spending iterations against it."""
+
+    def __init__(self, message: str, *, kind: CallFailureKind, base_url: str, role: str, model: str,
+                 attempts: int, status_code: int | None = None) -> None:
+        super().__init__(kind, message, role=role, model=model, attempts=attempts, status_code=status_code)
+        self.args = (message,)
+        self.base_url = base_url
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class CassetteMiss(LLMError):
     """Replay mode found no recorded response for a request: the run being replayed never made this call."""
 
@@ -105,3 +120,7 @@ class CassetteMiss(LLMError):
 
 class CassetteConflict(LLMError):
     """A cassette already holds another response under this key (recording over an older run)."""
+
+
+# Raised through every agent role: each ends the run (gracefully, resumable) or fails a replay loudly.
+FATAL: tuple[type[LLMError], ...] = (BudgetExceeded, EndpointDown, CassetteMiss)

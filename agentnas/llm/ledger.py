@@ -86,6 +86,12 @@ class Ledger:
         return BudgetExceeded(cap, float(limit), float(used), self._summary(), response)
 
     # -- reading ---------------------------------------------------------------------------------
+    def answered_calls(self) -> int:
+        """Calls that got an answer, each counted once: a call replayed from the cassette on resume or
+        replay is the same call as the live one that recorded it (same key)."""
+        with self._lock:
+            return len({c.key or f"#{i}" for i, c in enumerate(self._calls) if c.status in ("ok", "replayed")})
+
     @property
     def calls(self) -> list[LLMCall]:
         with self._lock:
@@ -96,20 +102,30 @@ class Ledger:
             return self._summary()
 
     def _summary(self) -> LLMSummary:
-        by_role: dict[str, LLMTotals] = {}
-        for c in self._calls:
-            t = by_role.get(c.role, LLMTotals())
-            by_role[c.role] = LLMTotals(calls=t.calls + 1, prompt_tokens=t.prompt_tokens + c.prompt_tokens,
-                                        completion_tokens=t.completion_tokens + c.completion_tokens,
-                                        cost_usd=t.cost_usd + c.cost_usd)
-        return LLMSummary(
-            calls=len(self._calls),
-            prompt_tokens=sum(c.prompt_tokens for c in self._calls),
-            completion_tokens=sum(c.completion_tokens for c in self._calls),
-            cost_usd=sum(c.cost_usd for c in self._calls),
-            failed_calls=sum(c.status == "error" for c in self._calls),
-            replayed_calls=sum(c.status == "replayed" for c in self._calls),
-            unpriced_models=tuple(sorted({c.model for c in self._calls if not c.priced})),
-            by_role=dict(sorted(by_role.items())),
-            cap_hit=self._cap_hit,
-        )
+        return summarise(self._calls, cap_hit=self._cap_hit)
+
+
+def summarise(calls: Iterable[LLMCall], *, live_only: bool = False, cap_hit: str | None = None) -> LLMSummary:
+    """Totals and per-role totals of `calls`. `live_only`: leave out of the totals the calls replayed
+    from the cassette (a resumed run's or a replay's), which were paid for once, when they were live —
+    what `runs show` and the report count."""
+    every = list(calls)
+    counted = [c for c in every if c.status != "replayed"] if live_only else every
+    by_role: dict[str, LLMTotals] = {}
+    for c in counted:
+        t = by_role.get(c.role, LLMTotals())
+        by_role[c.role] = LLMTotals(calls=t.calls + 1, prompt_tokens=t.prompt_tokens + c.prompt_tokens,
+                                    completion_tokens=t.completion_tokens + c.completion_tokens,
+                                    cost_usd=t.cost_usd + c.cost_usd)
+    return LLMSummary(
+        calls=len(counted),
+        prompt_tokens=sum(c.prompt_tokens for c in counted),
+        completion_tokens=sum(c.completion_tokens for c in counted),
+        cost_usd=sum(c.cost_usd for c in counted),
+        failed_calls=sum(c.status == "error" for c in counted),
+        replayed_calls=sum(c.status == "replayed" for c in every),
+        estimated_calls=sum(c.usage_estimated for c in counted),
+        unpriced_models=tuple(sorted({c.model for c in counted if not c.priced and c.status != "error"})),
+        by_role=dict(sorted(by_role.items())),
+        cap_hit=cap_hit,
+    )

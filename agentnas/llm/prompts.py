@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.llm.budgets import DEFAULT_PROMPT_CAP, DROP_ORDER, trim, without
 from agentnas.llm.config import ROLES
 from agentnas.llm.schemas import SCHEMAS, AgentReply, Hypothesis
 from agentnas.paths import shipped_dir
@@ -79,6 +80,7 @@ class PromptContext(BaseModel):
     previous_repairs: tuple[str, ...] = ()
     steering: tuple[str, ...] = ()
     constraints: Constraints | None = None
+    retry: str | None = None  # why the model's last answer for this slot could not be used
 
 
 class Prompt(BaseModel):
@@ -91,6 +93,11 @@ class Prompt(BaseModel):
     reply: str
     messages: tuple[ChatMessage, ...]
     evidence_ids: tuple[str, ...] = ()   # every id shown, to check a Lesson's citations
+    dropped: tuple[str, ...] = ()        # optional sections left out to keep within the prompt cap
+
+    @property
+    def estimated_tokens(self) -> int:
+        return sum(len(m.content) for m in self.messages) // 4
 
     @property
     def reply_schema(self) -> type[AgentReply]:
@@ -125,6 +132,10 @@ def _result(r: EvalResult | None) -> str:
     return ", ".join(parts) or "ok"
 
 
+# A module docstring costs tokens twice (read, then copied into the reply) and tells the model nothing new.
+_MODULE_DOC = re.compile(r'\A\s*(?:"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\')\s*\n')
+
+
 def _candidate(title: str, c: CandidateBrief, *, code: bool = True) -> str:
     lines = [f"## {title} [{c.id}]"]
     if c.hypothesis:
@@ -133,7 +144,7 @@ def _candidate(title: str, c: CandidateBrief, *, code: bool = True) -> str:
     if c.lesson:
         lines.append(f"Lesson: {c.lesson.strip()}")
     if code and c.code:
-        lines.append(f"```python\n{c.code.strip()}\n```")
+        lines.append(f"```python\n{_MODULE_DOC.sub('', c.code, count=1).strip()}\n```")
     return "\n".join(lines)
 
 
@@ -208,6 +219,7 @@ SECTIONS: dict[str, _Renderer] = {
     "steering": lambda c: "\n".join(["## Notes from the user (follow them)"] + [f"- {s.strip()}" for s in c.steering])
     if c.steering else None,
     "constraints": lambda c: _constraints(c.constraints) if c.constraints else None,
+    "retry": lambda c: f"## Your last answer could not be used\n{c.retry.strip()}" if c.retry else None,
 }
 
 
@@ -320,15 +332,31 @@ class PromptLibrary:
     def operators(self) -> tuple[str, ...]:
         return tuple(self.templates)
 
-    def build(self, operator: str, context: PromptContext) -> Prompt:
+    def build(self, operator: str, context: PromptContext, cap: int = DEFAULT_PROMPT_CAP) -> Prompt:
+        """The prompt, each section within its budget; optional sections are dropped (least useful
+        first, see `budgets.DROP_ORDER`) while the estimated tokens exceed `cap`."""
         template = self.templates.get(operator)
         if template is None:
             raise PromptError(f"no prompt template {operator!r} in {self.directory}; "
                               f"have {', '.join(self.templates)}")
+        context = trim(context)
+        dropped: list[str] = []
+        prompt = self._render(template, operator, context, ())
+        for section in DROP_ORDER:
+            if prompt.estimated_tokens <= cap:
+                break
+            if getattr(context, section):
+                context = without(context, section)
+                dropped.append(section)
+                prompt = self._render(template, operator, context, tuple(dropped))
+        return prompt
+
+    @staticmethod
+    def _render(template: Template, operator: str, context: PromptContext, dropped: tuple[str, ...]) -> Prompt:
         messages = tuple(ChatMessage(role=k, content=_render_block(template.blocks[k], context, operator))
                          for k in ("system", "user"))
         return Prompt(operator=operator, role=template.role, reply=template.reply, messages=messages,
-                      evidence_ids=_evidence_ids(context))
+                      evidence_ids=_evidence_ids(context), dropped=dropped)
 
 
 @cache
@@ -336,6 +364,6 @@ def default_library() -> PromptLibrary:
     return PromptLibrary()
 
 
-def build_prompt(operator: str, context: PromptContext) -> Prompt:
-    """`operator`'s prompt from the shipped templates."""
-    return default_library().build(operator, context)
+def build_prompt(operator: str, context: PromptContext, cap: int = DEFAULT_PROMPT_CAP) -> Prompt:
+    """`operator`'s prompt from the shipped templates, within `cap` estimated tokens where it can be."""
+    return default_library().build(operator, context, cap)

@@ -8,7 +8,7 @@ neither changes the meaning. A `code` field must hold a whole candidate file def
 from __future__ import annotations
 
 import re
-from typing import Any, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,10 +39,22 @@ class AgentReply(BaseModel):
     the model wrote no JSON at all; None (the default) means this schema cannot be recovered that way."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+    # How the model is asked to answer. "json": one object, like `example()`, with the server's
+    # structured output where it has one. "markdown": a few sentences, then the whole file in one
+    # python block — measured with a 1.5B local model, a JSON reply carrying code copied the
+    # example's code (a full model, or a sketch) instead of editing the parent; prose + a python
+    # block is the shape coder models answer in on their own.
+    reply_style: ClassVar[Literal["json", "markdown"]] = "json"
+    instructions: ClassVar[str] = ""  # the reply format in words, for the markdown style
 
     @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
         return None
+
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        """A filled reply, shown to the model instead of the schema (small models copy a schema)."""
+        return {}
 
 
 class Hypothesis(AgentReply):
@@ -52,9 +64,18 @@ class Hypothesis(AgentReply):
     text: str = Field(min_length=1, description="The hypothesis: what to change and what result you expect.")
     rationale: str = Field(default="", description="Why you expect it, citing evidence ids like [K3] or [X12].")
 
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        return {"title": "Dilated convolutions",
+                "text": "Replacing strided convolutions by dilated ones keeps the resolution and widens the "
+                        "receptive field; expect +1 to +2 points of validation accuracy at equal parameters.",
+                "rationale": "Shifted signals reward a wide receptive field [K3]."}
+
 
 class Proposal(AgentReply):
     """A candidate: the full model file, and why it should help."""
+
+    reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
 
     hypothesis_id: str | None = Field(default=None, description="The id of the hypothesis this tests, if given.")
     rationale: str = Field(default="", description="What you changed and why, in a few sentences.")
@@ -67,9 +88,16 @@ class Proposal(AgentReply):
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
         return cls(rationale=prose, code=code) if code else None
 
+    instructions: ClassVar[str] = (
+        "Write one to three sentences: what you changed and why, citing ids in square brackets. Then the whole "
+        "new Python file in one ```python block (every import, class and function it needs, ending with "
+        "build_model), and nothing after the block.")
+
 
 class Repair(AgentReply):
     """The engineer's fix of a failed candidate."""
+
+    reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
 
     diagnosis: str = Field(min_length=1, description="What went wrong, in one or two sentences.")
     code: str = Field(description="The whole corrected Python file, defining build_model(input_shape, num_classes).")
@@ -79,6 +107,10 @@ class Repair(AgentReply):
     @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
         return cls(diagnosis=prose or "(no diagnosis given)", code=code) if code else None
+
+    instructions: ClassVar[str] = (
+        "Write one or two sentences: what went wrong and what you changed. Then the whole corrected Python file "
+        "in one ```python block, and nothing after the block.")
 
 
 class Lesson(AgentReply):
@@ -92,6 +124,12 @@ class Lesson(AgentReply):
     @classmethod
     def _ids(cls, v: Any) -> Any:
         return [_id(x) for x in v] if isinstance(v, list) else v
+
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        return {"lesson": "Dilation helped: +1.8 points over the parent at equal parameters, so the receptive "
+                          "field limited it; try dilations in the later layers too.",
+                "evidence": ["i00003-c1", "K3"]}
 
     def unknown_evidence(self, known_ids: set[str]) -> list[str]:
         """Cited ids that were not in the prompt (a hallucinated citation)."""

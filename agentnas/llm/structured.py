@@ -8,6 +8,7 @@ the prose around it. JSON strings with raw newlines (models write code that way)
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import re
@@ -37,17 +38,59 @@ class Parsed(Generic[T]):
     via: str
 
 
-@cache  # building a JSON schema costs milliseconds; a schema class never changes
+def _example(schema: type[BaseModel]) -> dict[str, object]:
+    make = getattr(schema, "example", None)
+    found = make() if callable(make) else None
+    return found if isinstance(found, dict) else {}
+
+
+@cache  # a schema class never changes
 def schema_instructions(schema: type[BaseModel]) -> str:
-    """The reply-format paragraph appended to the prompt (deterministic for a schema)."""
-    js = json.dumps(schema.model_json_schema(), sort_keys=True, indent=1)
+    """The reply-format paragraph appended to the prompt (deterministic for a schema): a filled
+    example of the reply, not the schema (small models copy a schema instead of filling it)."""
+    if getattr(schema, "reply_style", "json") == "markdown":
+        return "## Reply format\n" + str(getattr(schema, "instructions", ""))
+    example = _example(schema)
+    if not example:
+        js = json.dumps(schema.model_json_schema(), sort_keys=True, indent=1)
+        return ("## Reply format\n"
+                f"Reply with exactly one JSON object (a {schema.__name__}) and nothing else, matching this JSON "
+                f"Schema:\n```json\n{js}\n```")
     text = ("## Reply format\n"
-            f"Reply with exactly one JSON object (a {schema.__name__}) and nothing else, matching this JSON Schema:\n"
-            f"```json\n{js}\n```")
+            "Reply with exactly one JSON object and nothing else, with the same keys as this example and your own "
+            f"content:\n```json\n{json.dumps(example, indent=1)}\n```")
     if "code" in schema.model_fields:
-        text += ("\nThe `code` value is the whole Python file as one JSON string "
-                 "(newlines escaped as \\n, quotes as \\\").")
+        text += "\nThe `code` value is your whole Python file as one JSON string."
     return text
+
+
+@cache
+def response_schema(schema: type[BaseModel]) -> dict[str, object]:
+    """The JSON schema a server's structured output should enforce: the reply's own fields, in order,
+    each required, no others (what grammar-constrained decoding handles best)."""
+    full = schema.model_json_schema()
+    props = full.get("properties", {})
+    keep = list(_example(schema)) or list(props)
+    properties = {}
+    for name in keep:
+        p = dict(props[name])
+        p.pop("default", None)
+        p.pop("title", None)
+        if "anyOf" in p:  # Optional[...]: the non-null branch
+            p = next((b for b in p["anyOf"] if b.get("type") != "null"), p)
+        properties[name] = p
+    return {"type": "object", "properties": properties, "required": keep, "additionalProperties": False}
+
+
+def response_formats(schema: type[BaseModel]) -> tuple[dict[str, object], ...]:
+    """`response_format` values to try, best first: OpenAI's json_schema (OpenAI, vLLM, llama.cpp's
+    server), then json_object with a schema (llama-cpp-python, Anyscale-style servers). None for a
+    reply asked for as prose and a code block."""
+    if getattr(schema, "reply_style", "json") != "json":
+        return ()
+    js = response_schema(schema)
+    return ({"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": js, "strict": True}},
+            {"type": "json_object", "schema": js})
 
 
 def with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel]) -> list[ChatMessage]:
@@ -63,12 +106,16 @@ def with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel]) -> lis
     return out
 
 
-def repair_messages(messages: Sequence[ChatMessage], raw: str, failure: InvalidReply) -> list[ChatMessage]:
+def repair_messages(messages: Sequence[ChatMessage], raw: str, failure: InvalidReply,
+                    schema: type[BaseModel] | None = None) -> list[ChatMessage]:
     """The conversation that asks the model to fix its own unusable reply."""
+    if schema is not None and getattr(schema, "reply_style", "json") == "markdown":
+        again = f"Reply again in the format asked: {getattr(schema, 'instructions', '')}"
+    else:
+        again = f"Reply again with only the corrected JSON object ({failure.schema}), nothing else."
+    problem = f"Your reply could not be used ({failure.kind}): {failure.detail}"
     return [*messages, ChatMessage(role="assistant", content=raw),
-            ChatMessage(role="user", content=(
-                f"Your reply could not be used ({failure.kind}): {failure.detail}\n"
-                f"Reply again with only the corrected JSON object ({failure.schema}), nothing else."))]
+            ChatMessage(role="user", content=f"{problem}\n{again}")]
 
 
 def _json_candidates(text: str) -> list[tuple[str, object]]:
@@ -90,13 +137,35 @@ def _json_candidates(text: str) -> list[tuple[str, object]]:
     return [(via, obj) for via, obj in found if isinstance(obj, dict)]
 
 
+_OPEN_FENCE = re.compile(r"```(?:python|py|python3)[ \t]*\n")
+_CODE_START = re.compile(r"^(?:from \S+ import |import \S+|class \w+|def \w+)", re.MULTILINE)
+
+
 def _fenced_code(text: str) -> tuple[str, str | None]:
-    """The first fenced block that is Python (by tag, or by defining build_model) and the prose around it."""
+    """The first fenced block that is Python (by tag, or by defining build_model) and the prose around it;
+    else bare code: from the first import/def/class line on, when that parses as Python."""
     for m in _FENCED.finditer(text):
         lang, body = m.group("lang").lower(), m.group("body")
         if lang in ("python", "py", "python3") or (lang == "" and "def build_model" in body):
             prose = (text[: m.start()] + text[m.end():]).strip()
             return prose, body
+    opened = _OPEN_FENCE.search(text)
+    if opened is not None and "```" not in text[opened.end():]:  # the closing fence was forgotten
+        code = text[opened.end():]
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError):
+            return text.strip(), None
+        return text[: opened.start()].strip(), code
+    if "def build_model" in text and "```" not in text:
+        start = _CODE_START.search(text)
+        if start is not None:
+            code = text[start.start():]
+            try:
+                ast.parse(code)
+            except (SyntaxError, ValueError):
+                return text.strip(), None
+            return text[: start.start()].strip(), code
     return text.strip(), None
 
 

@@ -21,15 +21,19 @@ class MalformedResponse(Exception):
     """A successful status with a body that is not a usable chat completion."""
 
 
-def api_params(request: LLMRequest, *, json_mode: bool) -> dict[str, Any]:
-    """Keyword arguments for `chat.completions.create` (parameters left as None are not sent)."""
+def api_params(request: LLMRequest, *, json_mode: bool,
+               response_format: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments for `chat.completions.create` (parameters left as None are not sent).
+    `response_format` (structured output) wins over the plain `json_mode`."""
     params: dict[str, Any] = {"model": request.model,
                               "messages": [m.model_dump() for m in request.messages]}
     if request.params.get("temperature") is not None:
         params["temperature"] = request.params["temperature"]
     if request.params.get("max_tokens") is not None:
         params["max_tokens"] = request.params["max_tokens"]
-    if json_mode:
+    if response_format is not None:
+        params["response_format"] = response_format
+    elif json_mode:
         params["response_format"] = {"type": "json_object"}
     return params
 
@@ -45,8 +49,8 @@ def _usage(raw: Any, request: LLMRequest, content: str) -> LLMUsage:
 
 
 def chat_once(client: openai.OpenAI, request: LLMRequest, *, stream: bool, json_mode: bool,
-              timeout: float) -> LLMResponse:
-    params = api_params(request, json_mode=json_mode)
+              timeout: float, response_format: dict[str, Any] | None = None) -> LLMResponse:
+    params = api_params(request, json_mode=json_mode, response_format=response_format)
     if stream:
         return _streamed(client, request, params, timeout)
     completion: Any = client.chat.completions.create(**params, timeout=timeout)
@@ -55,14 +59,18 @@ def chat_once(client: openai.OpenAI, request: LLMRequest, *, stream: bool, json_
         raise MalformedResponse(_describe(completion))
     message = getattr(choices[0], "message", None)
     content = getattr(message, "content", None)
+    if not isinstance(content, str) or not content.strip():
+        # Servers that answer through a tool call leave `content` null: the arguments are the answer.
+        content = _tool_arguments(getattr(message, "tool_calls", None)) or content
     if not isinstance(content, str):
-        raise MalformedResponse("the completion's first choice has no message content")
+        raise MalformedResponse("the completion's first choice has no message content and no tool call")
     return LLMResponse(content=content, finish_reason=getattr(choices[0], "finish_reason", None),
                        model=getattr(completion, "model", None), usage=_usage(completion.usage, request, content))
 
 
 def _streamed(client: openai.OpenAI, request: LLMRequest, params: dict[str, Any], timeout: float) -> LLMResponse:
     parts: list[str] = []
+    tool_parts: list[str] = []  # arguments of a streamed tool call, for servers that answer that way
     finish: str | None = None
     model: str | None = None
     usage: Any = None
@@ -79,11 +87,24 @@ def _streamed(client: openai.OpenAI, request: LLMRequest, params: dict[str, Any]
                 delta = getattr(choice, "delta", None)
                 if delta is not None and getattr(delta, "content", None):
                     parts.append(delta.content)
+                for call in getattr(delta, "tool_calls", None) or ():
+                    piece = getattr(getattr(call, "function", None), "arguments", None)
+                    if isinstance(piece, str):
+                        tool_parts.append(piece)
                 finish = getattr(choice, "finish_reason", None) or finish
-    content = "".join(parts)
+    content = "".join(parts) or "".join(tool_parts)
     if finish is None and not content:
         raise MalformedResponse("the stream ended without any content or finish reason")
     return LLMResponse(content=content, finish_reason=finish, model=model, usage=_usage(usage, request, content))
+
+
+def _tool_arguments(tool_calls: Any) -> str | None:
+    """The arguments of the first function tool call (a JSON string), if any."""
+    for call in tool_calls or ():
+        arguments = getattr(getattr(call, "function", None), "arguments", None)
+        if isinstance(arguments, str) and arguments.strip():
+            return arguments
+    return None
 
 
 def _describe(obj: Any) -> str:

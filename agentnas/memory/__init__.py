@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     )
     from agentnas.memory.base import EmptyStore, Hit, MemoryFilter, MemoryStore, SearchBy
     from agentnas.memory.chroma import ChromaStore, exact_similar
-    from agentnas.memory.fingerprints import code_hash
     from agentnas.memory.hot import HotIndex
     from agentnas.memory.lock import LockHolder, MemoryStoreError, StoreLockedError, read_holder
     from agentnas.memory.novelty import NEAR_DUPLICATE_THRESHOLD, NoveltyIndex, NoveltyVerdict, judge
@@ -35,7 +34,6 @@ _MODULES = {
     "arch": ("ARCH_DIM", "ARCH_VERSION", "GraphDescription", "arch_vector", "describe_files", "describe_onnx"),
     "base": ("EmptyStore", "Hit", "MemoryFilter", "MemoryStore", "SearchBy"),
     "chroma": ("ChromaStore", "exact_similar"),
-    "fingerprints": ("code_hash",),
     "hot": ("HotIndex",),
     "lock": ("LockHolder", "MemoryStoreError", "StoreLockedError", "read_holder"),
     "novelty": ("NEAR_DUPLICATE_THRESHOLD", "NoveltyIndex", "NoveltyVerdict", "judge"),
@@ -50,7 +48,7 @@ __all__ = [
     "ARCH_DIM", "ARCH_VERSION", "ChromaStore", "EmptyStore", "GraphDescription", "Hit", "HotIndex", "Insight",
     "LockHolder", "MemoryFilter", "MemorySpecError", "MemoryStore", "MemoryStoreError", "NEAR_DUPLICATE_THRESHOLD",
     "NoveltyIndex", "NoveltyVerdict", "PromptMemory", "SearchBy", "SeedKnowledge", "StoreLockedError",
-    "TextEmbedder", "TransferError", "arch_vector", "code_hash", "default_memory_path", "describe_files",
+    "TextEmbedder", "TransferError", "arch_vector", "default_memory_path", "describe_files",
     "describe_onnx", "exact_similar", "export_jsonl", "import_jsonl", "judge", "load_seed_knowledge",
     "minilm_embedder", "open_memory", "read_holder", "read_insights", "read_jsonl", "retrieve_for_prompt",
     "similar_experiments",

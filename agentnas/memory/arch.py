@@ -34,7 +34,7 @@ from agentnas.encode.embed import TEXT_DIM, EncodingCache, GraphEncoding, encode
 from agentnas.encode.features import OP_VOCAB
 from agentnas.encode.graph import GraphView
 from agentnas.encode.onnx_load import OnnxLoadError, load_onnx
-from agentnas.memory.fingerprints import code_hash
+from agentnas.fingerprint import code_hash
 
 ARCH_VERSION = 1  # bump when the layout or the weights change: stores record the version they hold
 PLUMBING_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Expand", "Identity",

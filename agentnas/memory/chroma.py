@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from agentnas.encode.embed import TEXT_DIM
+from agentnas.fingerprint import code_hash
 from agentnas.memory.arch import ARCH_DIM, ARCH_VERSION
 from agentnas.memory.base import Hit, MemoryFilter, MemoryStore, SearchBy
-from agentnas.memory.fingerprints import code_hash
 from agentnas.memory.lock import MemoryStoreError, StoreLock
 from agentnas.memory.text import TextEmbedder
 from agentnas.records import ExperimentRecord

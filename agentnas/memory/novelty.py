@@ -27,9 +27,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from agentnas.fingerprint import code_hash
 from agentnas.memory.arch import ARCH_DIM
 from agentnas.memory.base import MemoryFilter, MemoryStore
-from agentnas.memory.fingerprints import code_hash
 from agentnas.memory.hot import HotIndex
 from agentnas.records import ExperimentRecord
 
@@ -89,7 +89,8 @@ class NoveltyIndex:
         return index
 
     def _keys(self, record: ExperimentRecord) -> None:
-        key = record.code_hash or (code_hash(record.code) if record.code else "")
+        # recomputed from the code: records stored before the normalised hash carry an older one
+        key = code_hash(record.code) if record.code else record.code_hash
         if key:
             self.by_code.setdefault(key, record.id)
         if record.onnx_text_hash:

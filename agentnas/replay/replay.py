@@ -38,7 +38,8 @@ class ReplayReport(BaseModel):
     source: str
     replayed_dir: str
     iterations: int
-    experiments: int
+    experiments: int            # experiments of the replayed run (served from the record as its loop reached them)
+    experiments_recorded: int   # experiments of the recorded run
     llm_calls_served: int
     same_tree: bool
     same_leaderboard: bool
@@ -79,15 +80,9 @@ def replay_agents(options: RunOptions, source: Journal, target: Journal, task: A
 
     if options.proposer != "llm":
         return offline_agents(options, task, target)
-    from agentnas.agents.llm_agents import (
-        JournalCassette,
-        LLMAnalyst,
-        LLMEngineer,
-        LLMResearcher,
-        journal_calls,
-    )
-    from agentnas.agents.offline import OfflineResearcher
+    from agentnas.agents.llm_agents import JournalCassette, journal_calls
     from agentnas.llm import Ledger, LLMClient, LLMConfig
+    from agentnas.search.realtask import llm_roles
 
     llm_entry = source.get("run", "llm")
     settings = dict(llm_entry.payload) if llm_entry is not None else {}
@@ -95,15 +90,12 @@ def replay_agents(options: RunOptions, source: Journal, target: Journal, task: A
     config = LLMConfig.resolve(settings=settings, env={})
     client = LLMClient(config, cassette=JournalCassette(source), mode="replay",
                        ledger=Ledger(config.prices, None, on_call=journal_calls(target)))
-    spec = task.spec
-    fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params)
-    researcher = LLMResearcher(client, spec, fallback)
+    agents = llm_roles(client, options, task, target)
     if source.count("retrieval"):  # the recorded run retrieved from memory: serve the same answers
         from agentnas.agents.llm_agents import journaled_retrieval
 
-        researcher.retrieve = journaled_retrieval(source, None)
-    return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec),
-                  analyst=LLMAnalyst(client, spec))
+        agents.researcher.retrieve = journaled_retrieval(source, None)  # type: ignore[attr-defined]
+    return agents
 
 
 def recorded_inbox(source: Journal, target: Journal) -> Any:
@@ -180,9 +172,13 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
             diff = first_difference(source, target)
             served = sum(1 for e in target.entries("llm_call") if e.payload.get("status") == "replayed")
     board_a, board_b = leaderboard(recorded), leaderboard(tree)
+    replayed = len(tree.experiments)
+    if diff is None and replayed != total:  # the comparison must have something to compare
+        diff = f"the recorded run has {total} experiments, the replay re-executed {replayed}"
     return ReplayReport(source=str(source_dir), replayed_dir=str(work_dir), iterations=tree.iterations,
-                        experiments=len(tree.experiments), llm_calls_served=served, same_tree=diff is None,
-                        same_leaderboard=board_a == board_b, first_difference=diff, leaderboard=board_b)
+                        experiments=replayed, experiments_recorded=total, llm_calls_served=served,
+                        same_tree=diff is None, same_leaderboard=board_a == board_b, first_difference=diff,
+                        leaderboard=board_b)
 
 
 def fork(source_dir: Path, at: int, new_dir: Path) -> int:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentnas.agents.roles import code_hash
 from agentnas.agents.state import Candidate, Context
+from agentnas.fingerprint import code_hash, text_hash
 from agentnas.journal import Journal
 from agentnas.search.loop import Recorder
 
@@ -35,12 +35,13 @@ class ReplayChecker:
             history = node.get("history") or []
             if c.attempts < len(history):  # this attempt failed and was repaired in the recorded run
                 failed = history[c.attempts]
-                if failed["code_hash"] != code_hash(c.code):
+                # journals written before the normalised hash hold the sha256 of the text
+                if failed["code_hash"] not in (code_hash(c.code), text_hash(c.code)):
                     raise ReplayDivergence(f"iteration {ctx.iteration}: {c.id} attempt {c.attempts} has other code")
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": failed["kind"],
                                                 "failure_message": failed["message"]}))
                 continue
-            if node["code_hash"] != code_hash(c.code):
+            if code_hash(node["code"]) != code_hash(c.code):
                 raise ReplayDivergence(f"iteration {ctx.iteration}: candidate {c.id} has other code than recorded")
             if node["status"] == "failed":
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": node["failure_kind"],
@@ -66,7 +67,7 @@ class ReplayScorer:
             out.append(c.model_copy(update={
                 "status": "duplicate" if node["status"] == "duplicate" else "scored", "features": node["features"],
                 "novelty": node["novelty"], "nearest_id": node["nearest_id"], "mean": node["mean"],
-                "std": node["std"]}))
+                "std": node["std"], "graph_hash": node.get("graph_hash")}))
         return out
 
 

@@ -110,8 +110,11 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
                 agents_factory: AgentsFactory | None = None) -> int:
     """Run (or resume) the discovery; 0 when the budget was spent, 130 on Ctrl-C."""
     view = LiveView(options)
-    factory = agents_factory or (functools.partial(llm_agents, settings=cfg.llm) if options.proposer == "llm"
-                                 else offline_agents)
+    def say(message: str) -> None:  # at once, one line: retries and failures of the LLM endpoint
+        err.print(message, highlight=False, markup=False, soft_wrap=True)
+
+    factory = agents_factory or (functools.partial(llm_agents, settings=cfg.llm, notify=say)
+                                 if options.proposer == "llm" else offline_agents)
     live = (Live(view.render(), console=err, refresh_per_second=2, transient=True)
             if not json_out and not options.approve else None)  # the approval prompt needs the terminal
 
@@ -134,7 +137,9 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
                     live.stop()
             if loop.stop_reason:
                 err.print(f"run stopped early ({loop.stop_reason}). Resume with:\n  {resume_command(options)}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
+            if loop.stop_error is not None and _is_endpoint_failure(loop.stop_error):
+                return 3  # the endpoint cannot serve the run: not a finished run
     except KeyboardInterrupt:
         err.print(f"\nstopped. Resume with:\n  {resume_command(options)}", highlight=False)
         return 130
@@ -147,6 +152,12 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
         return 0
     print_leaderboard(console, doc, options.task, tree)
     return 0
+
+
+def _is_endpoint_failure(e: Exception) -> bool:
+    from agentnas.llm.errors import EndpointDown
+
+    return isinstance(e, EndpointDown)
 
 
 def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tree: RunTree) -> None:
@@ -196,6 +207,5 @@ def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
     print_leaderboard(console, doc, task, tree)
     llm = doc["llm"]
     console.print(f"iterations {doc['iterations']} · hypotheses {len(doc['hypotheses'])} · failures "
-                  f"{doc['failures'] or 'none'} · LLM calls {llm['calls']}, tokens "
-                  f"{llm['prompt_tokens']}+{llm['completion_tokens']}, ${llm['cost_usd']:.4f}", highlight=False)
+                  f"{doc['failures'] or 'none'} · {llm['text']}", highlight=False)
     return 0

@@ -22,9 +22,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from agentnas.agents.graph import build_expansion_graph
-from agentnas.agents.roles import code_hash, trained
+from agentnas.agents.roles import trained
 from agentnas.agents.services import Services
 from agentnas.agents.state import Candidate, Context
+from agentnas.fingerprint import code_hash
 from agentnas.journal import Journal
 from agentnas.records import EvalResult
 from agentnas.search.runtree import Policy, RunTree, Selection
@@ -126,33 +127,50 @@ def node_payload(ctx: Context, c: Candidate) -> dict[str, Any]:
             "description": c.description, "rationale": c.rationale, "params": c.params, "mean": c.mean,
             "std": c.std, "features": c.features, "novelty": c.novelty, "nearest_id": c.nearest_id,
             "failure_kind": c.failure_kind, "failure_message": c.failure_message, "attempts": c.attempts,
-            "lesson": c.lesson, "code_hash": code_hash(c.code), "history": c.history}
+            "lesson": c.lesson, "code_hash": code_hash(c.code), "history": c.history, "graph_hash": c.graph_hash,
+            "slot": c.slot, "refill": c.refill, "fallback": c.fallback}
 
 
 Judge = Callable[[Candidate, np.ndarray], tuple[str, str | None]]
 
 
-def run_novelty(journal: Journal, memory: Judge | None = None) -> Judge:
-    """Within one run: a candidate whose code was already proposed is a duplicate of that node
-    (so the same model is never trained twice); `memory` adds duplicates and near-duplicates
-    of every stored experiment of the task, across runs."""
+class RunIndex:
+    """The code and ONNX graph hashes of every node the run recorded (read incrementally from the
+    journal; code hashes recomputed from the code, so journals from before the normalised hash
+    agree). `codes()` serves the expansion's screen; `judge` the scorer's novelty verdict."""
 
-    seen: dict[str, str] = {}  # code hash -> first node with it
-    last = 0
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.by_code: dict[str, str] = {}
+        self.by_graph: dict[str, str] = {}
+        self.last = 0
 
-    def judge(c: Candidate, x: np.ndarray) -> tuple[str, str | None]:
-        nonlocal last
-        for e in journal.entries("node", after=last):
-            seen.setdefault(e.payload.get("code_hash", ""), e.key)
-            last = e.seq
-        first = seen.get(code_hash(c.code))
-        if first is not None and first != c.id:
-            return "duplicate", first
-        if memory is not None:
-            return memory(c, x)
-        return "novel", None
+    def refresh(self) -> None:
+        for e in self.journal.entries("node", after=self.last):
+            self.by_code.setdefault(code_hash(e.payload.get("code") or ""), e.key)
+            if e.payload.get("graph_hash"):
+                self.by_graph.setdefault(e.payload["graph_hash"], e.key)
+            self.last = e.seq
 
-    return judge
+    def codes(self) -> dict[str, str]:
+        self.refresh()
+        return dict(self.by_code)
+
+    def judge(self, memory: Judge | None = None) -> Judge:
+        """A candidate whose code or graph the run already has is a duplicate of that node (so the
+        same model is never trained twice); `memory` adds duplicates and near-duplicates of every
+        stored experiment of the task, across runs."""
+
+        def verdict(c: Candidate, x: np.ndarray) -> tuple[str, str | None]:
+            self.refresh()
+            for first in (self.by_code.get(code_hash(c.code)), self.by_graph.get(c.graph_hash or "")):
+                if first is not None and first != c.id:
+                    return "duplicate", first
+            if memory is not None:
+                return memory(c, x)
+            return "novel", None
+
+        return verdict
 
 
 def approval_key(thread: str, question: dict[str, Any]) -> str:
@@ -208,6 +226,7 @@ class Loop:
         self.before_step = before_step
         self.graceful = graceful
         self.stop_reason: str | None = None
+        self.stop_error: Exception | None = None  # the graceful exception that ended the run, if one did
         self.stopping = False
         self.inbox = inbox
         self.approver = approver
@@ -235,8 +254,9 @@ class Loop:
                 break
             try:
                 self.step(tree)
-            except self.graceful as e:  # e.g. the LLM spending cap: end the run, resumable later
+            except self.graceful as e:  # the LLM spending cap, a dead endpoint: end the run, resumable later
                 self.stop_reason = f"{type(e).__name__}: {e}"
+                self.stop_error = e
                 self.journal.append("event", f"stop-{self.journal.last_seq() + 1}",
                                     {"kind": "stopped", "reason": self.stop_reason, "iteration": tree.iterations})
                 break

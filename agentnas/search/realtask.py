@@ -16,7 +16,7 @@ from agentnas.agents.roles import OfflineAnalyst, SandboxChecker, SandboxTrainer
 from agentnas.agents.services import Analyst, Engineer, Researcher, Services
 from agentnas.config import AgentnasConfig
 from agentnas.journal import Journal, open_journal
-from agentnas.search.loop import Budget, Hypothesiser, Loop, Recorder, ValueGate, run_novelty
+from agentnas.search.loop import Budget, Hypothesiser, Loop, Recorder, RunIndex, ValueGate
 from agentnas.search.run import RunError, RunOptions, ValueService, check_identity, checkpointer, run_lock
 from agentnas.search.runtree import Policy, RunTree
 from agentnas.search.warmstart import KEY as WARM_KEY
@@ -113,6 +113,7 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
 
             agents.researcher.retrieve = journaled_retrieval(journal, memory.retrieve)
         root = run_dir / "candidates"
+        index = RunIndex(journal)
 
         def services_for(recorder: Recorder) -> Services:
             if memory is not None:
@@ -120,12 +121,12 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
             return Services(
                 researcher=agents.researcher, engineer=agents.engineer, analyst=agents.analyst,
                 checker=SandboxChecker(checker_eval, root, options.max_params),
-                scorer=ValueScorer(value.predict, run_novelty(journal, memory.judge if memory else None)),
+                scorer=ValueScorer(value.predict, index.judge(memory.judge if memory else None)),
                 gate=ValueGate(options.train_per_expansion, options.beta, remaining),
                 trainer=SandboxTrainer(train_eval, root, recorder.lookup, recorder.experiment, short=short_eval,
                                        keep=options.keep, low_scores=recorder.low_scores,
                                        remaining=remaining, time_limited=time_limited),
-                recorder=recorder, approval=options.approve)
+                recorder=recorder, approval=options.approve, known=index.codes)
 
         budget = Budget(evals=options.budget_evals, seconds=options.budget_time_s)
 
@@ -178,9 +179,9 @@ def load_prior(spec: str | None) -> ZeroShotPredictor | None:
 
 
 def graceful_stops() -> tuple[type[Exception], ...]:
-    from agentnas.llm.errors import BudgetExceeded
+    from agentnas.llm.errors import BudgetExceeded, EndpointDown
 
-    return (BudgetExceeded,)
+    return (BudgetExceeded, EndpointDown)
 
 
 def offline_agents(options: RunOptions, task: Any, journal: Journal) -> Agents:
@@ -192,19 +193,12 @@ def offline_agents(options: RunOptions, task: Any, journal: Journal) -> Agents:
 
 
 def llm_agents(options: RunOptions, task: Any, journal: Journal, env: dict[str, str] | None = None,
-               settings: dict[str, Any] | None = None) -> Agents:
+               settings: dict[str, Any] | None = None, notify: Callable[[str], None] | None = None) -> Agents:
     """Researcher, engineer and analyst on the configured endpoint. The endpoint is checked
     now, so an unreachable one fails fast with a clear message instead of hanging later."""
     import os
 
-    from agentnas.agents.llm_agents import (
-        JournalCassette,
-        LLMAnalyst,
-        LLMEngineer,
-        LLMResearcher,
-        journal_calls,
-    )
-    from agentnas.agents.offline import OfflineResearcher
+    from agentnas.agents.llm_agents import JournalCassette, journal_calls
     from agentnas.llm import Ledger, LLMCall, LLMClient, LLMConfig, LLMError
 
     try:
@@ -212,14 +206,35 @@ def llm_agents(options: RunOptions, task: Any, journal: Journal, env: dict[str, 
                                    env=dict(os.environ) if env is None else env, settings=settings)
         history = [LLMCall.model_validate(e.payload) for e in journal.entries("llm_call")]
         ledger = Ledger(config.prices, config.caps, history=history, on_call=journal_calls(journal))
-        client = LLMClient(config, cassette=JournalCassette(journal), mode="auto", ledger=ledger)
-        client.check()
+        client = LLMClient(config, cassette=JournalCassette(journal), mode="auto", ledger=ledger, notify=notify)
+        report = client.check()
+        if report.missing_models and notify is not None:
+            notify(f"warning: the server lists no model named {', '.join(report.missing_models)} (it lists "
+                   f"{', '.join(report.models[:8]) or 'none'}); the first call will tell whether it accepts the name")
         if journal.get("run", "llm") is None:  # what replay needs to rebuild the same requests; no key
             journal.append("run", "llm", config.public_dict())
     except LLMError as e:
         raise RunError(str(e)) from e
+    return llm_roles(client, options, task, journal)
+
+
+def llm_roles(client: Any, options: RunOptions, task: Any, journal: Journal) -> Agents:
+    """The LLM-backed roles over `client` (live, or serving a replay), with the run's call budget."""
+    from agentnas.agents.economy import CallBudget
+    from agentnas.agents.llm_agents import LLMAnalyst, LLMEngineer, LLMResearcher
+    from agentnas.agents.offline import OfflineResearcher
+
     spec = task.spec
-    fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params)
-    researcher = LLMResearcher(client, spec, fallback)
-    return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec),
-                  analyst=LLMAnalyst(client, spec))
+
+    def lookahead() -> int:
+        # what the next expansion can still add: its grants, within the evaluation budget
+        if options.budget_evals is None:
+            return options.train_per_expansion
+        return max(0, min(options.train_per_expansion, options.budget_evals - journal.count("experiment")))
+
+    budget = CallBudget(client.ledger, client.config.max_calls_per_eval, lambda: journal.count("experiment"),
+                        lookahead)
+    fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params, options.max_macs)
+    researcher = LLMResearcher(client, spec, fallback, budget=budget)
+    return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec, budget=budget),
+                  analyst=LLMAnalyst(client, spec, budget=budget))

@@ -22,6 +22,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentnas.journal import Journal, JournalError, open_journal
+from agentnas.llm.ledger import summarise
+from agentnas.records import LLMCall
 from agentnas.search.runtree import RunTree
 from agentnas.value.online import OnlineValueModel
 from agentnas.value.zeroshot import ZeroShotPredictor
@@ -145,8 +147,7 @@ def summary(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"{run_dir}: {e}") from e
     with journal:
         tree = RunTree.from_journal(journal)
-        # replayed calls (a resumed session served from the journal) were paid for once, already counted
-        calls = [e.payload for e in journal.entries("llm_call") if e.payload.get("status") != "replayed"]
+        calls = [LLMCall.model_validate(e.payload) for e in journal.entries("llm_call")]
         config = journal.get("run", "config")
         steering = [e.payload for e in journal.entries("steering")]
     experiments = []
@@ -162,12 +163,7 @@ def summary(run_dir: Path) -> dict[str, Any]:
         best_doc = {"id": best.id, "val_accuracy": best.val_accuracy, "test_accuracy": best.test_accuracy,
                     "params": best.params, "hypothesis_id": best.hypothesis_id,
                     "path": str(Path(run_dir) / "candidates" / best.id / "model.py")}
-    nodes = list(tree.nodes.values())
-    proposals = {"total": len(nodes),
-                 "valid_first_try": sum(1 for n in nodes if n.attempts == 0 and n.status != "failed"),
-                 "valid_after_repair": sum(1 for n in nodes if n.status != "failed"),
-                 "repaired": sum(1 for n in nodes if n.attempts > 0 and n.status != "failed"),
-                 "duplicates": sum(1 for n in nodes if n.status == "duplicate")}
+    proposals = proposal_counts(list(tree.nodes.values()))
     failures: dict[str, int] = {}
     for exp in tree.experiments.values():
         if exp["status"] != "ok":
@@ -180,11 +176,36 @@ def summary(run_dir: Path) -> dict[str, Any]:
                        for h in tree.hypotheses.values()],
         "failures": failures,
         "proposals": proposals,
-        "llm": {"calls": len(calls), "prompt_tokens": sum(int(c.get("prompt_tokens", 0)) for c in calls),
-                "completion_tokens": sum(int(c.get("completion_tokens", 0)) for c in calls),
-                "cost_usd": round(sum(float(c.get("cost_usd", 0.0)) for c in calls), 6)},
+        "llm": llm_totals(calls),
         "steering": steering,
     }
+
+
+def proposal_counts(nodes: list[Any]) -> dict[str, int]:
+    """What became of the proposer's drafts. `own` are the proposer's (the LLM's, with --proposer llm);
+    `fallbacks` were written by the grammar in their place. `checked` own drafts reached the sandbox
+    check (code-level duplicates are caught before it); `valid_first_try` / `valid_after_repair` of
+    those built, passed the shape check and exported (a graph-level duplicate did too)."""
+    own = [n for n in nodes if not n.fallback]
+    checked = [n for n in own if not (n.status == "duplicate" and n.mean is None and n.params is None)]
+    ok = [n for n in checked if n.status != "failed"]
+    return {"total": len(nodes), "own": len(own), "checked": len(checked),
+            "valid_first_try": sum(1 for n in ok if n.attempts == 0),
+            "valid_after_repair": len(ok), "repaired": sum(1 for n in ok if n.attempts > 0),
+            "duplicates": sum(1 for n in nodes if n.status == "duplicate"),
+            "fallbacks": sum(1 for n in nodes if n.fallback)}
+
+
+def llm_totals(calls: list[LLMCall]) -> dict[str, Any]:
+    """The run's LLM use for `runs show`: live calls only (replayed ones were paid for once, when live);
+    estimated token counts and unpriced models are said so, never shown as exact or free."""
+    s = summarise(calls, live_only=True)
+    return {"calls": s.calls, "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+            "tokens_estimated": s.estimated_calls > 0, "estimated_calls": s.estimated_calls,
+            "cost_usd": None if s.unpriced_models and not s.cost_usd else round(s.cost_usd, 6),
+            "unpriced_models": list(s.unpriced_models), "failed_calls": s.failed_calls,
+            "replayed_calls": s.replayed_calls, "text": f"LLM calls {s.calls}, tokens {s.tokens_text()}, "
+                                                        f"cost {s.cost_text()}"}
 
 
 def dumps(doc: dict[str, Any]) -> str:

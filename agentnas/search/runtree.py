@@ -55,6 +55,8 @@ class ArchNode:
     test_accuracy: float | None = None
     experiment: dict[str, Any] | None = None
     children: list[str] = field(default_factory=list)
+    refill: int = 0               # 0: first proposal of its slot, 1: re-asked, 2: written by the grammar
+    fallback: str | None = None   # why the grammar wrote it in the proposer's place
 
     @property
     def trained(self) -> bool:
@@ -99,7 +101,8 @@ class RunTree:
                                 description=p.get("description", ""), iteration=p["iteration"],
                                 params=p.get("params"), mean=p.get("mean"), std=p.get("std"),
                                 attempts=int(p.get("attempts", 0)),
-                                features=p.get("features"))
+                                features=p.get("features"), refill=int(p.get("refill", 0)),
+                                fallback=p.get("fallback"))
                 tree.nodes[e.key] = node
                 if node.hypothesis_id in tree.hypotheses:
                     tree.hypotheses[node.hypothesis_id].nodes.append(node.id)

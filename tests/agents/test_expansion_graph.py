@@ -17,8 +17,10 @@ from agentnas.agents import Candidate, Context, Draft, Services, build_expansion
 class Fakes:
     """Scripted roles: code 'bad' fails the check, 'fixed' passes; mean = len(code)."""
 
-    def __init__(self, drafts: list[str], crash_train_once: bool = False) -> None:
+    def __init__(self, drafts: list[str], crash_train_once: bool = False, grammar: bool = False) -> None:
         self.drafts = drafts
+        self.grammar = grammar  # refill an open slot with a grammar draft (else leave it empty)
+        self.refills: list[tuple[str, str]] = []
         self.crash_train_once = crash_train_once
         self.trained: list[str] = []
         self.recorded: list[list[Candidate]] = []
@@ -26,6 +28,10 @@ class Fakes:
 
     def propose(self, ctx: Context) -> list[Draft]:
         return [Draft(code=c, operator="sample") for c in self.drafts]
+
+    def refill(self, ctx: Context, c: Candidate, reason: str, taken: set[str]) -> Draft | None:
+        self.refills.append((c.code, reason))
+        return Draft(code=f"grammar-{c.slot}", operator="mutate", fallback=reason) if self.grammar else None
 
     def repair(self, ctx: Context, c: Candidate) -> Draft | None:
         self.repairs += 1
@@ -112,3 +118,43 @@ def test_approval_mode_pauses_before_training_and_follows_the_answer(tmp_path: P
     assert f.trained == ["i00003-c1"]
     assert [c["status"] for c in out["candidates"]] == ["scored", "trained"]
     conn.close()
+
+
+def test_a_repeated_draft_is_screened_before_the_sandbox_and_its_slot_refilled() -> None:
+    f = Fakes(["same", "same", "other", "# a comment only\nsame"], grammar=True)
+    checked: list[str] = []
+    check = f.check
+
+    def spy(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+        checked.extend(c.code for c in cands)
+        return check(ctx, cands)
+
+    f.check = spy  # type: ignore[method-assign]
+    out = build_expansion_graph(services(f, known=lambda: {})).invoke({"context": context()})
+    cands = {c["id"]: c for c in out["candidates"]}
+    assert cands["i00003-c1"]["status"] == "duplicate" and cands["i00003-c1"]["nearest_id"] == "i00003-c0"
+    assert cands["i00003-c3"]["status"] == "duplicate"  # a comment does not make new code
+    assert checked.count("same") == 1  # a duplicate never reaches the sandbox
+    refilled = [c for c in cands.values() if c["refill"] == 2]
+    assert sorted(c["slot"] for c in refilled) == [1, 3] and all(c["fallback"] for c in refilled)
+    assert all("repeated i00003-c0" in reason for _, reason in f.refills)
+
+
+def test_a_draft_the_run_already_has_is_a_duplicate_of_that_node() -> None:
+    from agentnas.fingerprint import code_hash
+
+    f = Fakes(["seen-before", "fresh"])
+    out = build_expansion_graph(services(f, known=lambda: {code_hash("seen-before"): "i00001-c0"})).invoke(
+        {"context": context()})
+    first = out["candidates"][0]
+    assert first["status"] == "duplicate" and first["nearest_id"] == "i00001-c0"
+
+
+def test_a_slot_broken_after_repairs_is_refilled_once_and_never_loops() -> None:
+    f = Fakes(["hopeless", "a"], grammar=True)
+    f.drafts = ["hopeless", "a"]
+    out = build_expansion_graph(services(f)).invoke({"context": {**context(), "k": 2}})
+    slot0 = [c for c in out["candidates"] if c["slot"] == 0]
+    assert [c["code"] for c in slot0] == ["hopeless", "grammar-0"]
+    assert slot0[0]["attempts"] == 2 and slot0[0]["closed"] and slot0[1]["status"] == "trained"
+    assert len(f.refills) == 1 and "failed the sandbox check (build)" in f.refills[0][1]

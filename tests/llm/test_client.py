@@ -32,7 +32,7 @@ def test_proposal_json_reply_is_parsed_and_key_header_sent(server: ScriptedOpenA
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert request.body["model"] == MODEL
     # the schema went into the prompt, on the last user message
-    assert '"code"' in request.messages[-1]["content"] and "Reply format" in request.messages[-1]["content"]
+    assert "```python block" in request.messages[-1]["content"] and "Reply format" in request.messages[-1]["content"]
     assert request.messages[0] == MESSAGES[0]
 
 
@@ -145,7 +145,7 @@ def test_rejected_key_fails_at_once_without_retries(server: ScriptedOpenAI) -> N
 def test_json_mode_is_dropped_when_the_server_refuses_it(server: ScriptedOpenAI) -> None:
     server.push(Reply.error(400, "response_format is not supported"), Reply.json({"lesson": "l", "evidence": []}),
                 Reply.json({"lesson": "m"}))
-    with client(server.base_url, json_mode=True) as llm:
+    with client(server.base_url, json_mode=True, structured=False) as llm:
         assert llm.complete_structured("analyst", MESSAGES, Lesson).value.lesson == "l"
         llm.complete("analyst", MESSAGES)
     bodies = [r.body for r in server.chat_requests]

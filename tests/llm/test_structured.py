@@ -71,9 +71,14 @@ def test_a_reply_cut_at_the_token_limit_is_reported_as_truncated() -> None:
     assert info.value.kind is InvalidReplyKind.TRUNCATED
 
 
-def test_schema_instructions_are_deterministic_and_name_the_fields() -> None:
-    text = schema_instructions(Proposal)
-    assert text == schema_instructions(Proposal)
-    for field in ("hypothesis_id", "rationale", "code", "build_model"):
+def test_schema_instructions_are_deterministic_and_show_a_filled_example() -> None:
+    text = schema_instructions(Hypothesis)
+    assert text == schema_instructions(Hypothesis)
+    for field in ('"title"', '"text"', '"rationale"'):
         assert field in text
-    assert "`code`" not in schema_instructions(Hypothesis)
+    assert '"properties"' not in text  # an example to fill, not a schema to copy
+
+
+def test_code_is_asked_for_as_prose_and_one_python_block() -> None:
+    text = schema_instructions(Proposal)
+    assert "```python block" in text and "build_model" in text and "JSON" not in text

@@ -13,7 +13,8 @@ from memory_support import make_record, word_embedder
 
 from agentnas.encode.embed import EncodingCache
 from agentnas.encode.onnx_load import load_onnx
-from agentnas.memory import ARCH_DIM, NoveltyIndex, code_hash, describe_onnx, judge, open_memory
+from agentnas.fingerprint import code_hash
+from agentnas.memory import ARCH_DIM, NoveltyIndex, describe_onnx, judge, open_memory
 from agentnas.memory.calibration import variants
 from agentnas.paths import load_module
 

@@ -44,7 +44,7 @@ def test_a_batch_with_a_repeated_id_keeps_the_last(store: MemoryStore) -> None:
 
 
 def test_code_hash_is_filled_from_the_code(store: MemoryStore) -> None:
-    from agentnas.memory import code_hash
+    from agentnas.fingerprint import code_hash
 
     store.add(make_record(3))
     got = store.get("e3")

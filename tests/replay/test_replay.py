@@ -48,7 +48,7 @@ def test_a_replay_that_proposes_other_code_is_named_as_divergent(recorded: Path,
     class Other(ScriptedResearcher):
         def propose(self, ctx):  # type: ignore[no-untyped-def]
             drafts = super().propose(ctx)
-            return [d.model_copy(update={"code": d.code + "\n# changed\n"}) for d in drafts]
+            return [d.model_copy(update={"code": d.code.replace("nn.ReLU()", "nn.Tanh()")}) for d in drafts]
 
     def other_agents(options, task, journal):  # type: ignore[no-untyped-def]
         r = Other()

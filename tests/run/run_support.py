@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from agentnas.agents.roles import OfflineAnalyst
-from agentnas.agents.state import Context, Draft
+from agentnas.agents.state import Candidate, Context, Draft
+from agentnas.fingerprint import code_hash
 from agentnas.search.realtask import Agents
 from agentnas.search.run import RunOptions
 from agentnas.search.runtree import RunTree
@@ -45,6 +46,14 @@ class ScriptedResearcher:
                                 operator="mutate" if ctx.parent_id else "sample",
                                 description=f"MLP {depth}x{hidden}"))
         return drafts
+
+    def refill(self, ctx: Context, failed: Candidate, reason: str, taken: set[str]) -> Draft | None:
+        """A slot left empty (a duplicate or a broken draft) gets the next unused width."""
+        for hidden in range(8, 200, 4):
+            code = TEMPLATE.format(hidden=hidden, depth=1)
+            if code_hash(code) not in taken:
+                return Draft(code=code, operator="refill", description=f"MLP 1x{hidden}", fallback=reason)
+        return None
 
     def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
         return ["wider layers", "deeper stacks", "small and fast"][len(tree.hypotheses) % 3]

@@ -1,0 +1,127 @@
+"""Replies as real servers and small models give them, through the real `openai` client: JSON
+in a fence with prose around it, bare code, a tool call with `content: null`, no usage, a
+reply cut by the token limit, a schema echoed back; and servers that refuse structured output,
+do not know the model, or go away."""
+
+from __future__ import annotations
+
+import pytest
+from imperfect_models import behaviour
+from llm_support import Sleeps, client
+from scripted_openai import Reply, ScriptedOpenAI, free_port
+
+from agentnas.llm import EndpointDown, InvalidReply, LLMCallFailed, Prompt, Proposal, build_prompt
+from agentnas.llm.errors import InvalidReplyKind
+
+from agentnas.bench.llm import mutate_context  # isort: skip  (the real mutate prompt)
+
+
+def ask(base_url: str, *, stream: bool = False, **overrides: object) -> tuple[Proposal, object]:
+    prompt = build_prompt("mutate", mutate_context())
+    with client(base_url, **overrides) as llm:  # type: ignore[arg-type]
+        got = llm.ask(prompt, stream=stream)
+        assert isinstance(got.value, Proposal)
+        return got.value, llm.ledger.summary()
+
+
+@pytest.mark.parametrize("style", ["fenced_json", "bare_code", "tool_call", "no_usage"])
+def test_a_usable_reply_in_any_form_gives_the_proposal(style: str) -> None:
+    with ScriptedOpenAI(handler=behaviour(style)) as server:
+        proposal, summary = ask(server.base_url)
+    assert "def build_model" in proposal.code and "MLP" in proposal.code
+    assert summary.estimated_calls == (1 if style == "no_usage" else 0)  # type: ignore[attr-defined]
+
+
+def test_a_streamed_tool_call_is_the_answer_too() -> None:
+    with ScriptedOpenAI(handler=behaviour("tool_call")) as server:
+        proposal, _ = ask(server.base_url, stream=True)
+    assert "def build_model" in proposal.code
+
+
+def test_missing_usage_is_shown_as_an_estimate_and_an_unpriced_model_as_unpriced() -> None:
+    with ScriptedOpenAI(handler=behaviour("no_usage")) as server:
+        _, summary = ask(server.base_url)
+    assert summary.tokens_text().startswith("~") and "estimated for 1 of 1" in summary.tokens_text()  # type: ignore
+    assert "unpriced (scripted-model)" in summary.cost_text() and "$0.0000" not in summary.cost_text()  # type: ignore
+
+
+@pytest.mark.parametrize("style, kind", [("truncated", InvalidReplyKind.TRUNCATED),
+                                         ("schema_echo", InvalidReplyKind.SCHEMA)])
+def test_a_cut_or_echoed_reply_is_a_typed_failure_not_a_proposal(style: str, kind: InvalidReplyKind) -> None:
+    with ScriptedOpenAI(handler=behaviour(style)) as server, pytest.raises(InvalidReply) as info:
+        ask(server.base_url)
+    assert info.value.kind == kind
+
+
+def lesson_prompt() -> Prompt:
+    ctx = mutate_context()
+    return build_prompt("analyse", ctx.model_copy(update={"candidate": ctx.parent, "parent": None}))
+
+
+def test_a_json_reply_is_asked_for_with_a_filled_example_not_a_schema_to_copy() -> None:
+    with ScriptedOpenAI(handler=behaviour("json")) as server:
+        with client(server.base_url) as llm:
+            llm.ask(lesson_prompt())
+        text = server.chat_requests[0].messages[-1]["content"]
+    assert '"lesson":' in text and '"evidence":' in text
+    assert '"properties"' not in text and '"required"' not in text
+
+
+def test_code_is_asked_for_as_prose_and_a_python_block_without_structured_output() -> None:
+    with ScriptedOpenAI(handler=behaviour("bare_code")) as server:
+        ask(server.base_url)
+        request = server.chat_requests[0]
+    assert "```python block" in request.messages[-1]["content"] and "response_format" not in request.body
+
+
+def test_structured_output_falls_back_format_by_format_when_the_server_refuses() -> None:
+    refuse = {"json_schema": 500}  # llama-cpp-python: HTTP 500 with a validation error naming the field
+    with ScriptedOpenAI(handler=behaviour("json"), refuse_formats=refuse) as server:
+        with client(server.base_url) as llm:
+            llm.ask(lesson_prompt())
+            llm.ask(lesson_prompt())
+        sent = [r.body.get("response_format", {}).get("type") for r in server.chat_requests]
+    assert sent == ["json_schema", "json_object", "json_object"]  # the refused format is not sent again
+    schema = server.chat_requests[1].body["response_format"]["schema"]
+    assert schema["required"] == ["lesson", "evidence"] and schema["additionalProperties"] is False
+
+
+def test_a_server_that_refuses_every_format_still_serves_plain_replies() -> None:
+    with ScriptedOpenAI(handler=behaviour("json"), refuse_formats={"json_schema": 400, "json_object": 422}) as server:
+        proposal, _ = ask(server.base_url)
+        assert "response_format" not in server.chat_requests[-1].body
+    assert "def build_model" in proposal.code
+
+
+def test_a_model_the_server_does_not_know_stops_at_once_naming_it() -> None:
+    with ScriptedOpenAI(handler=behaviour("json"), strict_models=True, models=("other",)) as server:
+        with pytest.raises(EndpointDown) as info:
+            ask(server.base_url)
+        assert len(server.chat_requests) == 1  # not retried: a 404 will not heal
+    assert "does not know the model" in str(info.value) and "scripted-model" in str(info.value)
+
+
+def test_a_server_that_went_away_stops_the_caller_after_its_retries() -> None:
+    sleeps = Sleeps()
+    with pytest.raises(EndpointDown) as info:
+        ask(f"http://127.0.0.1:{free_port()}/v1", sleeps=sleeps, max_retries=2)
+    assert "cannot be reached" in str(info.value) and len(sleeps) == 2
+
+
+def test_repeated_client_errors_stop_the_caller_on_the_third_in_a_row() -> None:
+    with ScriptedOpenAI([Reply.error(418, "odd"), Reply.error(418, "odd"), Reply.error(418, "odd")]) as server:
+        with client(server.base_url) as llm:
+            for _ in range(2):
+                with pytest.raises(LLMCallFailed):
+                    llm.complete("researcher", [{"role": "user", "content": "hi"}])
+            with pytest.raises(EndpointDown):
+                llm.complete("researcher", [{"role": "user", "content": "hi"}])
+
+
+def test_every_retry_is_said_at_once() -> None:
+    heard: list[str] = []
+    with ScriptedOpenAI([Reply.error(503, "busy"), "fine"]) as server:
+        with client(server.base_url) as llm:
+            llm.notify = heard.append
+            assert llm.complete("researcher", [{"role": "user", "content": "hi"}]).content == "fine"
+    assert len(heard) == 1 and "server_error" in heard[0] and "retry 1 of 3" in heard[0]
