@@ -147,8 +147,10 @@ def evaluate(
             results = evaluator.evaluate(files, on_result=progress)
     except SandboxStartError as e:
         fail(str(e), code=1)
-    except KeyboardInterrupt:
-        fail("interrupted; evaluations in progress were stopped", code=130)
+    except KeyboardInterrupt as stop:
+        from agentnas.signals import describe
+
+        fail(f"{describe(stop)}; evaluations in progress were stopped", code=130)
     if json_out:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2) + "\n")
         return
@@ -315,4 +317,11 @@ from agentnas import cli_bench, cli_run  # noqa: E402, F401
 
 
 def main() -> None:
-    app()
+    from agentnas import signals
+
+    signals.install()  # TERM and HUP clean up like Ctrl-C: no sandbox outlives the command
+    try:
+        app()
+    except SystemExit as e:
+        signals.wait_for_followers()
+        raise SystemExit(signals.exit_code(e.code)) from None

@@ -285,6 +285,7 @@ def chat(
     RUN_DIR/chat-llm.jsonl (never the key)."""
     import subprocess
 
+    from agentnas import signals
     from agentnas.steering.chat import Repl
 
     if start:
@@ -298,6 +299,7 @@ def chat(
         args += ["--budget-time", budget_time] if budget_time else []
         log = open(run_dir / "run.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        signals.stop_with_me(proc)  # TERM or HUP to the chat stops the run too; /quit does not
         err.print(f"started the run (pid {proc.pid}), log {run_dir / 'run.log'}", highlight=False)
     elif not (run_dir / "journal.sqlite").exists():
         fail(f"{run_dir} holds no run yet: start one with `agentnas run --run-dir {run_dir}` or use --start")

@@ -29,7 +29,8 @@ import torch  # noqa: E402
 import train as trainer  # noqa: E402
 import worker  # noqa: E402
 
-_PR_SET_DUMPABLE = 4
+_PR_SET_DUMPABLE, _PR_SET_PDEATHSIG = 4, 1
+_libc = ctypes.CDLL(None)
 
 
 def _warm_up() -> None:
@@ -136,8 +137,14 @@ def serve(inp: Any, out: Any) -> None:
         data = cache.get(job["data"])
         os.makedirs(job["dir"], exist_ok=True)
         t0 = time.perf_counter()
+        zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
+            # Without a pid namespace (isolation "none"), nothing else ends the child when
+            # the zygote is killed; inside one, its init's death already does.
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != zygote:
+                os._exit(1)
             if job["device"] == "cuda":
                 # CUDA cannot be used in a child forked from a process that loaded it, so a
                 # GPU evaluation starts a fresh interpreter (paying torch's import once more).
@@ -163,7 +170,7 @@ def main() -> None:
     inp = os.fdopen(os.dup(0), "r")
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     # No handlers at all: as PID 1 of its namespace the zygote then ignores every signal a
     # child manages to send it (e.g. through fcntl F_SETOWN/F_SETSIG, which seccomp cannot

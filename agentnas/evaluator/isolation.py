@@ -9,6 +9,10 @@ Inside either real backend the process has: its own network (no route out), pid,
 uts and mount namespaces; a tmpfs root, read-only, holding only the system libraries, the
 Python installation, the sandbox code and the label-free task data (all read-only) and
 the scratch folder (the only writable place); no capabilities; no_new_privs.
+
+Every backend's sandbox dies with the thread that started it, even when the host process
+is SIGKILLed and cleans nothing up: bwrap through `--die-with-parent`, the others through
+`die_with_parent` (then `unshare --kill-child` and the pid namespace take the rest).
 """
 
 from __future__ import annotations
@@ -81,6 +85,22 @@ _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nss
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
+# Run by the host's Python, isolated (-I -S: no site, no user paths), before it execs the
+# backend: PR_SET_PDEATHSIG (1) = SIGKILL, kept across that exec. When the parent is
+# already gone, prctl came too late to catch its death, so give up instead.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+    "os.getppid() == int(sys.argv[1]) or os._exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n")
+
+
+def die_with_parent(argv: list[str]) -> list[str]:
+    """`argv`, started so that it gets SIGKILL when the thread that starts it ends (this
+    process's spawner thread: at the latest when this process dies, however it dies)."""
+    return [_host_python(), "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv]
+
+
 def _run_probe(argv: list[str]) -> str | None:
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
@@ -150,8 +170,8 @@ class UnshareIsolation(Isolation):
             "chdir": spec.chdir, "argv": list(spec.argv), "env": spec.env,
         }
         enter = str(shipped_dir("sandbox") / "enter.py")
-        return ["unshare", *self._user_flags(), *self._NAMESPACES, "--",
-                _host_python(), "-I", "-S", enter, json.dumps(enter_spec)]
+        return die_with_parent(["unshare", *self._user_flags(), *self._NAMESPACES, "--",
+                                _host_python(), "-I", "-S", enter, json.dumps(enter_spec)])
 
     @functools.cache  # noqa: B019
     def _user_flags(self) -> tuple[str, ...]:
@@ -175,7 +195,7 @@ class NoIsolation(Isolation):
     relocates = False
 
     def command(self, spec: SandboxSpec) -> list[str]:
-        return list(spec.argv)
+        return die_with_parent(list(spec.argv))  # the zygote's children die with it (zygote.py)
 
     def probe(self) -> str | None:
         return None
