@@ -101,39 +101,98 @@ def bench_value(
     out.print(table)
 
 
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _seeds(text: str, flag: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"{flag} takes comma-separated integers, e.g. 0,1,2 (got {text!r})")
+    if any(x < 0 for x in seeds):
+        fail(f"{flag}: seeds must be >= 0")
+    return seeds
+
+
 @bench_app.command("llm")
 def bench_llm(
     json_out: JsonOpt = False,
-    n: Annotated[int, typer.Option(help="Proposals per measurement.")] = 200,
     base_url: Annotated[str | None, typer.Option(
-        "--base-url", help="Measure this OpenAI-compatible endpoint (default: the test suite's scripted "
-                           "server, a checkout only).")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name at --base-url.")] = None,
+        "--base-url", help="The OpenAI-compatible endpoint (else $OPENAI_BASE_URL). --overhead without it uses "
+                           "the test suite's scripted server (a checkout only).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name at --base-url (else $AGENTNAS_LLM_MODEL).")] = None,
+    task: Annotated[str, typer.Option(help="Task of the compared runs.")] = "mnist1d",
+    evals: Annotated[int, typer.Option(min=1, help="Real evaluations per run.")] = 30,
+    seeds: Annotated[str, typer.Option(help="Seeds of the LLM runs, comma-separated.")] = "0",
+    offline_seeds: Annotated[str, typer.Option(help="Seeds of the offline runs, comma-separated.")] = "0,1,2",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override the task recipe's epochs (both runs).")] = None,
+    out_dir: Annotated[Path, typer.Option(
+        "--out", help="Where the runs live; the same command again resumes them.")] = Path("agentnas-out/bench-llm"),
+    overhead: Annotated[bool, typer.Option(
+        help="Instead: the LLM layer's own latency per proposal beside a bare HTTP round trip.")] = False,
+    n: Annotated[int, typer.Option(min=1, help="--overhead: proposals per measurement.")] = 200,
+    slots: SlotsOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Latency and tokens per proposal through the LLM layer (prompt, completion, parse, ledger,
-    cassette), streamed and not, beside a bare HTTP round trip with the same request. The API key
-    comes from OPENAI_API_KEY."""
+    """Does the LLM help? The same discovery run (task, seed, recipe) with the LLM proposer and with the
+    offline grammar, N evaluations each: proposals valid first try / after repairs, duplicates caught,
+    grammar fallbacks, LLM calls, tokens and seconds per evaluated candidate, best validation and its
+    test accuracy, wall time. Resumable: run the same command again after any stop. The API key comes
+    from OPENAI_API_KEY."""
     import os
 
-    from agentnas.bench.llm import run_llm_bench
     from agentnas.llm import LLMError
 
+    if overhead:
+        from agentnas.bench.llm import run_llm_bench
+
+        try:
+            report = run_llm_bench(n, base_url=base_url, model=model, api_key=os.environ.get("OPENAI_API_KEY"),
+                                   log=None if json_out else err.print)
+        except (LLMError, FileNotFoundError) as e:
+            fail(str(e))
+        if json_out:
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+            return
+        table = Table(title=f"LLM layer benchmark ({report['endpoint']}, n={n})")
+        for col in ("measure", "p50 ms", "p90 ms", "prompt tok/call", "completion tok/call"):
+            table.add_column(col)
+        for name in ("baseline_raw_http", "prompt_assembly", "proposal", "proposal_streamed"):
+            part = report[name]
+            table.add_row(name, f"{part['p50_ms']:.2f}", f"{part['p90_ms']:.2f}",
+                          f"{part.get('prompt_tokens_per_call', float('nan')):.0f}",
+                          f"{part.get('completion_tokens_per_call', float('nan')):.0f}")
+        out.print(table)
+        return
+    from agentnas.bench.proposers import compare
+    from agentnas.search.run import RunError
+
+    llm_seeds, off_seeds = _seeds(seeds, "--seeds"), _seeds(offline_seeds, "--offline-seeds")
+    if llm_seeds and not (base_url or os.environ.get("OPENAI_BASE_URL")):
+        fail("bench llm compares against a real endpoint: pass --base-url (and --model), or --seeds '' to run "
+             "the offline proposer alone")
+    cfg = config_or_exit(config, slots=slots, task=task)
     try:
-        report = run_llm_bench(n, base_url=base_url, model=model, api_key=os.environ.get("OPENAI_API_KEY"),
-                               log=None if json_out else err.print)
-    except (LLMError, FileNotFoundError) as e:
+        report = compare(cfg, task=task, evals=evals, out_dir=out_dir, llm_seeds=llm_seeds, offline_seeds=off_seeds,
+                         base_url=base_url, model=model, epochs=epochs,
+                         log=lambda m: err.print(m, highlight=False, markup=False, soft_wrap=True))
+    except RunError as e:
         fail(str(e))
     if json_out:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
-    table = Table(title=f"LLM layer benchmark ({report['endpoint']}, n={n})")
-    for col in ("measure", "p50 ms", "p90 ms", "prompt tok/call", "completion tok/call"):
-        table.add_column(col)
-    for name in ("baseline_raw_http", "prompt_assembly", "proposal", "proposal_streamed"):
-        part = report[name]
-        table.add_row(name, f"{part['p50_ms']:.2f}", f"{part['p90_ms']:.2f}",
-                      f"{part.get('prompt_tokens_per_call', float('nan')):.0f}",
-                      f"{part.get('completion_tokens_per_call', float('nan')):.0f}")
+    table = Table(title=f"LLM vs offline proposer · {task} · {evals} evaluations per run")
+    for col in ("run", "best val", "its test", "valid 1st", "valid ≤2 rep.", "dup. caught", "fallbacks",
+                "dup. trained", "calls/eval", "tokens/eval", "LLM s/eval", "wall s"):
+        table.add_column(col, justify="right")
+    for name, r in report["runs"].items():
+        p = r["proposals"]
+        table.add_row(name, f"{r['best_val_accuracy'] or 0:.4f}", f"{r['best_test_accuracy'] or 0:.4f}",
+                      _rate(r["valid_first_try_rate"]), _rate(r["valid_after_repairs_rate"]), str(p["duplicates"]),
+                      str(p["fallbacks"]), str(r["duplicate_trainings"]), f"{r['llm_calls_per_eval']:.2f}",
+                      ("~" if r["llm_tokens_estimated"] else "") + f"{r['llm_tokens_per_eval']:,.0f}",
+                      f"{r['llm_seconds_per_eval']:.0f}", f"{r['wall_s']:.0f}")
     out.print(table)
 
 

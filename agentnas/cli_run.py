@@ -64,7 +64,8 @@ def run(
         help="OpenAI-compatible endpoint for --proposer llm (else $OPENAI_BASE_URL); the key comes from "
              "$OPENAI_API_KEY and is never stored.")] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model for every role (else $AGENTNAS_LLM_MODEL).")] = None,
-    k: Annotated[int, typer.Option(help="Children proposed per expansion.")] = 6,
+    k: Annotated[int | None, typer.Option(
+        help="Children proposed per expansion (default 6 offline, 2 with --proposer llm: each is a call).")] = None,
     train_per_expansion: Annotated[int, typer.Option(help="Children granted real training per expansion.")] = 2,
     beta: Annotated[float, typer.Option(help="Weight of the value model's std (exploration).")] = 1.0,
     max_params: Annotated[int | None, typer.Option(help="Reject candidates with more parameters.")] = None,
@@ -124,7 +125,8 @@ def run(
     options = RunOptions(task=cfg.task, run_dir=run_dir or Path("agentnas-runs") / f"{cfg.task}-s{seed}",
                          budget_evals=budget_evals, budget_time_s=_duration(budget_time),
                          proposer="llm" if proposer == "llm" else "offline",
-                         seed=seed, k=k, train_per_expansion=train_per_expansion, beta=beta, max_params=max_params,
+                         seed=seed, k=k if k is not None else (2 if proposer == "llm" else 6),
+                         train_per_expansion=train_per_expansion, beta=beta, max_params=max_params,
                          epochs=cfg.epochs, memory=memory, from_memory=from_memory,
                          approve=approve, fidelity_epochs=fidelity_epochs,
                          keep=keep, llm_base_url=llm_base_url, llm_model=llm_model, value_model=value_model,

@@ -63,12 +63,18 @@ def _wrap(obj: dict[str, object], style: str) -> Reply:
 class Behaviour:
     """A request handler; `seen` counts requests by kind (proposal, repair, hypothesis, lesson)."""
 
-    def __init__(self, style: str) -> None:
+    def __init__(self, style: str, omit_usage: bool = False) -> None:
         self.style = style
+        self.omit_usage = omit_usage  # a server that never reports usage, whatever the reply
         self.seen = {"proposal": 0, "repair": 0, "hypothesis": 0, "lesson": 0}
         self._n = itertools.count()
 
     def __call__(self, request: RecordedRequest) -> Reply:
+        reply = self.answer(request)
+        reply.omit_usage = reply.omit_usage or self.omit_usage
+        return reply
+
+    def answer(self, request: RecordedRequest) -> Reply:
         kind = kind_of(request)
         self.seen[kind] += 1
         n = next(self._n)
@@ -97,5 +103,5 @@ class Behaviour:
         return _wrap({"rationale": f"hidden width {16 + 8 * n}", "code": MLP.format(h=16 + 8 * n)}, self.style)
 
 
-def behaviour(style: str) -> Callable[[RecordedRequest], Reply]:
-    return Behaviour(style)
+def behaviour(style: str, omit_usage: bool = False) -> Callable[[RecordedRequest], Reply]:
+    return Behaviour(style, omit_usage)

@@ -88,7 +88,7 @@ class LLMConfig(BaseModel):
     researcher_model: str | None = None
     engineer_model: str | None = None
     analyst_model: str | None = None
-    timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(default=600.0, gt=0)  # the openai SDK's own default; slow local models need more
     check_timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     backoff_base_s: float = Field(default=1.0, ge=0)

@@ -23,7 +23,7 @@ from agentnas.agents.roles import OfflineAnalyst
 from agentnas.agents.services import Services
 from agentnas.journal import Journal, JournalError, open_journal
 from agentnas.replay.serve import ReplayChecker, ReplayDivergence, ReplayScorer, ReplayTrainer
-from agentnas.search.loop import Budget, Loop, Recorder, ValueGate
+from agentnas.search.loop import Budget, Loop, Recorder, RunIndex, ValueGate
 from agentnas.search.realtask import Agents
 from agentnas.search.run import RunError, RunOptions, leaderboard
 from agentnas.search.runtree import Policy, RunTree
@@ -150,6 +150,8 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
             total = source.count("experiment")
             recorded = RunTree.from_journal(source)
 
+            index = RunIndex(target)  # the replayed run's own nodes, as the recorded run screened against its own
+
             def services_for(recorder: Recorder) -> Services:
                 return Services(
                     researcher=agents.researcher, engineer=agents.engineer,
@@ -157,7 +159,8 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
                     checker=ReplayChecker(source), scorer=ReplayScorer(source),
                     gate=ValueGate(options.train_per_expansion, options.beta,
                                    lambda: max(total - target.count("experiment"), 0)),
-                    trainer=ReplayTrainer(source, recorder), recorder=recorder, approval=options.approve)
+                    trainer=ReplayTrainer(source, recorder), recorder=recorder, approval=options.approve,
+                    known=index.codes)
 
             saver = None
             if options.approve:  # the pauses need a checkpointer; the answers come from the record

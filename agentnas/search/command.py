@@ -207,5 +207,5 @@ def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
     print_leaderboard(console, doc, task, tree)
     llm = doc["llm"]
     console.print(f"iterations {doc['iterations']} · hypotheses {len(doc['hypotheses'])} · failures "
-                  f"{doc['failures'] or 'none'} · {llm['text']}", highlight=False)
+                  f"{doc['failures'] or 'none'} · {llm['text']}", highlight=False, soft_wrap=True)
     return 0

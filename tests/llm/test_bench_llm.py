@@ -22,9 +22,9 @@ def test_bench_measures_proposals_against_the_scripted_server() -> None:
 
 def test_bench_cli_json_and_unreachable_endpoint() -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["bench", "llm", "--json", "--n", "2"])
+    result = runner.invoke(app, ["bench", "llm", "--overhead", "--json", "--n", "2"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n"] == 2
-    down = runner.invoke(app, ["bench", "llm", "--n", "2", "--base-url", f"http://127.0.0.1:{free_port()}",
-                               "--model", "m"])
+    down = runner.invoke(app, ["bench", "llm", "--overhead", "--n", "2", "--base-url",
+                               f"http://127.0.0.1:{free_port()}", "--model", "m"])
     assert down.exit_code == 2 and "cannot use the LLM endpoint" in down.output

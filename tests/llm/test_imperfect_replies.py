@@ -109,19 +109,18 @@ def test_a_server_that_went_away_stops_the_caller_after_its_retries() -> None:
 
 
 def test_repeated_client_errors_stop_the_caller_on_the_third_in_a_row() -> None:
-    with ScriptedOpenAI([Reply.error(418, "odd"), Reply.error(418, "odd"), Reply.error(418, "odd")]) as server:
-        with client(server.base_url) as llm:
-            for _ in range(2):
-                with pytest.raises(LLMCallFailed):
-                    llm.complete("researcher", [{"role": "user", "content": "hi"}])
-            with pytest.raises(EndpointDown):
+    odd = [Reply.error(418, "odd"), Reply.error(418, "odd"), Reply.error(418, "odd")]
+    with ScriptedOpenAI(odd) as server, client(server.base_url) as llm:
+        for _ in range(2):
+            with pytest.raises(LLMCallFailed):
                 llm.complete("researcher", [{"role": "user", "content": "hi"}])
+        with pytest.raises(EndpointDown):
+            llm.complete("researcher", [{"role": "user", "content": "hi"}])
 
 
 def test_every_retry_is_said_at_once() -> None:
     heard: list[str] = []
-    with ScriptedOpenAI([Reply.error(503, "busy"), "fine"]) as server:
-        with client(server.base_url) as llm:
-            llm.notify = heard.append
-            assert llm.complete("researcher", [{"role": "user", "content": "hi"}]).content == "fine"
+    with ScriptedOpenAI([Reply.error(503, "busy"), "fine"]) as server, client(server.base_url) as llm:
+        llm.notify = heard.append
+        assert llm.complete("researcher", [{"role": "user", "content": "hi"}]).content == "fine"
     assert len(heard) == 1 and "server_error" in heard[0] and "retry 1 of 3" in heard[0]
