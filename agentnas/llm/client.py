@@ -38,7 +38,7 @@ from agentnas.llm.ledger import Ledger, estimate_tokens
 from agentnas.llm.prompts import Prompt
 from agentnas.llm.retry import RetryPolicy
 from agentnas.llm.schemas import AgentReply
-from agentnas.llm.structured import parse_response, repair_messages, response_formats, with_schema
+from agentnas.llm.structured import parse_response, repair_messages, reply_style, response_formats, with_schema
 from agentnas.llm.transport import MalformedResponse, chat_once, classify
 from agentnas.records import ChatMessage, LLMCall, LLMRequest, LLMResponse, LLMUsage
 
@@ -197,9 +197,10 @@ class LLMClient:
         An unusable reply raises `InvalidReply` (kind, message, raw text, cassette key); with `repairs` > 0
         the model is first shown its reply and the problem, up to that many times, in the same conversation.
         """
+        style = reply_style(schema, self.config.reply_format)
         msgs = with_schema([m if isinstance(m, ChatMessage) else ChatMessage.model_validate(dict(m))
-                            for m in messages], schema)
-        formats = response_formats(schema)
+                            for m in messages], schema, style)
+        formats = response_formats(schema, style)
         for n in range(repairs + 1):
             reply = self.complete(role, msgs, stream=stream, temperature=temperature, max_tokens=max_tokens,
                                   timeout_s=timeout_s, formats=formats)
@@ -210,7 +211,7 @@ class LLMClient:
                 e.role, e.key = role, reply.key
                 if n == repairs:
                     raise
-                msgs = repair_messages(msgs, reply.content, e, schema)
+                msgs = repair_messages(msgs, reply.content, e, schema, style)
                 continue
             return StructuredReply(parsed.value, reply, parsed.via, n + 1)
         raise AssertionError("unreachable")

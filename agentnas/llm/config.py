@@ -100,6 +100,9 @@ class LLMConfig(BaseModel):
     # structured output: send the reply's JSON schema as response_format (json_schema, then json_object +
     # schema); whatever the server refuses is dropped for the session and the reply is parsed leniently
     structured: bool = True
+    # "auto": each reply in its own style (code, hypotheses and lessons in words, steering as JSON);
+    # "json": every reply as one JSON object, for models that write JSON well
+    reply_format: Literal["auto", "json"] = "auto"
     prompt_token_cap: int = Field(default=2500, gt=200)  # estimated tokens of one prompt (optional parts drop)
     max_calls_per_eval: float | None = Field(default=4.0, gt=0)  # LLM calls per evaluated candidate (None: no bound)
     stream: bool = False      # stream completions (usage from the final chunk)

@@ -39,13 +39,13 @@ class AgentReply(BaseModel):
     the model wrote no JSON at all; None (the default) means this schema cannot be recovered that way."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-    # How the model is asked to answer. "json": one object, like `example()`, with the server's
-    # structured output where it has one. "markdown": a few sentences, then the whole file in one
-    # python block — measured with a 1.5B local model, a JSON reply carrying code copied the
-    # example's code (a full model, or a sketch) instead of editing the parent; prose + a python
-    # block is the shape coder models answer in on their own.
+    # How the model is asked to answer by default ([llm] reply_format = "json" asks every reply as JSON).
+    # "json": one object shaped like `example()`, with the server's structured output where it has one.
+    # "markdown": `instructions` in words (a few sentences, a python block for code). Measured with a
+    # 1.5B local model: in JSON it copied the example's content (a whole example model, a code sketch,
+    # an example lesson) instead of writing its own; asked in words, it edited the parent.
     reply_style: ClassVar[Literal["json", "markdown"]] = "json"
-    instructions: ClassVar[str] = ""  # the reply format in words, for the markdown style
+    instructions: ClassVar[str] = ""
 
     @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
@@ -53,29 +53,52 @@ class AgentReply(BaseModel):
 
     @classmethod
     def example(cls) -> dict[str, Any]:
-        """A filled reply, shown to the model instead of the schema (small models copy a schema)."""
+        """The reply's shape for the JSON style, each value saying what goes there (a schema gets copied,
+        and so does example content)."""
         return {}
+
+
+_LABEL = re.compile(r"^\s*(?:#+\s*|\*\*|__)?\s*(?:title|hypothesis|idea)?\s*[:\-]?\s*", re.IGNORECASE)
+_EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<ids>.*)$", re.IGNORECASE | re.MULTILINE)
+_CITED = re.compile(r"\[([A-Za-z0-9][\w.:/-]*)\]")
 
 
 class Hypothesis(AgentReply):
     """A researcher's idea to test, before any code."""
+
+    reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
+    instructions: ClassVar[str] = (
+        "On the first line, a short title for the idea (a few words). Then two or three sentences: what to build "
+        "and the validation result you expect, citing evidence ids in square brackets. No code.")
 
     title: str = Field(min_length=1, max_length=200, description="A short name for the idea.")
     text: str = Field(min_length=1, description="The hypothesis: what to change and what result you expect.")
     rationale: str = Field(default="", description="Why you expect it, citing evidence ids like [K3] or [X12].")
 
     @classmethod
+    def from_fallback(cls, prose: str, code: str | None) -> Self | None:
+        lines = [ln.strip() for ln in prose.strip().splitlines() if ln.strip()]
+        if not lines:
+            return None
+        title = _LABEL.sub("", lines[0]).strip("*_# :").strip()
+        text = " ".join(lines[1:]).strip() or lines[0]
+        return cls(title=(title or text)[:200], text=text)
+
+    @classmethod
     def example(cls) -> dict[str, Any]:
-        return {"title": "Dilated convolutions",
-                "text": "Replacing strided convolutions by dilated ones keeps the resolution and widens the "
-                        "receptive field; expect +1 to +2 points of validation accuracy at equal parameters.",
-                "rationale": "Shifted signals reward a wide receptive field [K3]."}
+        return {"title": "<a few words naming the idea>",
+                "text": "<what to build, and the validation result you expect>",
+                "rationale": "<why, citing ids like [K3]>"}
 
 
 class Proposal(AgentReply):
     """A candidate: the full model file, and why it should help."""
 
     reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
+    instructions: ClassVar[str] = (
+        "Write one to three sentences: what you changed and why, citing ids in square brackets. Then the whole "
+        "new Python file in one ```python block (every import, class and function it needs, ending with "
+        "build_model), and nothing after the block.")
 
     hypothesis_id: str | None = Field(default=None, description="The id of the hypothesis this tests, if given.")
     rationale: str = Field(default="", description="What you changed and why, in a few sentences.")
@@ -88,16 +111,19 @@ class Proposal(AgentReply):
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
         return cls(rationale=prose, code=code) if code else None
 
-    instructions: ClassVar[str] = (
-        "Write one to three sentences: what you changed and why, citing ids in square brackets. Then the whole "
-        "new Python file in one ```python block (every import, class and function it needs, ending with "
-        "build_model), and nothing after the block.")
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        return {"rationale": "<what you changed and why, citing ids like [K3]>",
+                "code": "<the whole new Python file, as one JSON string>"}
 
 
 class Repair(AgentReply):
     """The engineer's fix of a failed candidate."""
 
     reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
+    instructions: ClassVar[str] = (
+        "Write one or two sentences: what went wrong and what you changed. Then the whole corrected Python file "
+        "in one ```python block, and nothing after the block.")
 
     diagnosis: str = Field(min_length=1, description="What went wrong, in one or two sentences.")
     code: str = Field(description="The whole corrected Python file, defining build_model(input_shape, num_classes).")
@@ -108,13 +134,19 @@ class Repair(AgentReply):
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
         return cls(diagnosis=prose or "(no diagnosis given)", code=code) if code else None
 
-    instructions: ClassVar[str] = (
-        "Write one or two sentences: what went wrong and what you changed. Then the whole corrected Python file "
-        "in one ```python block, and nothing after the block.")
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        return {"diagnosis": "<what went wrong and what you changed>",
+                "code": "<the whole corrected Python file, as one JSON string>"}
 
 
 class Lesson(AgentReply):
     """The analyst's lesson from one result, with the ids of the evidence it rests on."""
+
+    reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
+    instructions: ClassVar[str] = (
+        "Two or three sentences: the lesson. Then one last line starting with 'Evidence:' and the ids it rests on, "
+        "e.g. Evidence: i00003-c1, K3")
 
     lesson: str = Field(min_length=1, description="What this result teaches for the next designs.")
     evidence: list[str] = Field(default_factory=list,
@@ -126,10 +158,17 @@ class Lesson(AgentReply):
         return [_id(x) for x in v] if isinstance(v, list) else v
 
     @classmethod
+    def from_fallback(cls, prose: str, code: str | None) -> Self | None:
+        found = _EVIDENCE.search(prose)
+        lesson = (prose[: found.start()] if found else prose).strip()
+        ids = _CITED.findall(prose)
+        if found:
+            ids += [x.strip(" []`.") for x in re.split(r"[,;\s]+", found.group("ids")) if x.strip(" []`.")]
+        return cls(lesson=lesson, evidence=list(dict.fromkeys(ids))) if lesson else None
+
+    @classmethod
     def example(cls) -> dict[str, Any]:
-        return {"lesson": "Dilation helped: +1.8 points over the parent at equal parameters, so the receptive "
-                          "field limited it; try dilations in the later layers too.",
-                "evidence": ["i00003-c1", "K3"]}
+        return {"lesson": "<what this result teaches for the next designs>", "evidence": ["<an id>", "<an id>"]}
 
     def unknown_evidence(self, known_ids: set[str]) -> list[str]:
         """Cited ids that were not in the prompt (a hallucinated citation)."""

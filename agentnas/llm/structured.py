@@ -44,24 +44,31 @@ def _example(schema: type[BaseModel]) -> dict[str, object]:
     return found if isinstance(found, dict) else {}
 
 
+def reply_style(schema: type[BaseModel], forced: str | None = None) -> str:
+    """"json" or "markdown": the schema's own style, unless the configuration forces "json"."""
+    return "json" if forced == "json" else str(getattr(schema, "reply_style", "json"))
+
+
 @cache  # a schema class never changes
-def schema_instructions(schema: type[BaseModel]) -> str:
-    """The reply-format paragraph appended to the prompt (deterministic for a schema): a filled
-    example of the reply, not the schema (small models copy a schema instead of filling it)."""
-    if getattr(schema, "reply_style", "json") == "markdown":
-        return "## Reply format\n" + str(getattr(schema, "instructions", ""))
+def schema_instructions(schema: type[BaseModel], style: str | None = None) -> str:
+    """The reply-format paragraph appended to the prompt (deterministic for a schema): the format in
+    words, or the JSON object's shape with each value saying what goes there (never the schema:
+    small models copy a schema instead of filling it)."""
+    style = style or reply_style(schema)
+    instructions = str(getattr(schema, "instructions", "") or "")
+    if style == "markdown" and instructions:
+        return "## Reply format\n" + instructions
     example = _example(schema)
     if not example:
+        if instructions:
+            return "## Reply format\n" + instructions
         js = json.dumps(schema.model_json_schema(), sort_keys=True, indent=1)
         return ("## Reply format\n"
                 f"Reply with exactly one JSON object (a {schema.__name__}) and nothing else, matching this JSON "
                 f"Schema:\n```json\n{js}\n```")
-    text = ("## Reply format\n"
-            "Reply with exactly one JSON object and nothing else, with the same keys as this example and your own "
-            f"content:\n```json\n{json.dumps(example, indent=1)}\n```")
-    if "code" in schema.model_fields:
-        text += "\nThe `code` value is your whole Python file as one JSON string."
-    return text
+    return ("## Reply format\n"
+            "Reply with exactly one JSON object and nothing else, with these keys (replace each <...> with your "
+            f"own content):\n```json\n{json.dumps(example, indent=1)}\n```")
 
 
 @cache
@@ -79,25 +86,30 @@ def response_schema(schema: type[BaseModel]) -> dict[str, object]:
         if "anyOf" in p:  # Optional[...]: the non-null branch
             p = next((b for b in p["anyOf"] if b.get("type") != "null"), p)
         properties[name] = p
-    return {"type": "object", "properties": properties, "required": keep, "additionalProperties": False}
+    out: dict[str, object] = {"type": "object", "properties": properties, "required": keep,
+                              "additionalProperties": False}
+    if "$defs" in full:  # nested records (e.g. a list of actions) are referenced from there
+        out["$defs"] = full["$defs"]
+    return out
 
 
-def response_formats(schema: type[BaseModel]) -> tuple[dict[str, object], ...]:
+def response_formats(schema: type[BaseModel], style: str | None = None) -> tuple[dict[str, object], ...]:
     """`response_format` values to try, best first: OpenAI's json_schema (OpenAI, vLLM, llama.cpp's
     server), then json_object with a schema (llama-cpp-python, Anyscale-style servers). None for a
-    reply asked for as prose and a code block."""
-    if getattr(schema, "reply_style", "json") != "json":
+    reply asked for in words."""
+    if (style or reply_style(schema)) != "json":
         return ()
     js = response_schema(schema)
     return ({"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": js, "strict": True}},
             {"type": "json_object", "schema": js})
 
 
-def with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel]) -> list[ChatMessage]:
+def with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel],
+                style: str | None = None) -> list[ChatMessage]:
     """`messages` with the reply format appended to the last user message (or added as one): every chat
     template accepts that, unlike a second system message."""
     out = list(messages)
-    instructions = schema_instructions(schema)
+    instructions = schema_instructions(schema, style)
     for i in range(len(out) - 1, -1, -1):
         if out[i].role == "user":
             out[i] = ChatMessage(role="user", content=f"{out[i].content.rstrip()}\n\n{instructions}")
@@ -107,9 +119,9 @@ def with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel]) -> lis
 
 
 def repair_messages(messages: Sequence[ChatMessage], raw: str, failure: InvalidReply,
-                    schema: type[BaseModel] | None = None) -> list[ChatMessage]:
+                    schema: type[BaseModel] | None = None, style: str | None = None) -> list[ChatMessage]:
     """The conversation that asks the model to fix its own unusable reply."""
-    if schema is not None and getattr(schema, "reply_style", "json") == "markdown":
+    if schema is not None and (style or reply_style(schema)) == "markdown":
         again = f"Reply again in the format asked: {getattr(schema, 'instructions', '')}"
     else:
         again = f"Reply again with only the corrected JSON object ({failure.schema}), nothing else."
@@ -184,7 +196,9 @@ def parse_reply(text: str, schema: type[T], *, finish_reason: str | None = None)
             return Parsed(schema.model_validate(obj), via)
         except ValidationError as e:
             first_error = first_error or _errors(e)
-    if issubclass(schema, AgentReply):
+    if issubclass(schema, AgentReply) and not (first_error is not None and "```python" not in text
+                                               and "def build_model" not in text):
+        # a reply in words (or words and code); not a JSON object that failed validation, which is no prose
         prose, code = _fenced_code(text)
         try:
             value = schema.from_fallback(prose, code)

@@ -23,10 +23,20 @@ class RoleCost(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    estimated: int = 0      # answered calls whose token counts are estimates (the server reported none)
+    unpriced: bool = False  # a model without a price answered: the cost is unknown, not zero
 
     @property
     def mean_latency_s(self) -> float:
         return self.latency_s / self.calls if self.calls else 0.0
+
+    def tokens(self, n: int) -> str:
+        return f"~{n:,}" if self.estimated else f"{n:,}"
+
+    def cost(self) -> str:
+        if self.unpriced:
+            return "unpriced" + (f" (+${self.cost_usd:.4f})" if self.cost_usd else "")
+        return f"${self.cost_usd:.4f}"
 
 
 class OutcomeTime(BaseModel):
@@ -52,6 +62,8 @@ def by_role(calls: Sequence[dict[str, Any]]) -> list[RoleCost]:
         r.completion_tokens += int(c.get("completion_tokens") or 0)
         r.cost_usd += float(c.get("cost_usd") or 0.0)
         r.latency_s += float(c.get("latency_s") or 0.0)
+        r.estimated += bool(c.get("usage_estimated"))
+        r.unpriced = r.unpriced or (c.get("status") == "ok" and c.get("priced") is False)
     return sorted(roles.values(), key=lambda r: r.role)
 
 
@@ -86,22 +98,24 @@ class CostSection(Section):
         roles = by_role(data.llm_calls)
         if not roles:
             return "<h3>LLM calls by role</h3><p>No LLM calls: the offline proposer wrote every candidate.</p>"
-        rows = [[esc(r.role), str(r.calls), str(r.errors), str(r.replayed), f"{r.prompt_tokens:,}",
-                 f"{r.completion_tokens:,}", f"${r.cost_usd:.4f}", f"{r.mean_latency_s:.2f}", _s(r.latency_s)]
+        rows = [[esc(r.role), str(r.calls), str(r.errors), str(r.replayed), r.tokens(r.prompt_tokens),
+                 r.tokens(r.completion_tokens), r.cost(), f"{r.mean_latency_s:.2f}", _s(r.latency_s)]
                 for r in roles]
         total = RoleCost(role="total", calls=sum(r.calls for r in roles), errors=sum(r.errors for r in roles),
                          replayed=sum(r.replayed for r in roles), prompt_tokens=sum(r.prompt_tokens for r in roles),
                          completion_tokens=sum(r.completion_tokens for r in roles),
-                         cost_usd=sum(r.cost_usd for r in roles), latency_s=sum(r.latency_s for r in roles))
+                         cost_usd=sum(r.cost_usd for r in roles), latency_s=sum(r.latency_s for r in roles),
+                         estimated=sum(r.estimated for r in roles), unpriced=any(r.unpriced for r in roles))
         rows.append([f"<b>{t}</b>" for t in ("total", str(total.calls), str(total.errors), str(total.replayed),
-                                             f"{total.prompt_tokens:,}", f"{total.completion_tokens:,}",
-                                             f"${total.cost_usd:.4f}", f"{total.mean_latency_s:.2f}",
-                                             _s(total.latency_s))])
+                                             total.tokens(total.prompt_tokens), total.tokens(total.completion_tokens),
+                                             total.cost(), f"{total.mean_latency_s:.2f}", _s(total.latency_s))])
         return ("<h3>LLM calls by role</h3>" + table(
             ["role", "live calls", "errors", "replayed", "prompt tokens", "completion tokens", "cost (USD)",
              "mean latency (s)", "total latency (s)"], rows, "num cost")
             + "<p>Replayed calls were served from the journal: they were paid for when first made, so they add "
-              "no tokens, cost or latency here.</p>")
+              "no tokens, cost or latency here. Token counts marked ~ include estimates (the server reported no "
+              "usage for " + f"{total.estimated} calls); a cost marked unpriced has a model with no price in "
+              "<code>[llm.prices]</code>: unknown, not zero.</p>")
 
     @staticmethod
     def sandbox(data: RunData) -> str:

@@ -14,9 +14,10 @@ cites none of them is not trusted, and the records are shown as they are.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +28,7 @@ from agentnas.steering.inbox import SteeringMessage
 
 ActionKind = Literal["hypothesis", "constrain", "focus", "unfocus", "prune", "ask", "status", "stop"]
 TEMPLATE = "_steering.txt"
+EXAMPLES = "_steering_examples.json"
 
 
 class SteeringAction(BaseModel):
@@ -70,6 +72,11 @@ class SteeringReply(BaseModel):
     actions: list[SteeringAction] = Field(max_length=6)  # required: any JSON object must not pass as a reply
     reply: str = Field(default="", description="one short sentence to the user: what you understood")
 
+    # The format in words: the worked examples before the message show the shape (prompts/_steering_examples.json);
+    # a single example object, or the schema, gets copied by small models instead of being filled.
+    instructions: ClassVar[str] = ('Reply with exactly one JSON object shaped like the answers above, '
+                                   '{"actions": [...], "reply": "..."}, for the message above, and nothing else.')
+
 
 class Interpretation(BaseModel):
     """What the REPL does with a message: actions to carry out, the model's words, refusals."""
@@ -108,12 +115,18 @@ def render(template: str, **values: str) -> str:
 
 
 def steering_messages(text: str, tree: RunTree | None, directory: Path | None = None) -> list[ChatMessage]:
-    raw = ((directory or shipped_dir("prompts")) / TEMPLATE).read_text(encoding="utf-8")
+    """System prompt, worked examples as earlier turns (message -> JSON reply), then the message."""
+    folder = directory or shipped_dir("prompts")
+    raw = (folder / TEMPLATE).read_text(encoding="utf-8")
     system, _, user = raw.partition("=== user ===")
     system = system.split("=== system ===", 1)[-1]
     values = {"state": run_state(tree), "message": text.strip()}
-    return [ChatMessage(role="system", content=render(system.strip(), **values)),
-            ChatMessage(role="user", content=render(user.strip(), **values))]
+    messages = [ChatMessage(role="system", content=render(system.strip(), **values))]
+    examples = folder / EXAMPLES
+    for ex in json.loads(examples.read_text(encoding="utf-8")) if examples.is_file() else []:
+        messages += [ChatMessage(role="user", content=render(user.strip(), state=ex["state"], message=ex["message"])),
+                     ChatMessage(role="assistant", content=json.dumps(ex["reply"]))]
+    return [*messages, ChatMessage(role="user", content=render(user.strip(), **values))]
 
 
 def known_ids(tree: RunTree | None) -> set[str]:

@@ -47,14 +47,14 @@ def test_fenced_code_in_prose_is_recovered_as_a_repair(server: ScriptedOpenAI) -
 
 def test_invalid_reply_is_typed_then_a_retry_succeeds(server: ScriptedOpenAI) -> None:
     server.push(Reply.text("I think a deeper network would be better, but I am not sure."),
-                Reply.json({"title": "dilations", "text": "dilated convs widen the field", "rationale": "[K1]"}))
+                Reply.text(f"Dilated convolutions widen the field.\n```python\n{CANDIDATE}```"))
     with client(server.base_url) as llm:
-        with pytest.raises(InvalidReply) as info:
-            llm.complete_structured("researcher", MESSAGES, Hypothesis)
+        with pytest.raises(InvalidReply) as info:  # a proposal with no code at all
+            llm.complete_structured("researcher", MESSAGES, Proposal)
         assert info.value.kind is InvalidReplyKind.NO_JSON
         assert info.value.role == "researcher" and info.value.key is not None and "deeper" in info.value.raw
-        out = llm.complete_structured("researcher", MESSAGES, Hypothesis)
-    assert out.value.title == "dilations"
+        out = llm.complete_structured("researcher", MESSAGES, Proposal)
+    assert out.value.code == CANDIDATE and "Dilated" in out.value.rationale
     assert len(server.chat_requests) == 2
 
 

@@ -58,13 +58,21 @@ def lesson_prompt() -> Prompt:
     return build_prompt("analyse", ctx.model_copy(update={"candidate": ctx.parent, "parent": None}))
 
 
-def test_a_json_reply_is_asked_for_with_a_filled_example_not_a_schema_to_copy() -> None:
+def test_a_json_reply_is_asked_for_by_its_shape_not_by_a_schema_to_copy() -> None:
     with ScriptedOpenAI(handler=behaviour("json")) as server:
-        with client(server.base_url) as llm:
-            llm.ask(lesson_prompt())
+        with client(server.base_url, reply_format="json") as llm:
+            assert llm.ask(lesson_prompt()).value.lesson
         text = server.chat_requests[0].messages[-1]["content"]
     assert '"lesson":' in text and '"evidence":' in text
     assert '"properties"' not in text and '"required"' not in text
+
+
+def test_a_lesson_is_asked_for_in_words_by_default() -> None:
+    with ScriptedOpenAI(["Wider helped by 2 points.\nEvidence: X1"]) as server:
+        with client(server.base_url) as llm:
+            lesson = llm.ask(lesson_prompt()).value
+        assert "response_format" not in server.chat_requests[0].body
+    assert lesson.lesson == "Wider helped by 2 points." and lesson.evidence == ["X1"]  # type: ignore[union-attr]
 
 
 def test_code_is_asked_for_as_prose_and_a_python_block_without_structured_output() -> None:
@@ -77,7 +85,7 @@ def test_code_is_asked_for_as_prose_and_a_python_block_without_structured_output
 def test_structured_output_falls_back_format_by_format_when_the_server_refuses() -> None:
     refuse = {"json_schema": 500}  # llama-cpp-python: HTTP 500 with a validation error naming the field
     with ScriptedOpenAI(handler=behaviour("json"), refuse_formats=refuse) as server:
-        with client(server.base_url) as llm:
+        with client(server.base_url, reply_format="json") as llm:
             llm.ask(lesson_prompt())
             llm.ask(lesson_prompt())
         sent = [r.body.get("response_format", {}).get("type") for r in server.chat_requests]

@@ -46,17 +46,24 @@ def test_fenced_python_without_json_becomes_a_proposal_with_the_prose_as_rationa
     assert parsed.value.rationale == "I widened the first conv."
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("", InvalidReplyKind.EMPTY),
-    ("   \n", InvalidReplyKind.EMPTY),
-    ("I would try attention, it usually helps.", InvalidReplyKind.NO_JSON),
-    (json.dumps({"title": "no text field"}), InvalidReplyKind.SCHEMA),
-    ("```python\nx = 1\n```", InvalidReplyKind.NO_JSON),   # Hypothesis has no code fallback
+@pytest.mark.parametrize(("text", "schema", "kind"), [
+    ("", Hypothesis, InvalidReplyKind.EMPTY),
+    ("   \n", Hypothesis, InvalidReplyKind.EMPTY),
+    ("I would try attention, it usually helps.", Proposal, InvalidReplyKind.NO_JSON),  # a proposal needs code
+    (json.dumps({"title": "no text field"}), Hypothesis, InvalidReplyKind.SCHEMA),  # a broken object is no prose
+    ("```python\nx = 1\n```", Hypothesis, InvalidReplyKind.NO_JSON),   # code is no hypothesis
 ], ids=["empty", "blank", "prose", "missing-field", "code-for-hypothesis"])
-def test_unusable_replies_are_typed(text: str, kind: InvalidReplyKind) -> None:
+def test_unusable_replies_are_typed(text: str, schema: type, kind: InvalidReplyKind) -> None:
     with pytest.raises(InvalidReply) as info:
-        parse_reply(text, Hypothesis)
-    assert info.value.kind is kind and info.value.raw == text and info.value.schema == "Hypothesis"
+        parse_reply(text, schema)
+    assert info.value.kind is kind and info.value.raw == text and info.value.schema == schema.__name__
+
+
+def test_a_hypothesis_and_a_lesson_in_words_are_read() -> None:
+    h = parse_reply("**Dilated convolutions**\nDilate the later layers [K3]; expect +1 point.", Hypothesis).value
+    assert h.title == "Dilated convolutions" and h.text.startswith("Dilate the later layers")
+    lesson = parse_reply("Dilation helped by 1.8 points over [i00002-c1].\nEvidence: i00002-c1, K3", Lesson).value
+    assert lesson.lesson == "Dilation helped by 1.8 points over [i00002-c1]." and lesson.evidence == ["i00002-c1", "K3"]
 
 
 def test_code_without_build_model_is_a_schema_failure_that_says_so() -> None:
@@ -71,12 +78,13 @@ def test_a_reply_cut_at_the_token_limit_is_reported_as_truncated() -> None:
     assert info.value.kind is InvalidReplyKind.TRUNCATED
 
 
-def test_schema_instructions_are_deterministic_and_show_a_filled_example() -> None:
-    text = schema_instructions(Hypothesis)
-    assert text == schema_instructions(Hypothesis)
+def test_schema_instructions_are_deterministic_and_show_the_shape_not_the_schema() -> None:
+    text = schema_instructions(Hypothesis, "json")
+    assert text == schema_instructions(Hypothesis, "json")
     for field in ('"title"', '"text"', '"rationale"'):
         assert field in text
-    assert '"properties"' not in text  # an example to fill, not a schema to copy
+    assert '"properties"' not in text and "<" in text  # each value says what goes there
+    assert "first line" in schema_instructions(Hypothesis)  # by default: in words
 
 
 def test_code_is_asked_for_as_prose_and_one_python_block() -> None:
