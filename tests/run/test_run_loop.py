@@ -57,7 +57,8 @@ def test_run_spends_exactly_its_evaluation_budget_and_reports_every_experiment(
         assert 0.0 <= e["val_accuracy"] <= 1.0
     assert doc["best"]["val_accuracy"] == max(e["val_accuracy"] for e in doc["experiments"])
     assert Path(doc["best"]["path"]).is_file()
-    assert doc["llm"] == {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    assert {k: doc["llm"][k] for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")} == {
+        "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
     # predicted-only children are kept as nodes too
     with open_journal(run_dir, read_only=True) as j:
         statuses = [e.payload["status"] for e in j.entries("node")]
