@@ -26,8 +26,8 @@ from agentnas.cli import (
 @bench_app.command("sandbox")
 def bench_sandbox(
     json_out: JsonOpt = False,
-    epochs: Annotated[int, typer.Option(help="Recipe length for the benchmark.")] = 20,
-    n: Annotated[int, typer.Option(help="Evaluations per measurement.")] = 8,
+    epochs: Annotated[int, typer.Option(min=1, help="Recipe length for the benchmark.")] = 20,
+    n: Annotated[int, typer.Option(min=1, help="Evaluations per measurement.")] = 8,
     slots: SlotsOpt = None,
     isolation: IsolationOpt = None,
     candidate: Annotated[Path | None, typer.Option(help="Candidate (default: the reference MNIST-1D CNN).")] = None,
@@ -59,11 +59,12 @@ def bench_sandbox(
 def bench_value(
     json_out: JsonOpt = False,
     mode: Annotated[str, typer.Option(help="Encoding: features, both or chunks.")] = "features",
-    train_n: Annotated[int, typer.Option(help="NB201 architectures to train on (within-space).")] = 200,
-    test_n: Annotated[int, typer.Option(help="Architectures of each space to test on.")] = 2000,
-    cross_n: Annotated[int, typer.Option(help="Architectures of one space to train on for the cross-space τ.")] = 400,
-    members: Annotated[int, typer.Option(help="Heads in each ensemble.")] = 5,
-    steps: Annotated[int, typer.Option(help="Training steps per head.")] = 1500,
+    train_n: Annotated[int, typer.Option(min=2, help="NB201 architectures to train on (within-space).")] = 200,
+    test_n: Annotated[int, typer.Option(min=2, help="Architectures of each space to test on.")] = 2000,
+    cross_n: Annotated[int, typer.Option(
+        min=2, help="Architectures of one space to train on for the cross-space τ.")] = 400,
+    members: Annotated[int, typer.Option(min=1, help="Heads in each ensemble.")] = 5,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps per head.")] = 1500,
     prior_weight: Annotated[str, typer.Option(help="Committee prior weight for the cross-space fits: a number "
                                               ">= 0 (0: heads only) or 'auto'.")] = "auto",
     config: ConfigOpt = None,

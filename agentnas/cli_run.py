@@ -44,18 +44,54 @@ def _duration(text: str | None) -> float | None:
     return seconds
 
 
+# `agentnas run` parameters that are run settings under another name (the rest share theirs).
+SETTING_OF_PARAM = {"budget_time": "budget_time_s", "timeout": "timeout_s"}
+# Flags of this machine, not of the run: not recorded, repeated in the printed resume command.
+LOCAL_PARAMS = {"slots": "--slots", "isolation": "--isolation", "unsafe_no_isolation": "--unsafe-no-isolation",
+                "cache_dir": "--cache-dir", "config": "--config"}
+
+
+def given_params(ctx: typer.Context) -> frozenset[str]:
+    """The parameters the user typed (not defaults)."""
+    typed = ("COMMANDLINE", "ENVIRONMENT")
+    return frozenset(p.name for p in ctx.command.params if p.name is not None
+                     and getattr(ctx.get_parameter_source(p.name), "name", None) in typed)
+
+
+def local_args(ctx: typer.Context, given: frozenset[str]) -> tuple[str, ...]:
+    args: list[str] = []
+    for name, option in LOCAL_PARAMS.items():
+        value = ctx.params.get(name)
+        if name in given and value is not None:
+            args += [option] if isinstance(value, bool) else [option, str(value)]
+    return tuple(args)
+
+
+def options_or_exit(fields: dict[str, Any]) -> Any:
+    """RunOptions from flag values; a bad value is one line naming its flag (exit 2)."""
+    from agentnas.search.settings import RunError, options_from
+
+    try:
+        return options_from(fields)
+    except RunError as e:
+        fail(str(e))
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
     task: TaskOpt = None,
     budget_evals: Annotated[int | None, typer.Option(
         help="Stop after this many real training evaluations (failed ones count; proposals rejected "
              "before training do not).")] = None,
-    budget_time: Annotated[str | None, typer.Option(help="Stop after this long, e.g. 30m or 1h.")] = None,
+    budget_time: Annotated[str | None, typer.Option(
+        help="Stop after this long of this invocation, e.g. 30m or 1h: no training starts after it (one "
+             "already running finishes, within --timeout).")] = None,
     proposer: Annotated[str, typer.Option(help="offline (built-in grammar, no API key) or llm.")] = "offline",
     seed: Annotated[int, typer.Option(help="Seed of the search's choices.")] = 0,
     run_dir: Annotated[Path | None, typer.Option(
         help="Run directory; running again on it resumes (default: ./agentnas-runs/<task>-s<seed>).")] = None,
-    memory: Annotated[str | None, typer.Option(help="Experiment memory: a path or http://HOST:PORT.")] = None,
+    memory: Annotated[str | None, typer.Option(help="Experiment memory: a path, http://HOST:PORT or none.")] = None,
     from_memory: Annotated[bool, typer.Option(
         help="Warm-start from the memory's experiments of this task (other runs): the value model learns "
              "their results and their best hypotheses are explored first. Frozen into the journal at the "
@@ -74,8 +110,8 @@ def run(
     value_model: Annotated[str | None, typer.Option(
         help="Zero-shot value model file (default: the shipped one; 'none' for no prior).")] = None,
     executor: Annotated[str, typer.Option(
-        help="Where evaluations run: local (this machine's sandbox pool) or ray (pip install 'agentnas[ray]').")
-    ] = "local",
+        help="Where evaluations run: local (this machine's sandbox pool) or ray (pip install "
+             "'agentnas\\[ray]').")] = "local",
     ray_address: Annotated[str | None, typer.Option(
         help="With --executor ray: auto, HOST:PORT, or omitted for a private Ray instance.")] = None,
     epochs: EpochsOpt = None,
@@ -84,6 +120,11 @@ def run(
              "--keep fraction goes on to the full recipe. Each training counts as one evaluation.")] = None,
     keep: Annotated[float, typer.Option(help="Fraction of short runs promoted (with --fidelity-epochs).")] = 0.5,
     approve: Annotated[bool, typer.Option(help="Ask before each real training (yes / no / edit).")] = False,
+    change_settings: Annotated[bool, typer.Option(
+        "--change-settings", help="On a resume, use the flags given where they differ from the run's recorded "
+                                  "settings (epochs, k, memory, proposer...): the change is recorded in the "
+                                  "journal and applies from the next iteration. Without it such a resume is "
+                                  "refused; flags left out always keep the recorded values.")] = False,
     search: Annotated[str, typer.Option(
         help="Tabular tasks (nb201-*, macro-cifar10) only: the search method, mcts (value-model guided), random, "
              "rea (regularized evolution) or ls (local search); --budget-evals counts table queries.")] = "mcts",
@@ -97,14 +138,14 @@ def run(
     config: ConfigOpt = None,
 ) -> None:
     """Discover architectures for a task: a tree search over hypotheses and model code, guided
-    by the value model, every candidate trained in the sandbox. Resumable: run the same
-    command again after any stop. Prints the leaderboard and the best model's file."""
+    by the value model, every candidate trained in the sandbox. Resumable: run again on the same
+    --run-dir after any stop; settings left out are the recorded ones. Prints the leaderboard
+    and the best model's file."""
     cfg = config_or_exit(config, task=task, epochs=epochs, slots=slots, timeout_s=timeout, device=device,
                          isolation=isolation, unsafe_no_isolation=unsafe_no_isolation, cache_dir=cache_dir)
+    given_names = given_params(ctx)
     if proposer not in ("offline", "llm"):
         fail(f"--proposer must be offline or llm, not {proposer!r}")
-    if budget_evals is None and budget_time is None:
-        fail("give a budget: --budget-evals N and/or --budget-time 1h")
     if budget_evals is not None and budget_evals <= 0:
         fail("--budget-evals must be positive")
     if not 0 < keep <= 1:
@@ -113,31 +154,49 @@ def run(
         fail(f"--executor must be local or ray, not {executor!r}")
     if ray_address is not None and executor != "ray":
         fail("--ray-address needs --executor ray")
-    the_task = task_or_exit(cfg.task)
-    from agentnas.search.command import execute_run
-    from agentnas.search.run import RunOptions
+    # Light imports until every flag is checked: a bad value is answered at once.
+    from agentnas.search.settings import RunError, RunOptions, recorded_settings, settle
+
+    the_dir = run_dir or Path("agentnas-runs") / f"{cfg.task}-s{seed}"
+    if the_dir.exists() and not the_dir.is_dir():
+        fail(f"--run-dir {the_dir} is a file, not a directory")
+    fields = dict(task=cfg.task, run_dir=the_dir, budget_evals=budget_evals, budget_time_s=_duration(budget_time),
+                  proposer=proposer, seed=seed, k=k if k is not None else (2 if proposer == "llm" else 6),
+                  train_per_expansion=train_per_expansion, beta=beta,
+                  max_params=max_params, epochs=cfg.epochs, memory=memory, from_memory=from_memory,
+                  approve=approve, fidelity_epochs=fidelity_epochs, keep=keep, llm_base_url=llm_base_url,
+                  llm_model=llm_model, value_model=value_model, max_macs=max_macs, executor=executor,
+                  ray_address=ray_address, timeout_s=cfg.timeout_s, device=cfg.device)
+    options: RunOptions = options_or_exit(fields)
+    try:
+        recorded = recorded_settings(the_dir)
+        if recorded is not None:  # a resume: what is not given again is the recorded setting
+            settings, _ = settle(recorded, options.model_dump(mode="json"),
+                                 frozenset(SETTING_OF_PARAM.get(n, n) for n in given_names), change_settings, the_dir)
+            options = options_or_exit({**settings, "run_dir": the_dir})
+    except RunError as e:
+        fail(str(e))
+    if options.budget_evals is None and options.budget_time_s is None:
+        fail("give a budget: --budget-evals N and/or --budget-time 1h")
+    if options.value_model not in (None, "none") and not Path(options.value_model).is_file():
+        fail(f"--value-model {options.value_model}: no such file (or 'none' for no prior)")
+    if options.from_memory and options.memory == "none":
+        fail("--from-memory needs the experiment memory: drop --memory none")
+    the_task = task_or_exit(options.task)
     from agentnas.tasks.tabular import TabularTask
 
     tabular = isinstance(the_task, TabularTask)
     if search != "mcts" and not tabular:
-        fail(f"--search {search} applies to tabular tasks; a run on {cfg.task} is the value-guided tree search")
-
-    options = RunOptions(task=cfg.task, run_dir=run_dir or Path("agentnas-runs") / f"{cfg.task}-s{seed}",
-                         budget_evals=budget_evals, budget_time_s=_duration(budget_time),
-                         proposer="llm" if proposer == "llm" else "offline",
-                         seed=seed, k=k if k is not None else (2 if proposer == "llm" else 6),
-                         train_per_expansion=train_per_expansion, beta=beta, max_params=max_params,
-                         epochs=cfg.epochs, memory=memory, from_memory=from_memory,
-                         approve=approve, fidelity_epochs=fidelity_epochs,
-                         keep=keep, llm_base_url=llm_base_url, llm_model=llm_model, value_model=value_model,
-                         max_macs=max_macs, executor="ray" if executor == "ray" else "local",
-                         ray_address=ray_address)
+        fail(f"--search {search} applies to tabular tasks; a run on {options.task} is the value-guided tree search")
     if tabular:
-        raise typer.Exit(tabular_command(options, cfg, search, json_out))
-    raise typer.Exit(execute_run(options, cfg, json_out, out, err))
+        raise typer.Exit(tabular_command(options, cfg, search, json_out, change_settings))
+    from agentnas.search.command import execute_run
+
+    raise typer.Exit(execute_run(options, cfg, json_out, out, err, allow_change=change_settings,
+                                 local_args=local_args(ctx, given_names)))
 
 
-def tabular_command(options: Any, cfg: Any, search: str, json_out: bool) -> int:
+def tabular_command(options: Any, cfg: Any, search: str, json_out: bool, allow_change: bool = False) -> int:
     """A run on a tabular task: the table-lookup search, resumable, then its leaderboard."""
     import json
 
@@ -149,7 +208,7 @@ def tabular_command(options: Any, cfg: Any, search: str, json_out: bool) -> int:
 
     try:
         doc = run_tabular(options, cfg, search, say=lambda m: err.print(m, highlight=False, markup=False,
-                                                                          soft_wrap=True))
+                                                                          soft_wrap=True), allow_change=allow_change)
     except (RunError, TaskError) as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         return 2
@@ -196,6 +255,11 @@ def replay(
         "--into", "--run-dir", help="New run directory (for --fork-at) or where the replay is kept.")] = None,
     budget_evals: Annotated[int | None, typer.Option(help="Budget of the forked run.")] = None,
     proposer: Annotated[str | None, typer.Option(help="Proposer of the forked run (offline or llm).")] = None,
+    llm_base_url: Annotated[str | None, typer.Option(
+        help="With --fork-at: OpenAI-compatible endpoint of the forked run's LLM proposer (else the recorded "
+             "one, else $OPENAI_BASE_URL).")] = None,
+    llm_model: Annotated[str | None, typer.Option(
+        help="With --fork-at: model of the forked run (else the recorded one, else $AGENTNAS_LLM_MODEL).")] = None,
     json_out: JsonOpt = False,
     slots: SlotsOpt = None,
     isolation: IsolationOpt = None,
@@ -206,33 +270,41 @@ def replay(
     (no network), every evaluation from the record — and say whether it ends with the same tree
     and leaderboard (exit 1 if not). --retrain K measures seed-to-seed spread of the top K;
     --fork-at STEP --run-dir NEW continues a copy of the run from STEP with another config."""
-    import tempfile
-
-    from agentnas.llm.errors import CassetteMiss
-    from agentnas.replay import ReplayDivergence, fork
-    from agentnas.replay import replay as do_replay
-    from agentnas.search.run import RunError, RunOptions, dumps
-
     cfg = config_or_exit(config, slots=slots, isolation=isolation, cache_dir=cache_dir)
+    if retrain < 0:
+        fail("--retrain must be 0 or more")
+    if seeds <= 0:
+        fail("--seeds must be positive")
+    if fork_at is not None and fork_at < 0:
+        fail("--fork-at must be 0 or more")
+    if budget_evals is not None and budget_evals <= 0:
+        fail("--budget-evals must be positive")
+    if proposer is not None and proposer not in ("offline", "llm"):
+        fail(f"--proposer must be offline or llm, not {proposer!r}")
+    fork_only = {"--budget-evals": budget_evals, "--proposer": proposer, "--llm-base-url": llm_base_url,
+                 "--llm-model": llm_model}
+    if fork_at is None and any(v is not None for v in fork_only.values()):
+        fail(f"{', '.join(k for k, v in fork_only.items() if v is not None)} applies to a fork: add --fork-at STEP")
     if not (run_dir / "journal.sqlite").is_file():
         fail(f"{run_dir} holds no journal.sqlite: not a run directory")
     if fork_at is not None:
         if into is None:
             fail("--fork-at needs --run-dir NEW for the forked run")
-        from agentnas.journal import open_journal
-        from agentnas.search.command import execute_run
+        changes = {k: v for k, v in {"budget_evals": budget_evals, "proposer": proposer,
+                                     "llm_base_url": llm_base_url, "llm_model": llm_model}.items() if v is not None}
+        local = tuple(a for name, value in (("--slots", slots), ("--isolation", isolation),
+                                            ("--cache-dir", cache_dir), ("--config", config))
+                      if value is not None for a in (name, str(value)))
+        from agentnas.replay.command import fork_and_run
 
-        try:
-            copied = fork(run_dir, fork_at, into)
-            with open_journal(run_dir, read_only=True) as j:
-                recorded = j.get("run", "config")
-            assert recorded is not None
-            changes = {k: v for k, v in {"budget_evals": budget_evals, "proposer": proposer}.items() if v}
-            options = RunOptions.model_validate({**recorded.payload, **changes, "run_dir": str(into)})
-        except RunError as e:
-            fail(str(e))
-        err.print(f"forked {copied} entries (iterations < {fork_at}) into {into}", highlight=False)
-        raise typer.Exit(execute_run(options, cfg, json_out, out, err))
+        raise typer.Exit(fork_and_run(run_dir, fork_at, into, changes, cfg, json_out, out, err, local))
+    import tempfile
+
+    from agentnas.llm.errors import CassetteMiss
+    from agentnas.replay import ReplayDivergence
+    from agentnas.replay import replay as do_replay
+    from agentnas.search.run import RunError, dumps
+
     keep = into
     with tempfile.TemporaryDirectory(prefix="agentnas-replay-") as tmp:
         try:

@@ -68,6 +68,8 @@ def load_config(config_file: Path | None = None, **flags: Any) -> AgentnasConfig
     path = config_path(config_file)
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist")
+    if config_file is None and os.environ.get("AGENTNAS_CONFIG") and not path.is_file():
+        raise ConfigError(f"config file {path} (from $AGENTNAS_CONFIG) does not exist")
     if path.is_file():
         try:
             tomllib.loads(path.read_text(encoding="utf-8"))

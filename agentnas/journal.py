@@ -76,6 +76,7 @@ class Journal:
         self.read_only = read_only
         self._clock = clock
         self._lock = threading.RLock()  # graph nodes may run on worker threads: one statement at a time
+        existed = self.path.is_file() and self.path.stat().st_size > 0
         if read_only:
             if not self.path.is_file():
                 raise JournalError(f"no journal at {self.path}")
@@ -85,7 +86,9 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
-            if not read_only:
+            # read before any write: a damaged file is reported and left exactly as it is
+            problems = self._problems() if existed else []
+            if not read_only and not problems:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
@@ -93,10 +96,21 @@ class Journal:
             row = self._db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
         except sqlite3.DatabaseError as e:
             self._db.close()
-            raise JournalError(f"{self.path} is not an agentnas journal: {e}") from e
+            raise JournalError(f"{self.path} is not an agentnas journal ({e}); it was left untouched") from e
+        if problems:
+            self._db.close()
+            raise JournalError(f"{self.path} is damaged (truncated or overwritten: {'; '.join(problems)}); it was "
+                               "left untouched - restore it from a copy, or use another --run-dir")
         if row is None or int(row[0]) != SCHEMA_VERSION:
             self._db.close()
             raise JournalError(f"{self.path}: journal schema {row and row[0]} is not {SCHEMA_VERSION}")
+
+    def _problems(self) -> list[str]:
+        """What is wrong with an existing file ([] when it is a whole journal): its schema table
+        must answer and SQLite's quick check (every page readable, no truncation) pass."""
+        self._db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
+        found = [str(r[0]) for r in self._db.execute("PRAGMA quick_check(3)").fetchall()]
+        return [] if found == ["ok"] else found
 
     def close(self) -> None:
         self._db.close()

@@ -21,12 +21,13 @@ from pydantic import BaseModel
 
 from agentnas.agents.roles import OfflineAnalyst
 from agentnas.agents.services import Services
-from agentnas.journal import Journal, JournalError, open_journal
+from agentnas.journal import Entry, Journal, JournalError, open_journal
 from agentnas.replay.serve import ReplayChecker, ReplayDivergence, ReplayScorer, ReplayTrainer
 from agentnas.search.loop import Budget, Loop, Recorder, RunIndex, ValueGate
-from agentnas.search.realtask import Agents
+from agentnas.search.realtask import TIME_CUT, Agents
 from agentnas.search.run import RunError, RunOptions, leaderboard
 from agentnas.search.runtree import Policy, RunTree
+from agentnas.search.settings import SETTINGS_PREFIX
 from agentnas.search.warmstart import KEY as WARM_KEY
 from agentnas.search.warmstart import WarmStart, warm_start
 from agentnas.steering.inbox import SteeringMessage
@@ -143,35 +144,13 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
             if warm is not None:  # the warm start the run was given, not today's memory
                 warm_start(target, lambda: WarmStart.model_validate(warm.payload))
             task = get_task(options.task)
-            if agents_factory is None:
-                agents = replay_agents(options, source, target, task)
-            else:
-                agents = agents_factory(options, task, target)
             total = source.count("experiment")
             recorded = RunTree.from_journal(source)
-
-            index = RunIndex(target)  # the replayed run's own nodes, as the recorded run screened against its own
-
-            def services_for(recorder: Recorder) -> Services:
-                return Services(
-                    researcher=agents.researcher, engineer=agents.engineer,
-                    analyst=agents.analyst if options.proposer == "llm" else OfflineAnalyst(),
-                    checker=ReplayChecker(source), scorer=ReplayScorer(source),
-                    gate=ValueGate(options.train_per_expansion, options.beta,
-                                   lambda: max(total - target.count("experiment"), 0)),
-                    trainer=ReplayTrainer(source, recorder), recorder=recorder, approval=options.approve,
-                    known=index.codes)
-
-            saver = None
-            if options.approve:  # the pauses need a checkpointer; the answers come from the record
-                from langgraph.checkpoint.memory import InMemorySaver
-
-                saver = InMemorySaver()
-            loop = Loop(target, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
-                        k=options.k, budget=Budget(iterations=recorded.iterations), policy=Policy(beta=options.beta),
-                        max_params=options.max_params, inbox=recorded_inbox(source, target),
-                        checkpointer=saver, approver=recorded_approver(source))
-            tree = loop.run(patience=10**9)
+            tree = RunTree()
+            for options, until, change in segments(source, work_dir, recorded.iterations):
+                if change is not None:  # the settings changed here in the recorded run: the same change
+                    target.append(change.kind, change.key, change.payload)
+                tree = _replay_segment(source, target, options, task, until, total, agents_factory)
             diff = first_difference(source, target)
             served = sum(1 for e in target.entries("llm_call") if e.payload.get("status") == "replayed")
     board_a, board_b = leaderboard(recorded), leaderboard(tree)
@@ -182,6 +161,59 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
                         experiments=replayed, experiments_recorded=total, llm_calls_served=served,
                         same_tree=diff is None, same_leaderboard=board_a == board_b, first_difference=diff,
                         leaderboard=board_b)
+
+
+def segments(source: Journal, run_dir: Path, iterations: int) -> list[tuple[RunOptions, int, Entry | None]]:
+    """The recorded run as stretches of iterations under one set of settings: (options, the
+    iteration the stretch ends before, the entry that changed the settings at its start)."""
+    out: list[tuple[RunOptions, int, Entry | None]] = [(recorded_options(source, run_dir), iterations, None)]
+    for e in source.entries("run"):
+        if e.key.startswith(SETTINGS_PREFIX):
+            at = int(e.payload["iteration"])
+            options, _, change = out[-1]
+            out[-1] = (options, at, change)
+            out.append((RunOptions.model_validate({**e.payload["settings"], "run_dir": str(run_dir)}), iterations, e))
+    return out
+
+
+def _replay_segment(source: Journal, target: Journal, options: RunOptions, task: Any, until: int, total: int,
+                    agents_factory: Any) -> RunTree:
+    """Replay the recorded iterations before `until` that were run with `options`."""
+    if agents_factory is None:
+        agents = replay_agents(options, source, target, task)
+    else:
+        agents = agents_factory(options, task, target)
+
+    def grantable() -> int:
+        # What the recorded run could still train at this point: its evaluation budget then,
+        # and nothing in an iteration where its time budget had run out.
+        if source.get("event", f"{TIME_CUT}{target.count('iteration')}") is not None:
+            return 0
+        done = target.count("experiment")
+        left = max(total - done, 0)
+        return left if options.budget_evals is None else min(left, max(options.budget_evals - done, 0))
+
+    index = RunIndex(target)  # the replayed run's own nodes, as the recorded run screened against its own
+
+    def services_for(recorder: Recorder) -> Services:
+        return Services(
+            researcher=agents.researcher, engineer=agents.engineer,
+            analyst=agents.analyst if options.proposer == "llm" else OfflineAnalyst(),
+            checker=ReplayChecker(source), scorer=ReplayScorer(source),
+            gate=ValueGate(options.train_per_expansion, options.beta, grantable),
+            trainer=ReplayTrainer(source, recorder), recorder=recorder, approval=options.approve,
+            known=index.codes)
+
+    saver = None
+    if options.approve:  # the pauses need a checkpointer; the answers come from the record
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        saver = InMemorySaver()
+    loop = Loop(target, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
+                k=options.k, budget=Budget(iterations=until), policy=Policy(beta=options.beta),
+                max_params=options.max_params, inbox=recorded_inbox(source, target),
+                checkpointer=saver, approver=recorded_approver(source))
+    return loop.run(patience=10**9)
 
 
 def fork(source_dir: Path, at: int, new_dir: Path) -> int:
@@ -200,7 +232,8 @@ def fork(source_dir: Path, at: int, new_dir: Path) -> int:
             for e in source.entries():
                 if e.seq > limit:
                     break
-                if (e.kind == "run" and e.key != WARM_KEY) or e.kind == "event":
+                # the new run records its own settings and events; a time-budget cut is part of the tree
+                if (e.kind == "run" and e.key != WARM_KEY) or (e.kind == "event" and not e.key.startswith(TIME_CUT)):
                     continue
                 target.append(e.kind, e.key, e.payload)
                 copied += 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from agentnas.journal import JOURNAL_FILE, JournalError, open_journal
 from agentnas.search.runtree import ArchNode, RunTree
+from agentnas.search.settings import SETTINGS_PREFIX
 
 # Operators whose node was drawn at random (the grammar's seeds and samples): the population
 # the random-search baseline is estimated from.
@@ -61,6 +62,7 @@ class RunData:
     last_at: float
     entries: int
     low_val: dict[str, float] = field(default_factory=dict)  # node id -> its short-run validation accuracy
+    settings_changes: list[dict[str, Any]] = field(default_factory=list)  # resumes that changed settings
 
     @property
     def task(self) -> str:
@@ -94,9 +96,13 @@ def load_run(run_dir: Path) -> RunData:
     payloads: dict[str, dict[str, Any]] = {}
     calls: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     for e in entries:
         if e.kind == "run" and e.key == "config":
             config = dict(e.payload)
+        elif e.kind == "run" and e.key.startswith(SETTINGS_PREFIX):  # a resume changed settings: the last hold
+            config = dict(e.payload["settings"])
+            changes.append({"iteration": e.payload["iteration"], "changed": e.payload["changed"]})
         elif e.kind == "run" and e.key == "id":
             run_id = str(e.payload.get("id"))
         elif e.kind == "node":
@@ -108,7 +114,7 @@ def load_run(run_dir: Path) -> RunData:
     evaluations, low_val = _evaluations(tree, payloads)
     return RunData(run_dir=run_dir, config=config, run_id=run_id, tree=tree, payloads=payloads,
                    evaluations=evaluations, llm_calls=calls, events=events, first_at=entries[0].at,
-                   last_at=entries[-1].at, entries=len(entries), low_val=low_val)
+                   last_at=entries[-1].at, entries=len(entries), low_val=low_val, settings_changes=changes)
 
 
 def _evaluations(tree: RunTree, payloads: dict[str, dict[str, Any]]) -> tuple[list[Evaluation], dict[str, float]]:

@@ -8,6 +8,7 @@ from collections import Counter
 from agentnas.report.baseline import METHOD
 from agentnas.report.tree_svg import kind_of, legend_svg, render_tree
 from agentnas.report.view import ReportView, Section, esc, pct, pp, table
+from agentnas.search.settings import describe_changes
 
 NO_RESULTS = "no results yet"
 KIND_WORDS = {"failed": "failed their checks", "eval_failed": "failed in training", "predicted": "predicted only",
@@ -38,7 +39,10 @@ class SummarySection(Section):
         best = d.best()
         rows = [["run directory", esc(d.run_dir)], ["run id", esc(d.run_id or "–")], ["task", esc(d.task)],
                 ["proposer", esc(cfg.get("proposer", "–"))], ["seed", esc(cfg.get("seed", "–"))],
-                ["budget", esc(budget or "–")], ["evaluations", str(len(d.evaluations))],
+                ["budget", esc(budget or "–") + "".join(
+                    f"<br>from iteration {esc(c['iteration'])}: {esc(describe_changes(c['changed']))}"
+                    for c in d.settings_changes)],
+                ["evaluations", str(len(d.evaluations))],
                 ["iterations", str(d.tree.iterations)], ["hypotheses", str(len(d.tree.hypotheses))],
                 ["architecture nodes", f"{len(d.tree.nodes)} ({esc(nodes)})"],
                 ["journal", f"{d.entries} entries, {_when(d.first_at)} → {_when(d.last_at)} "

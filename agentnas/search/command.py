@@ -11,20 +11,27 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from agentnas.config import AgentnasConfig
+from agentnas.search.loop import Loop
+from agentnas.search.progress import Progress, best_line, clip
 from agentnas.search.realtask import AgentsFactory, llm_agents, offline_agents, open_run
 from agentnas.search.run import RunError, RunOptions, dumps, leaderboard, summary
 from agentnas.search.runtree import RunTree
+from agentnas.search.settings import describe_changes, flag, recorded_settings
 
 
 class LiveView:
-    """Iteration, best val/test so far, evaluations per hour, failures by kind, tokens, cost."""
+    """Iteration, stage, best val/test so far, evaluations per hour, failures by kind. Rendered
+    on every refresh of the live display (twice a second), so the stage line moves during an
+    iteration; the tree is swapped in whole after each result and each iteration."""
 
-    def __init__(self, options: RunOptions) -> None:
+    def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
         self.options = options
+        self.progress = progress
         self.started = time.monotonic()
         self.evals_at_start: int | None = None
         self.tree = RunTree()
@@ -36,7 +43,6 @@ class LiveView:
 
     def render(self) -> Group:
         tree = self.tree
-        best = tree.best()
         done = len(tree.experiments) - (self.evals_at_start or 0)
         hours = max(time.monotonic() - self.started, 1e-6) / 3600
         failures: dict[str, int] = {}
@@ -45,18 +51,18 @@ class LiveView:
                 kind = str(exp.get("failure_kind"))
                 failures[kind] = failures.get(kind, 0) + 1
         budget = f"/{self.options.budget_evals}" if self.options.budget_evals else ""
+        p = self.progress
+        stage = f" · {p.stage} for {p.elapsed():.0f} s" if p is not None and p.iteration is not None else ""
         head = Text.assemble(
-            ("agentnas run ", "bold"), f"{self.options.task} · iteration {tree.iterations} · ",
-            f"evaluations {len(tree.experiments)}{budget} · {done / hours:,.0f}/h · ",
-            f"best val {best.val_accuracy:.4f} test {best.test_accuracy:.4f}" if best and best.test_accuracy
-            is not None and best.val_accuracy is not None else "no result yet",
+            ("agentnas run ", "bold"), f"{self.options.task} · iteration {tree.iterations}{stage} · ",
+            f"evaluations {len(tree.experiments)}{budget} · {done / hours:,.0f}/h · ", best_line(tree),
             f" · failures {failures}" if failures else "")
         table = Table(show_header=True, header_style="bold", expand=False)
         for col in ("id", "val", "test", "params", "change"):
             table.add_column(col, overflow="fold")
         for row in leaderboard(tree, 5):
             table.add_row(row["id"], f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}",
-                          f"{row['params']:,}" if row["params"] is not None else "-", row["description"][:60])
+                          f"{row['params']:,}" if row["params"] is not None else "-", clip(row["description"], 60))
         return Group(head, table)
 
 
@@ -98,36 +104,72 @@ def console_approver(err: Console, ask: Any = _ask_on_stderr) -> Any:
     return approve
 
 
-def resume_command(options: RunOptions) -> str:
-    parts = ["agentnas", "run", "--task", options.task, "--run-dir", str(options.run_dir), "--seed",
-             str(options.seed), "--proposer", options.proposer]
-    if options.budget_evals:
-        parts += ["--budget-evals", str(options.budget_evals)]
-    return " ".join(shlex.quote(p) for p in parts)
+def setting_args(options: RunOptions, skip: tuple[str, ...] = ()) -> list[str]:
+    """The recorded settings as flags: task and seed, then every one that is not the default."""
+    defaults = RunOptions(run_dir=options.run_dir).model_dump(mode="json")
+    config_defaults = {name: AgentnasConfig.model_fields[name].default for name in ("timeout_s", "device")}
+    args: list[str] = []
+    for name, value in options.model_dump(mode="json").items():
+        if name == "run_dir" or name in skip or value is None:
+            continue
+        if value == defaults[name] and name not in ("task", "seed"):
+            continue
+        if name in config_defaults and value == config_defaults[name]:
+            continue
+        if isinstance(value, bool):
+            args.append(flag(name) if value else f"--no-{flag(name)[2:]}")
+        elif name == "budget_time_s":
+            args += [flag(name), f"{float(value):g}s"]
+        else:
+            args += [flag(name), str(value)]
+    return args
+
+
+def resume_command(options: RunOptions, local_args: tuple[str, ...] = ()) -> str:
+    """The command that resumes the run: its recorded settings (a resume keeps them anyway;
+    spelled out, the command reads as the run it continues) and the machine-local flags of
+    this invocation (`local_args`: slots, isolation, cache folder, config file)."""
+    return shlex.join(["agentnas", "run", "--run-dir", str(options.run_dir), *setting_args(options), *local_args])
 
 
 def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, console: Console, err: Console,
-                agents_factory: AgentsFactory | None = None) -> int:
-    """Run (or resume) the discovery; 0 when the budget was spent, 130 on Ctrl-C."""
-    view = LiveView(options)
-    def say(message: str) -> None:  # at once, one line: retries and failures of the LLM endpoint
-        err.print(message, highlight=False, markup=False, soft_wrap=True)
+                agents_factory: AgentsFactory | None = None, allow_change: bool = False,
+                local_args: tuple[str, ...] = ()) -> int:
+    """Run (or resume) the discovery; 0 when the budget was spent, 130 on Ctrl-C. In a terminal
+    a live view; otherwise (or with --json / --approve) one line per event on `err`."""
+    live_view = not json_out and not options.approve and err.is_terminal  # approval prompts need the terminal
 
+    def say(line: str) -> None:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    progress = Progress(None if live_view else say)
+    view = LiveView(options, progress)
     factory = agents_factory or (functools.partial(llm_agents, settings=cfg.llm, notify=say)
                                  if options.proposer == "llm" else offline_agents)
-    live = (Live(view.render(), console=err, refresh_per_second=2, transient=True)
-            if not json_out and not options.approve else None)  # the approval prompt needs the terminal
+    live = Live(console=err, refresh_per_second=2, transient=True, get_renderable=view.render) if live_view else None
 
     def on_iteration(tree: RunTree) -> None:
         view.update(tree)
-        if live is not None:
-            live.update(view.render())
+        progress.ended(tree, options.budget_evals)
+
+    def resume_hint(options: RunOptions) -> str:
+        return f"Resume with:\n  {resume_command(options, local_args)}"
 
     try:
+        resuming = recorded_settings(options.run_dir) is not None
         approver = console_approver(err) if options.approve else None
-        with open_run(options, cfg, factory, on_iteration, approver,
-                      notify=lambda m: err.print(m, highlight=False)) as loop:
-            view.update(loop.tree())
+        with open_run(options, cfg, factory, on_iteration, approver, notify=say, allow_change=allow_change,
+                      progress=progress) as loop:
+            options = loop_options(options, loop)
+            view.options = options
+            first = loop.tree()
+            view.update(first)
+            if live is not None:  # the live table follows each result, not only each iteration
+                progress.on_result = lambda: view.update(loop.tree())
+            say(f"agentnas run {options.task} in {options.run_dir}: "
+                + (f"resuming at iteration {first.iterations} with {len(first.experiments)} evaluations, "
+                   f"{best_line(first)}" if resuming else "starting")
+                + f" · budget {budget_words(options)}")
             if live is not None:
                 live.start()
             try:
@@ -136,15 +178,20 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
                 if live is not None:
                     live.stop()
             if loop.stop_reason:
-                err.print(f"run stopped early ({loop.stop_reason}). Resume with:\n  {resume_command(options)}",
-                          highlight=False, soft_wrap=True)
-            if loop.stop_error is not None and _is_endpoint_failure(loop.stop_error):
-                return 3  # the endpoint cannot serve the run: not a finished run
+                say(f"run stopped early ({loop.stop_reason}). {resume_hint(options)}")
+                if loop.stop_error is not None and _is_endpoint_failure(loop.stop_error):
+                    return 3  # the endpoint cannot serve the run: not a finished run
+            elif options.budget_evals is not None and len(tree.experiments) >= options.budget_evals:
+                say(f"stopped: the evaluation budget is spent ({len(tree.experiments)}/{options.budget_evals}); "
+                    f"to go on, run again on --run-dir {options.run_dir} with a larger --budget-evals")
+            else:
+                say(f"stopped: the time budget of this session is spent ({options.budget_time_s or 0:g} s; a training "
+                    f"already running was finished). {resume_hint(options)}")
     except KeyboardInterrupt:
-        err.print(f"\nstopped. Resume with:\n  {resume_command(options)}", highlight=False)
+        say(f"\nstopped. {resume_hint(options)}")
         return 130
     except RunError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
     doc = summary(options.run_dir)
     if json_out:
@@ -160,6 +207,27 @@ def _is_endpoint_failure(e: Exception) -> bool:
     return isinstance(e, EndpointDown)
 
 
+def loop_options(asked: RunOptions, loop: Loop) -> RunOptions:
+    """The options the run goes on with: the asked ones settled against the journal."""
+    from agentnas.search.settings import effective_config
+
+    settings = effective_config(loop.journal)
+    return asked if settings is None else RunOptions.model_validate({**settings, "run_dir": asked.run_dir})
+
+
+def budget_words(options: RunOptions) -> str:
+    parts = [f"{options.budget_evals} evaluations" if options.budget_evals else "",
+             f"{options.budget_time_s:g} s of this session" if options.budget_time_s else ""]
+    return " and ".join(p for p in parts if p) or "none"
+
+
+def settings_words(config: dict[str, Any]) -> str:
+    """The recorded settings as flags, the budget first (what `runs show` prints)."""
+    options = RunOptions.model_validate({**config, "run_dir": config.get("run_dir", ".")})
+    args = setting_args(options, skip=("budget_evals", "budget_time_s"))
+    return f"budget {budget_words(options)} · " + shlex.join(args)
+
+
 def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tree: RunTree) -> None:
     table = Table(title=f"leaderboard · {task_name} · {len(doc['experiments'])} evaluations")
     for col in ("rank", "id", "val acc", "test acc", "params", "hypothesis / change"):
@@ -167,7 +235,7 @@ def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tre
     for i, row in enumerate(doc["leaderboard"], 1):
         table.add_row(str(i), row["id"], f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}",
                       f"{row['params']:,}" if row["params"] is not None else "-",
-                      f"{row['hypothesis'][:50]} / {row['description'][:50]}")
+                      f"{clip(row['hypothesis'], 50)} / {clip(row['description'], 50)}")
     console.print(table)
     try:
         from agentnas.tasks import get_task
@@ -203,8 +271,14 @@ def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
 
     with open_journal(run_dir, read_only=True) as journal:
         tree = RunTree.from_journal(journal)
-    task = (doc.get("config") or {}).get("task", "?")
+    config = doc.get("config") or {}
+    task = config.get("task", "?")
     print_leaderboard(console, doc, task, tree)
+    if config:
+        console.print(f"settings in force: {settings_words(config)}", highlight=False, markup=False, soft_wrap=True)
+    for change in doc.get("settings_changes", []):
+        console.print(f"  changed from iteration {change['iteration']}: {describe_changes(change['changed'])}",
+                      highlight=False, markup=False, soft_wrap=True)
     llm = doc["llm"]
     console.print(f"iterations {doc['iterations']} · hypotheses {len(doc['hypotheses'])} · failures "
                   f"{doc['failures'] or 'none'} · {llm['text']}", highlight=False, soft_wrap=True)

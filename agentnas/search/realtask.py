@@ -6,6 +6,7 @@ the same loop with a fast task and a scripted researcher.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from typing import Any
 from agentnas.agents.roles import OfflineAnalyst, SandboxChecker, SandboxTrainer, ValueScorer
 from agentnas.agents.services import Analyst, Engineer, Researcher, Services
 from agentnas.config import AgentnasConfig
-from agentnas.journal import Journal, open_journal
+from agentnas.journal import Journal, JournalError, open_journal
 from agentnas.search.loop import Budget, Hypothesiser, Loop, Recorder, RunIndex, ValueGate
-from agentnas.search.run import RunError, RunOptions, ValueService, check_identity, checkpointer, run_lock
+from agentnas.search.progress import Progress, StagedHypothesiser, staged
+from agentnas.search.run import RunError, RunOptions, ValueService, checkpointer, resolve, run_lock
 from agentnas.search.runtree import Policy, RunTree
+from agentnas.search.settings import describe_changes, entries_under, record_settings, remove_new
 from agentnas.search.warmstart import KEY as WARM_KEY
 from agentnas.search.warmstart import snapshot, warm_start
 from agentnas.steering.inbox import read_inbox
@@ -36,111 +39,173 @@ class Agents:
 
 
 AgentsFactory = Callable[[RunOptions, Any, Journal], Agents]
+TIME_CUT = "time-spent-"  # event key prefix: the time budget ran out inside this iteration (+ its number)
 
 
 def evaluator_options(cfg: AgentnasConfig, options: RunOptions, check: bool, epochs: int | None = None) -> Any:
     from agentnas.evaluator import EvalOptions
 
-    common: dict[str, Any] = {"timeout_s": cfg.timeout_s, "memory_limit_gb": cfg.memory_limit_gb,
+    common: dict[str, Any] = {"timeout_s": options.timeout_s or cfg.timeout_s, "memory_limit_gb": cfg.memory_limit_gb,
                               "file_size_limit_mb": cfg.file_size_limit_mb, "isolation": cfg.isolation,
                               "allow_unsafe": cfg.unsafe_no_isolation}
     if check:  # build, shape, params and the ONNX export: one CPU slot, no training
         return EvalOptions(check_only=True, require_export=True, slots=1, device="cpu",
                            max_params=options.max_params, **common)
-    return EvalOptions(epochs=epochs or options.epochs or cfg.epochs, seed=cfg.seed, slots=cfg.slots, device=cfg.device,
-                       export_onnx=False, **common)
+    return EvalOptions(epochs=epochs or options.epochs or cfg.epochs, seed=cfg.seed, slots=cfg.slots,
+                       device=options.device or cfg.device, export_onnx=False, **common)
 
 
 @contextmanager
 def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFactory,
              on_iteration: Callable[[RunTree], None] | None = None,
              approver: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-             notify: Callable[[str], None] | None = None) -> Iterator[Loop]:
-    """Lock the run directory, open the journal and the sandboxes, and yield the loop."""
-    from agentnas.evaluator import ExecutorError, open_executor
-    from agentnas.tasks import get_task
+             notify: Callable[[str], None] | None = None, allow_change: bool = False,
+             progress: Progress | None = None) -> Iterator[Loop]:
+    """Lock the run directory, open the journal and the sandboxes, and yield the loop.
 
+    Everything that can fail (the task, the value model, the memory, the LLM endpoint, the
+    sandboxes, the warm start) is opened before the run's settings are recorded, and a
+    first start that fails removes what it created: a failed start pins nothing for the
+    next one in the same directory."""
     run_dir = options.run_dir
+    before = entries_under(run_dir)
+    first = failed = False
+
+    def undo() -> None:
+        if failed and first:
+            remove_new(run_dir, before)
+
     with ExitStack() as stack:
         stack.enter_context(run_lock(run_dir))
-        journal = stack.enter_context(open_journal(run_dir))
-        check_identity(journal, options)
-        task = get_task(options.task)
-        out = run_dir / "sandbox-out"
-        def executor(eval_options: Any, name: str) -> Any:
-            # local: the sandbox pool of this machine; ray: the same sandbox on the cluster's nodes
+        stack.callback(undo)  # after everything opened below is closed, before the lock is released
+        try:
             try:
-                return stack.enter_context(open_executor(options.executor, task, eval_options,
-                                                         cache_dir=cfg.cache_dir, out_dir=out / name,
-                                                         ray_address=options.ray_address))
-            except ExecutorError as e:
+                journal = stack.enter_context(open_journal(run_dir))
+            except JournalError as e:
                 raise RunError(str(e)) from e
-
-        checker_eval = executor(evaluator_options(cfg, options, True), "check")
-        train_eval = executor(evaluator_options(cfg, options, False), "train")
-        short_eval = None
-        if options.fidelity_epochs is not None:
-            short_eval = executor(evaluator_options(cfg, options, False, options.fidelity_epochs), "short")
-        limited: dict[tuple[str, float], Any] = {}
-
-        def time_limited(fidelity: str, seconds: float) -> Any:
-            # The user's training-time limit: evaluators with that wall-clock limit, made once per limit.
-            if (fidelity, seconds) not in limited:
-                epochs = options.fidelity_epochs if fidelity == "low" else None
-                o = evaluator_options(cfg, options, False, epochs)
-                limited[fidelity, seconds] = executor(o.model_copy(update={"timeout_s": min(o.timeout_s, seconds)}),
-                                                      f"{'short' if fidelity == 'low' else 'train'}-{seconds:g}s")
-            return limited[fidelity, seconds]
-
-        value = ValueService(load_prior(options.value_model))
-        memory = open_memory_link(options, cfg, run_id(journal))
-        if memory is not None:
-            stack.callback(memory.store.close)
-        frozen = journal.get("run", WARM_KEY) is not None
-        if options.from_memory or frozen:  # a resume keeps its warm start
-            if memory is None and not frozen:
-                raise RunError("--from-memory needs the experiment memory (drop --memory none)")
-            warm = warm_start(journal, lambda: snapshot(memory.store, options.task, run_id(journal), checker_eval,
-                                                        run_dir / "warmstart", notify=notify))
-            for w in warm.experiments:  # real results of this task, learned before the run's own
-                value.observe(f"memory:{w.id}", options.task, w.features, w.val_accuracy)
-            if notify is not None:
-                notify(f"warm start from memory: {len(warm.experiments)} experiments for the value model "
-                       f"({warm.skipped} no longer build), {len(warm.hypotheses)} hypotheses queued")
-        agents = agents_factory(options, task, journal)
-        if memory is not None and hasattr(agents.researcher, "retrieve"):
-            from agentnas.agents.llm_agents import journaled_retrieval
-
-            agents.researcher.retrieve = journaled_retrieval(journal, memory.retrieve)
-        root = run_dir / "candidates"
-        index = RunIndex(journal)
-
-        def services_for(recorder: Recorder) -> Services:
-            if memory is not None:
-                recorder.on_record = memory.record
-            return Services(
-                researcher=agents.researcher, engineer=agents.engineer, analyst=agents.analyst,
-                checker=SandboxChecker(checker_eval, root, options.max_params),
-                scorer=ValueScorer(value.predict, index.judge(memory.judge if memory else None)),
-                gate=ValueGate(options.train_per_expansion, options.beta, remaining),
-                trainer=SandboxTrainer(train_eval, root, recorder.lookup, recorder.experiment, short=short_eval,
-                                       keep=options.keep, low_scores=recorder.low_scores,
-                                       remaining=remaining, time_limited=time_limited),
-                recorder=recorder, approval=options.approve, known=index.codes)
-
-        budget = Budget(evals=options.budget_evals, seconds=options.budget_time_s)
-
-        def remaining() -> int | None:
-            return budget.left(journal.count("experiment"))
-
-        saver = checkpointer(run_dir)
-        stack.callback(saver.conn.close)
-        loop = Loop(journal, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
-                    k=options.k, budget=budget, policy=Policy(beta=options.beta), max_params=options.max_params,
-                    checkpointer=saver, on_iteration=on_iteration,
-                    before_step=lambda tree, it: value.sync(tree, options.task, it), graceful=graceful_stops(),
-                    inbox=lambda: read_inbox(run_dir), approver=approver)
+            first = journal.get("run", "config") is None and journal.count("iteration") == 0
+            options, changed = resolve(journal, options, allow_change)
+            loop = _assemble(stack, journal, options, cfg, agents_factory, on_iteration, approver, notify,
+                             progress)
+            record_settings(journal, options.model_dump(mode="json"), changed)
+        except BaseException:
+            failed = True
+            raise
+        if changed and notify is not None:
+            notify(f"settings changed from iteration {journal.count('iteration')} on: {describe_changes(changed)}")
         yield loop
+
+
+def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: AgentnasConfig,
+              agents_factory: AgentsFactory, on_iteration: Callable[[RunTree], None] | None,
+              approver: Callable[[dict[str, Any]], dict[str, Any]] | None, notify: Callable[[str], None] | None,
+              progress: Progress | None) -> Loop:
+    from agentnas.evaluator import ExecutorError, open_executor
+    from agentnas.tasks import TaskError, get_task
+
+    run_dir = options.run_dir
+    try:
+        task = get_task(options.task)
+    except TaskError as e:
+        raise RunError(str(e)) from e
+    value = ValueService(load_prior(options.value_model))
+    rid = run_id(journal)
+    memory = open_memory_link(options, cfg, rid)
+    if memory is not None:
+        stack.callback(memory.store.close)
+    agents = agents_factory(options, task, journal)  # an LLM endpoint is checked here
+    out = run_dir / "sandbox-out"
+
+    def executor(eval_options: Any, name: str) -> Any:
+        # local: the sandbox pool of this machine; ray: the same sandbox on the cluster's nodes
+        try:
+            return stack.enter_context(open_executor(options.executor, task, eval_options,
+                                                     cache_dir=cfg.cache_dir, out_dir=out / name,
+                                                     ray_address=options.ray_address))
+        except ExecutorError as e:
+            raise RunError(str(e)) from e
+
+    checker_eval = executor(evaluator_options(cfg, options, True), "check")
+    train_eval = executor(evaluator_options(cfg, options, False), "train")
+    short_eval = None
+    if options.fidelity_epochs is not None:
+        short_eval = executor(evaluator_options(cfg, options, False, options.fidelity_epochs), "short")
+    limited: dict[tuple[str, float], Any] = {}
+
+    def time_limited(fidelity: str, seconds: float) -> Any:
+        # The user's training-time limit: evaluators with that wall-clock limit, made once per limit.
+        if (fidelity, seconds) not in limited:
+            epochs = options.fidelity_epochs if fidelity == "low" else None
+            o = evaluator_options(cfg, options, False, epochs)
+            limited[fidelity, seconds] = executor(o.model_copy(update={"timeout_s": min(o.timeout_s, seconds)}),
+                                                  f"{'short' if fidelity == 'low' else 'train'}-{seconds:g}s")
+        return limited[fidelity, seconds]
+
+    frozen = journal.get("run", WARM_KEY) is not None
+    if options.from_memory or frozen:  # a resume keeps its warm start
+        if memory is None and not frozen:
+            raise RunError("--from-memory needs the experiment memory (drop --memory none)")
+        warm = warm_start(journal, lambda: snapshot(memory.store, options.task, rid, checker_eval,
+                                                    run_dir / "warmstart", notify=notify))
+        for w in warm.experiments:  # real results of this task, learned before the run's own
+            value.observe(f"memory:{w.id}", options.task, w.features, w.val_accuracy)
+        if notify is not None:
+            notify(f"warm start from memory: {len(warm.experiments)} experiments for the value model "
+                   f"({warm.skipped} no longer build), {len(warm.hypotheses)} hypotheses queued")
+    if memory is not None and hasattr(agents.researcher, "retrieve"):
+        from agentnas.agents.llm_agents import journaled_retrieval
+
+        agents.researcher.retrieve = journaled_retrieval(journal, memory.retrieve)
+    root = run_dir / "candidates"
+    index = RunIndex(journal)
+    budget = Budget(evals=options.budget_evals, seconds=options.budget_time_s)
+
+    def remaining() -> int | None:
+        return budget.left(journal.count("experiment"))
+
+    def grantable() -> int | None:
+        # The time budget is checked inside an expansion too: once it is spent, the gate grants
+        # no new training (trainings already started run to their end). Journaled, so a replay
+        # grants the same nothing.
+        if budget.seconds is not None and time.monotonic() - budget.started >= budget.seconds:
+            journal.append("event", f"{TIME_CUT}{journal.count('iteration')}",
+                           {"kind": "time_budget_spent", "iteration": journal.count("iteration")})
+            return 0
+        return remaining()
+
+    def services_for(recorder: Recorder) -> Services:
+        if memory is not None:
+            recorder.on_record = memory.record
+
+        def on_result(c: Any, result: Any, ctx: Any, fidelity: str = "full") -> Any:
+            done = recorder.experiment(c, result, ctx, fidelity)
+            if progress is not None:
+                progress.result(done, fidelity)
+            return done
+
+        services = Services(
+            researcher=agents.researcher, engineer=agents.engineer, analyst=agents.analyst,
+            checker=SandboxChecker(checker_eval, root, options.max_params),
+            scorer=ValueScorer(value.predict, index.judge(memory.judge if memory else None)),
+            gate=ValueGate(options.train_per_expansion, options.beta, grantable),
+            trainer=SandboxTrainer(train_eval, root, recorder.lookup, on_result, short=short_eval,
+                                   keep=options.keep, low_scores=recorder.low_scores,
+                                   remaining=remaining, time_limited=time_limited),
+            recorder=recorder, approval=options.approve, known=index.codes)
+        return staged(services, progress) if progress is not None else services
+
+    def before_step(tree: RunTree, iteration: int) -> None:
+        if progress is not None:
+            progress.started(iteration)
+        value.sync(tree, options.task, iteration)
+
+    saver = checkpointer(run_dir)
+    stack.callback(saver.conn.close)
+    hypothesiser = agents.hypothesiser if progress is None else StagedHypothesiser(agents.hypothesiser, progress)
+    return Loop(journal, services_for, hypothesiser, task=options.task, seed=options.seed,
+                k=options.k, budget=budget, policy=Policy(beta=options.beta), max_params=options.max_params,
+                checkpointer=saver, on_iteration=on_iteration, before_step=before_step, graceful=graceful_stops(),
+                inbox=lambda: read_inbox(run_dir), approver=approver)
 
 
 def run_id(journal: Journal) -> str:
@@ -165,6 +230,8 @@ def open_memory_link(options: RunOptions, cfg: AgentnasConfig, rid: str) -> Any:
         store = open_memory(options.memory, cache_dir=cfg.cache_dir)
     except MemoryStoreError as e:
         raise RunError(str(e)) from e
+    except ValueError as e:  # e.g. a URL the parser refuses
+        raise RunError(f"--memory {options.memory!r}: {e}") from e
     return MemoryLink(store, options.task, rid, cfg.cache_dir)
 
 

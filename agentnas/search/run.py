@@ -3,8 +3,7 @@
 A run directory holds everything about one run: `journal.sqlite` (append-only, the truth),
 `checkpoints.sqlite` (langgraph's per-expansion checkpoints), `candidates/<id>/model.py`
 and `run.lock` (held by the one process that writes). Running again on the same
-directory resumes; the run's identity (task, seed, proposer) must match, the budget may
-grow.
+directory resumes with the settings recorded in the journal (agentnas.search.settings).
 """
 
 from __future__ import annotations
@@ -16,52 +15,19 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from agentnas.journal import Journal, JournalError, open_journal
 from agentnas.llm.ledger import summarise
 from agentnas.records import LLMCall
 from agentnas.search.runtree import RunTree
+from agentnas.search.settings import RunError as RunError  # raised by the settings checks too
+from agentnas.search.settings import RunOptions as RunOptions  # the settings a run is started with
+from agentnas.search.settings import changes_of, effective_config, record_settings, settle
 from agentnas.value.online import OnlineValueModel
 from agentnas.value.zeroshot import ZeroShotPredictor
-
-IDENTITY = ("task", "seed", "proposer")
-
-
-class RunError(RuntimeError):
-    """The run cannot start or go on; the message says why and what to do."""
-
-
-class RunOptions(BaseModel):
-    """What a run is asked to do (recorded in the journal's `run/config` entry)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    task: str = "mnist1d"
-    run_dir: Path
-    budget_evals: int | None = Field(default=None, gt=0)
-    budget_time_s: float | None = Field(default=None, gt=0)
-    proposer: Literal["offline", "llm"] = "offline"
-    seed: int = Field(default=0, ge=0)
-    k: int = Field(default=6, gt=0, description="children proposed per expansion")
-    train_per_expansion: int = Field(default=2, gt=0, description="children granted real training per expansion")
-    beta: float = Field(default=1.0, ge=0, description="exploration weight on the value model's std")
-    max_params: int | None = Field(default=None, gt=0)
-    max_macs: int | None = Field(default=None, gt=0, description="offline proposer: multiply-adds bound (cost)")
-    epochs: int | None = Field(default=None, gt=0, description="override the task recipe's epochs")
-    fidelity_epochs: int | None = Field(default=None, gt=0, description="successive halving: short runs first")
-    keep: float = Field(default=0.5, gt=0, le=1, description="fraction of short runs promoted to the full recipe")
-    memory: str | None = None
-    from_memory: bool = False  # warm-start the value model and hypotheses from the memory (agentnas.search.warmstart)
-    approve: bool = False
-    executor: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
-    value_model: str | None = None  # a pretrained head's path; None: the shipped one; "none": no prior
-    llm_base_url: str | None = None  # the key is never part of the options (they go to the journal)
-    llm_model: str | None = None
 
 
 @contextmanager
@@ -84,17 +50,21 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def check_identity(journal: Journal, options: RunOptions) -> None:
-    """Record the run's options on first start; on resume refuse a different identity."""
-    mine = options.model_dump(mode="json")
-    entry = journal.get("run", "config")
-    if entry is None:
-        journal.append("run", "config", mine)
-        return
-    for name in IDENTITY:
-        if entry.payload.get(name) != mine.get(name):
-            raise RunError(f"{options.run_dir} holds a run with {name}={entry.payload.get(name)!r}, not "
-                           f"{mine.get(name)!r}; resume with the same {name}, or start a new --run-dir")
+def resolve(journal: Journal, options: RunOptions, allow_change: bool = False
+            ) -> tuple[RunOptions, dict[str, list[Any]]]:
+    """The options a (re)start runs with against the journal's settings, and their changes
+    (agentnas.search.settings); every field of `options` counts as given."""
+    settings, changed = settle(effective_config(journal), options.model_dump(mode="json"), None, allow_change,
+                               options.run_dir)
+    return RunOptions.model_validate({**settings, "run_dir": options.run_dir}), changed
+
+
+def check_identity(journal: Journal, options: RunOptions, allow_change: bool = False) -> RunOptions:
+    """Record the run's settings on its first start; on a resume refuse a different identity
+    (or an experiment setting changed without `allow_change`) and record what changed."""
+    resolved, changed = resolve(journal, options, allow_change)
+    record_settings(journal, resolved.model_dump(mode="json"), changed)
+    return resolved
 
 
 class ValueService:
@@ -148,7 +118,8 @@ def summary(run_dir: Path) -> dict[str, Any]:
     with journal:
         tree = RunTree.from_journal(journal)
         calls = [LLMCall.model_validate(e.payload) for e in journal.entries("llm_call")]
-        config = journal.get("run", "config")
+        config = effective_config(journal)
+        changes = [{k: v for k, v in c.items() if k != "settings"} for c in changes_of(journal)]
         steering = [e.payload for e in journal.entries("steering")]
     experiments = []
     for exp_id, exp in tree.experiments.items():
@@ -169,7 +140,7 @@ def summary(run_dir: Path) -> dict[str, Any]:
         if exp["status"] != "ok":
             failures[str(exp.get("failure_kind"))] = failures.get(str(exp.get("failure_kind")), 0) + 1
     return {
-        "run_dir": str(run_dir), "config": config.payload if config else None,
+        "run_dir": str(run_dir), "config": config, "settings_changes": changes,
         "iterations": tree.iterations, "experiments": experiments, "best": best_doc,
         "leaderboard": leaderboard(tree),
         "hypotheses": [{"id": h.id, "text": h.text, "source": h.source, "nodes": len(h.nodes)}

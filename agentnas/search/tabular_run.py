@@ -33,7 +33,7 @@ def _estimator(task: Any, options: RunOptions, cfg: AgentnasConfig, say: Callabl
 
 
 def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
-                say: Callable[[str], None] | None = None) -> dict[str, Any]:
+                say: Callable[[str], None] | None = None, allow_change: bool = False) -> dict[str, Any]:
     """Run (or resume) the search; return the `runs show`-style document."""
     from agentnas.search.driver import Budget, run_search
     from agentnas.search.grammar import grammar_for
@@ -52,10 +52,11 @@ def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
                        "offline); the LLM proposer writes model code, which a table cannot evaluate")
     if options.budget_evals is None:
         raise RunError(f"{options.task}: give the number of table queries with --budget-evals N")
+    queries = options.budget_evals
     if method not in POLICY_NAMES:
         raise RunError(f"unknown --search {method!r}; expected one of {', '.join(POLICY_NAMES)}")
     with run_lock(options.run_dir), open_journal(options.run_dir) as journal:
-        check_identity(journal, options)
+        options = check_identity(journal, options, allow_change)
         if journal.get("run", "search") is None:
             journal.append("run", "search", {"method": method})
         method = str(journal.get("run", "search").payload["method"])  # type: ignore[union-attr]
@@ -76,8 +77,8 @@ def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
             journal.append(RESULT, f"{result.key}@{result.fidelity:g}", result.model_dump(mode="json"))
             log(f"query {len(tree.results)}/{options.budget_evals}: {result.key} val {result.val_accuracy}")
 
-        if len(tree.results) < options.budget_evals:
-            run_search(policy, table_evaluator(task), Budget(max_cost=options.budget_evals), seed=options.seed,
+        if len(tree.results) < queries:
+            run_search(policy, table_evaluator(task), Budget(max_cost=queries), seed=options.seed,
                        tree=tree, estimator=estimator, on_result=on_result)
             persist_nodes()
         return tabular_summary(journal, task, options.run_dir)

@@ -48,9 +48,11 @@ def test_a_run_warm_starts_from_stored_experiments_and_keeps_the_snapshot(tmp_pa
     assert len(set(cold)) == 1
     assert len(set(warm_means)) == len(warm_means) > 1 and all(0.2 < m <= 1.0 for m in warm_means)
 
-    # Resume without the flag, after the memory has grown: the same frozen warm start.
+    # Resume after the memory has grown: the same frozen warm start, not a new snapshot. (The
+    # warm start is part of the run's identity: a resume keeps it, and asking for none is refused.)
     assert run(tmp_path / "c", tmp_path, 2, from_memory=False, seed=2) == 0
-    assert run(tmp_path / "b", tmp_path, 4, from_memory=False, seed=1) == 0
+    assert run(tmp_path / "b", tmp_path, 4, from_memory=False, seed=1) == 2
+    assert run(tmp_path / "b", tmp_path, 4, from_memory=True, seed=1) == 0
     with open_journal(tmp_path / "b", read_only=True) as j:
         assert j.get("run", "warmstart").payload == snap
         assert j.count("experiment") == 4
