@@ -156,7 +156,7 @@ def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tre
     for i, row in enumerate(doc["leaderboard"], 1):
         table.add_row(str(i), row["id"], f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}",
                       f"{row['params']:,}" if row["params"] is not None else "-",
-                      f"{row['hypothesis'][:50]} / {row['description'][:50]}")
+                      f"{clip(row['hypothesis'], 50)} / {clip(row['description'], 50)}")
     console.print(table)
     try:
         from agentnas.tasks import get_task
@@ -169,6 +169,37 @@ def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tre
             f"{b.name} {b.test_accuracy:.1%}" for b in baselines), highlight=False)
     if doc["best"]:
         console.print(f"best model: {doc['best']['path']}", highlight=False)
+
+
+def print_hypotheses(console: Console, hypotheses: list[dict[str, Any]]) -> None:
+    """What became of each hypothesis, two lines each (the JSON document holds the whole text)."""
+    if not hypotheses:
+        return
+    console.print(f"hypotheses ({len(hypotheses)}):", highlight=False)
+    for h in hypotheses:
+        console.print(f"  {h['id']} ({h['source']}) {clip(h['text'], 70)}", highlight=False, markup=False,
+                      soft_wrap=True)
+        if h["status"] == "pending":
+            fate = "not taken yet: the run is not running, it takes it when resumed"
+        else:
+            fate = f"{h['nodes']} architectures, {h['trained']} trained, {h['failed']} failed"
+            best = h["best"]
+            if best is not None:
+                test = f"{best['test_accuracy']:.4f}" if best["test_accuracy"] is not None else "-"
+                fate += f"; best {best['id']} val {best['val_accuracy']:.4f} test {test}"
+            if h["status"] == "pruned":
+                fate += "; pruned"
+        console.print(f"      {fate}", highlight=False, markup=False, soft_wrap=True)
+
+
+def clip(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters, cut at a word boundary (… marks a cut)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip() + "…"
 
 
 def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
@@ -194,6 +225,7 @@ def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
         tree = RunTree.from_journal(journal)
     task = (doc.get("config") or {}).get("task", "?")
     print_leaderboard(console, doc, task, tree)
+    print_hypotheses(console, doc["hypotheses"])
     llm = doc["llm"]
     console.print(f"iterations {doc['iterations']} · hypotheses {len(doc['hypotheses'])} · failures "
                   f"{doc['failures'] or 'none'} · LLM calls {llm['calls']}, tokens "
