@@ -206,10 +206,15 @@ def predict(
     model: Annotated[Path | None, typer.Option(help="Value model file (default: the one shipped).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Predict each architecture's value before any training: {"path", "mean", "std"} per
-    file; a higher mean means better predicted accuracy, std is the ensemble's disagreement.
+    """Predict each architecture's value before any training. Per file: its score ("mean",
+    the value model's ranking score: higher means better predicted accuracy, not an accuracy),
+    "std" (the heads' disagreement), "percentile" (the share of a fixed set of reference
+    architectures that score lower from the same inputs) and "rank" among the files; or
+    "status" failed with the reason (e.g. a candidate that does not fit --task). The files of
+    one call are predicted from the same inputs: when any lacks zero-cost proxies (an .onnx
+    file), all are predicted from the graph alone.
 
-    Exit 1 when any file could not be scored (the others still are); 2 on usage or config errors.
+    Exit 0 when every file was handled (scored or reported); 2 on usage or config errors.
     """
     cfg = config_or_exit(config, task=task)
     from agentnas.tasks import TaskError, get_task

@@ -360,6 +360,7 @@ def chat(
     import subprocess
 
     from agentnas import signals
+    from agentnas.steering import run_holder
     from agentnas.steering.chat import Repl
 
     if start:
@@ -375,8 +376,15 @@ def chat(
         proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         signals.stop_with_me(proc)  # TERM or HUP to the chat stops the run too; /quit does not
         err.print(f"started the run (pid {proc.pid}), log {run_dir / 'run.log'}", highlight=False)
+        started = wait_for_run(run_dir, proc)
+        if started is not None:
+            err.print(f"[yellow]the run ended at once (exit status {started}); see {run_dir / 'run.log'}[/]",
+                      highlight=False, soft_wrap=True)
     elif not (run_dir / "journal.sqlite").exists():
         fail(f"{run_dir} holds no run yet: start one with `agentnas run --run-dir {run_dir}` or use --start")
+    if run_holder(run_dir) is None:
+        err.print(f"the run in {run_dir} is not running: messages wait in its inbox until it is resumed, and "
+                  "/stop is refused", highlight=False, markup=False, soft_wrap=True)
 
     retrieve = None
     if memory is not None:
@@ -404,6 +412,27 @@ def chat(
         repl.run(lines())
     else:
         repl.run(sys.stdin)
+
+
+def wait_for_run(run_dir: Path, proc: Any, limit_s: float = 120.0) -> int | None:
+    """Wait until the run started by `chat --start` holds its lock (its pid is written in it),
+    so the chat never takes it for a finished run; the exit status if it ended first. The lock
+    is never probed here: a probe at the instant the run takes it would make the run refuse."""
+    import time
+
+    lock, mine = run_dir / "run.lock", f"pid {proc.pid}"
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            return int(code)
+        try:
+            if lock.read_text(encoding="utf-8", errors="replace").strip() == mine:
+                return None
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return None
 
 
 def chat_interpreter(run_dir: Path, base_url: str | None, model: str | None) -> Any:

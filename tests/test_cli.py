@@ -80,6 +80,26 @@ def test_malformed_npz_task_is_a_clear_error(work: Path) -> None:
     assert proc.returncode == 2 and "bad.npz" in proc.stderr
 
 
+@pytest.mark.parametrize(("problem", "arrays", "named"), [
+    ("zero-width inputs", {"x_train": np.zeros((40, 0))}, "x_train"),
+    ("test classes unseen in training", {"y_test": np.arange(10) % 5}, "y_test"),
+    ("a label of 99999", {"y_train": np.where(np.arange(40) == 0, 99999, np.arange(40) % 4)}, "y_train"),
+])
+def test_npz_task_with_impossible_inputs_or_labels_exits_2_with_one_line(
+        work: Path, problem: str, arrays: dict[str, np.ndarray], named: str) -> None:
+    good = {"x_train": np.ones((40, 6)), "y_train": np.arange(40) % 4, "x_test": np.ones((10, 6)),
+            "y_test": np.arange(10) % 4}
+    good.update(arrays)
+    if good["x_train"].shape[1] == 0:
+        good["x_test"] = np.ones((10, 0))
+    path = work / "task.npz"
+    np.savez(path, **good)
+    proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", str(path), cwd=work)
+    assert proc.returncode == 2, problem
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "task.npz" in lines[0] and named in lines[0], proc.stderr
+
+
 def test_bad_config_value_exits_2_naming_the_field(work: Path) -> None:
     proc = agentnas("evaluate", str(EXAMPLES / "digits_mlp.py"), "--task", "digits", cwd=work,
                     env={"AGENTNAS_TIMEOUT_S": "soon"})

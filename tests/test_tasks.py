@@ -151,7 +151,7 @@ def valid_arrays(with_val: bool = True) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     arrays = {
         "x_train": rng.normal(size=(40, 3, 4)), "y_train": np.arange(40) % 4,
-        "x_test": rng.normal(size=(12, 3, 4)), "y_test": np.arange(12) % 5,
+        "x_test": rng.normal(size=(12, 3, 4)), "y_test": np.arange(12) % 4,
     }
     if with_val:
         arrays |= {"x_val": rng.normal(size=(8, 3, 4)), "y_val": np.arange(8) % 4}
@@ -168,7 +168,7 @@ def test_npz_task_reads_a_valid_file(tmp_path: Path) -> None:
     task = NpzTask(write_npz(tmp_path / "my_task.npz", arrays))
     assert task.spec.name == "my_task"
     assert task.spec.input_shape == (3, 4)
-    assert task.spec.num_classes == 5  # max label over all splits (4, in y_test) + 1
+    assert task.spec.num_classes == 4  # the training classes 0..3
     d = task.load(tmp_path)
     assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.int64
     np.testing.assert_allclose(d.x_val, arrays["x_val"].astype(np.float32))
@@ -257,6 +257,16 @@ MALFORMED: dict[str, tuple[Callable[[Path], Path], str]] = {
     "2-D labels": (_with(y_train=(np.arange(40) % 4)[:, None]), "one label per example"),
     "string labels": (_with(y_train=np.array(["a", "b"] * 20)), "integer class indices"),
     "huge label": (_with(y_test=np.full(12, 10**9)), "fewer than 100000 classes"),
+    "zero-width inputs": (_with(x_train=np.zeros((40, 0)), x_val=np.zeros((8, 0)), x_test=np.zeros((12, 0))),
+                          "x_train has shape (40, 0): each example holds no values"),
+    "a zero-width inner axis": (_with(x_val=np.zeros((8, 3, 0))), "x_val has shape (8, 3, 0)"),
+    "test class unseen in training": (_with(y_test=np.arange(12) % 5), "y_test has labels 4 that y_train never uses"),
+    "val class unseen in training": (_with(y_val=np.array([0, 1, 2, 3, 0, 1, 2, 7])),
+                                     "y_val has labels 7 that y_train never uses"),
+    "a stray label of 99999": (_with(y_train=np.where(np.arange(40) == 5, 99999, np.arange(40) % 4)),
+                               "largest label 99999 makes 100000 classes"),
+    "labels counted from 1": (_with(y_train=np.arange(40) % 4 + 1, y_val=np.arange(8) % 4 + 1,
+                                    y_test=np.arange(12) % 4 + 1), "labels counted from 1"),
 }
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from agentnas.llm import Ledger
+from agentnas.words import clip
 
 _BOILERPLATE = re.compile(
     r"(?i)\b(?:lesson|rationale|diagnosis|the previous attempt failed with|previous lesson|earlier lesson)\s*:\s*")
@@ -50,16 +51,4 @@ def clean_note(text: str, shown: Iterable[str] = (), limit: int = 400) -> str:
     # quotes left empty by a removed copy ("failed with: '' ")
     out = re.sub(rf"[{_QUOTES}]\s*[{_QUOTES}]", " ", out)
     out = re.sub(r"\s+", " ", out).strip(" ;:,-" + _QUOTES)
-    return cut_words(out, limit)
-
-
-def cut_words(text: str, limit: int) -> str:
-    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis when cut."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    space = head.rfind(" ")
-    if space > limit // 2:
-        head = head[:space]
-    return head.rstrip(" ,;:.") + "…"
+    return clip(out, limit)

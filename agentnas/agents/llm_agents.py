@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from agentnas.agents.economy import CallBudget, clean_note, cut_words
+from agentnas.agents.economy import CallBudget, clean_note
 from agentnas.agents.offline import OfflineResearcher
 from agentnas.agents.roles import OfflineAnalyst
 from agentnas.agents.state import Candidate, Context, Draft
@@ -41,6 +41,7 @@ from agentnas.llm.errors import FATAL, CassetteConflict, CassetteMiss
 from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, LLMExchange, LLMRequest, LLMResponse, Metrics
 from agentnas.search.runtree import RunTree
 from agentnas.tasks.base import TaskSpec
+from agentnas.words import clip
 
 
 class JournalCassette(Cassette):
@@ -139,7 +140,7 @@ class LLMResearcher:
         assert isinstance(reply, ProposalReply)
         rationale = clean_note(reply.rationale, shown_texts(context))
         return Draft(code=reply.code, operator=operator, rationale=rationale,
-                     description=cut_words(rationale, 160) or operator)
+                     description=clip(rationale, 160) or operator)
 
     def propose(self, ctx: Context) -> list[Draft]:
         parent_code = self._start(ctx)

@@ -40,10 +40,11 @@ class _Failed(Exception):
     """One path could not be encoded; the message names the path."""
 
 
-def export_candidates(paths: list[Path], cfg: AgentnasConfig, out_dir: Path,
-                       err: TextIO) -> dict[Path, Path | str] | int:
+def export_candidates(paths: list[Path], cfg: AgentnasConfig, out_dir: Path, err: TextIO,
+                      stop_on_start_failure: bool = False) -> dict[Path, Path | str] | int:
     """Export each candidate in the sandbox: path -> ONNX file, or path -> error message.
-    An int is an exit status for a problem that stops the whole command."""
+    An int is an exit status for a problem that stops the whole command (with
+    `stop_on_start_failure`, a sandbox that cannot start is one: 1)."""
     from agentnas.evaluator import EvalOptions, Evaluator, IsolationUnavailable, SandboxStartError
     from agentnas.tasks import TaskError, get_task
 
@@ -64,6 +65,9 @@ def export_candidates(paths: list[Path], cfg: AgentnasConfig, out_dir: Path,
         with evaluator:
             results = evaluator.evaluate(paths)
     except SandboxStartError as e:
+        if stop_on_start_failure:
+            print(f"error: the sandbox could not start: {e}", file=err)
+            return 1
         return {p: f"cannot export in the sandbox: {e}" for p in paths}
     exported: dict[Path, Path | str] = {}
     for path, result in zip(paths, results, strict=True):
@@ -78,7 +82,8 @@ def export_candidates(paths: list[Path], cfg: AgentnasConfig, out_dir: Path,
     return exported
 
 
-def graph_files(paths: list[Path], cfg: AgentnasConfig, tmp: Path, err: TextIO) -> dict[Path, Path | str] | int:
+def graph_files(paths: list[Path], cfg: AgentnasConfig, tmp: Path, err: TextIO,
+                stop_on_start_failure: bool = False) -> dict[Path, Path | str] | int:
     """Each path's ONNX file: itself for an .onnx, the sandbox's export for a candidate .py,
     or a message saying why there is none. An int is an exit status that stops the command."""
     graphs: dict[Path, Path | str] = {}
@@ -91,7 +96,7 @@ def graph_files(paths: list[Path], cfg: AgentnasConfig, tmp: Path, err: TextIO) 
             graphs[path] = path
     candidates = [p for p in dict.fromkeys(paths) if p.suffix == ".py" and isinstance(graphs[p], Path)]
     if candidates:
-        exported = export_candidates(candidates, cfg, tmp, err)
+        exported = export_candidates(candidates, cfg, tmp, err, stop_on_start_failure)
         if isinstance(exported, int):
             return exported
         graphs.update(exported)

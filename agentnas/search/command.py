@@ -17,11 +17,12 @@ from rich.text import Text
 
 from agentnas.config import AgentnasConfig
 from agentnas.search.loop import Loop
-from agentnas.search.progress import Progress, best_line, clip
+from agentnas.search.progress import Progress, best_line
 from agentnas.search.realtask import AgentsFactory, llm_agents, offline_agents, open_run
 from agentnas.search.run import RunError, RunOptions, dumps, leaderboard, summary
 from agentnas.search.runtree import RunTree
 from agentnas.search.settings import describe_changes, flag, recorded_settings
+from agentnas.words import clip
 
 
 class LiveView:
@@ -250,6 +251,27 @@ def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tre
         console.print(f"best model: {doc['best']['path']}", highlight=False)
 
 
+def print_hypotheses(console: Console, hypotheses: list[dict[str, Any]]) -> None:
+    """What became of each hypothesis, two lines each (the JSON document holds the whole text)."""
+    if not hypotheses:
+        return
+    console.print(f"hypotheses ({len(hypotheses)}):", highlight=False)
+    for h in hypotheses:
+        console.print(f"  {h['id']} ({h['source']}) {clip(h['text'], 70)}", highlight=False, markup=False,
+                      soft_wrap=True)
+        if h["status"] == "pending":
+            fate = "not taken yet: the run is not running, it takes it when resumed"
+        else:
+            fate = f"{h['nodes']} architectures, {h['trained']} trained, {h['failed']} failed"
+            best = h["best"]
+            if best is not None:
+                test = f"{best['test_accuracy']:.4f}" if best["test_accuracy"] is not None else "-"
+                fate += f"; best {best['id']} val {best['val_accuracy']:.4f} test {test}"
+            if h["status"] == "pruned":
+                fate += "; pruned"
+        console.print(f"      {fate}", highlight=False, markup=False, soft_wrap=True)
+
+
 def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
     from agentnas.search.tabular_run import show_tabular
 
@@ -274,6 +296,7 @@ def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
     config = doc.get("config") or {}
     task = config.get("task", "?")
     print_leaderboard(console, doc, task, tree)
+    print_hypotheses(console, doc["hypotheses"])
     if config:
         console.print(f"settings in force: {settings_words(config)}", highlight=False, markup=False, soft_wrap=True)
     for change in doc.get("settings_changes", []):

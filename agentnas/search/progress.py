@@ -16,18 +16,7 @@ import numpy as np
 from agentnas.agents.services import Analyst, Checker, Engineer, Researcher, Scorer, Services, Trainer
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.search.runtree import RunTree
-
-
-def clip(text: str, width: int) -> str:
-    """`text` on one line, cut at a word boundary with an ellipsis when longer than `width`."""
-    flat = " ".join(text.split())
-    if len(flat) <= width:
-        return flat
-    cut = flat[: width - 1]
-    space = cut.rfind(" ")
-    if space >= width // 2:  # a very long word is cut inside rather than leaving almost nothing
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + "…"
+from agentnas.words import clip
 
 
 def best_line(tree: RunTree) -> str:

@@ -109,6 +109,31 @@ def leaderboard(tree: RunTree, n: int = 10) -> list[dict[str, Any]]:
              "description": x.description} for x in done[:n]]
 
 
+def hypothesis_outcomes(tree: RunTree, run_dir: Path) -> list[dict[str, Any]]:
+    """Every hypothesis (the researcher's, the user's, and the user's still waiting in the
+    inbox) with what became of it: its architectures, how many were trained and failed, its
+    best result. `nodes` (the architecture count) is kept for older readers."""
+    from agentnas.steering.inbox import read_inbox
+
+    rows = []
+    for h in tree.hypotheses.values():
+        nodes = [tree.nodes[i] for i in h.nodes]
+        trained = [n for n in nodes if n.trained]
+        best = max(trained, key=lambda n: (n.val_accuracy or 0.0, -(n.params or 0), -n.iteration), default=None)
+        failed = sum(1 for n in nodes if n.experiment is not None and n.experiment["status"] != "ok")
+        rows.append({"id": h.id, "text": h.text, "source": h.source, "nodes": len(nodes),
+                     "status": "pruned" if h.id in tree.steering.pruned else "explored" if nodes else "waiting",
+                     "children": [n.id for n in nodes], "trained": len(trained), "failed": failed,
+                     "best": None if best is None else {"id": best.id, "val_accuracy": best.val_accuracy,
+                                                        "test_accuracy": best.test_accuracy, "params": best.params}})
+    taken = {h.id for h in tree.hypotheses.values()}
+    for m in read_inbox(run_dir):  # sent by the chat, not taken by the run yet (it is not running)
+        if m.kind == "hypothesis" and m.text.strip() and f"u{m.id}" not in taken:
+            rows.append({"id": f"u{m.id}", "text": m.text.strip(), "source": "user", "nodes": 0, "status": "pending",
+                         "children": [], "trained": 0, "failed": 0, "best": None})
+    return rows
+
+
 def summary(run_dir: Path) -> dict[str, Any]:
     """The `runs show --json` document, read from the journal only."""
     try:
@@ -143,8 +168,7 @@ def summary(run_dir: Path) -> dict[str, Any]:
         "run_dir": str(run_dir), "config": config, "settings_changes": changes,
         "iterations": tree.iterations, "experiments": experiments, "best": best_doc,
         "leaderboard": leaderboard(tree),
-        "hypotheses": [{"id": h.id, "text": h.text, "source": h.source, "nodes": len(h.nodes)}
-                       for h in tree.hypotheses.values()],
+        "hypotheses": hypothesis_outcomes(tree, run_dir),
         "failures": failures,
         "proposals": proposals,
         "llm": llm_totals(calls),

@@ -12,7 +12,9 @@ Offline grammar (no LLM needed): slash commands, and free text taken as a hypoth
     /help   /quit
 
 Messages go to the run's inbox (never to its journal directly); the run reads them at its
-next iteration boundary. Everything else is read from the journal, read-only.
+next iteration boundary. Everything else is read from the journal, read-only. A focus or
+prune target must be an id of the run. To a run that is not running (it holds no run lock),
+messages wait in the inbox for its resume, and /stop is refused: there is nothing to stop.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 
 from agentnas.journal import JournalError, open_journal
 from agentnas.search.runtree import RunTree
-from agentnas.steering.inbox import SteeringMessage, describe, send
+from agentnas.steering.inbox import SteeringMessage, describe, run_holder, send
+from agentnas.steering.interpret import unknown_target
 
 HELP = __doc__.split("\n\n")[2] if __doc__ else ""
 
@@ -168,9 +171,10 @@ class Repl:
 
     def __init__(self, run_dir: Path, write: Callable[[str], None],
                  memory: Callable[[str], Any] | None = None, clock: Callable[[], float] = time.monotonic,
-                 interpreter: Any | None = None) -> None:
+                 interpreter: Any | None = None, live: Callable[[], str | None] | None = None) -> None:
         self.run_dir, self.write, self.memory, self.clock = run_dir, write, memory, clock
         self.interpreter = interpreter
+        self.live = live or (lambda: run_holder(run_dir))  # "pid N" while the run runs, else None
         self.shown: set[str] = set()
 
     def news(self) -> None:
@@ -224,8 +228,7 @@ class Repl:
 
     def do(self, action: str, arg: Any) -> bool:
         if action == "send":
-            send(self.run_dir, arg)
-            self.write(f"sent {arg.kind} {arg.id}: {summary(arg)} — the run takes it at its next iteration")
+            self.deliver(arg)
         elif action == "ask":
             lines = answer(self.run_dir, arg, self.memory)
             if self.interpreter is not None:
@@ -238,6 +241,9 @@ class Repl:
             for out in lines:
                 self.write(out)
         elif action == "status":
+            holder = self.live()
+            self.write(f"the run is running ({holder})" if holder else
+                       "the run is not running: messages wait in its inbox until it is resumed")
             for out in status_lines(load_tree(self.run_dir)):
                 self.write(out)
         elif action == "watch":
@@ -250,6 +256,22 @@ class Repl:
         elif action == "quit":
             return False
         return True
+
+    def deliver(self, m: SteeringMessage) -> None:
+        """Send one message, or say why not; say whether a live run or its resume will take it."""
+        if m.kind in ("focus", "prune"):
+            problem = unknown_target(load_tree(self.run_dir), m.kind, m.target or "")
+            if problem:
+                self.write(f"error: {problem}")
+                return
+        holder = self.live()
+        if m.kind == "stop" and holder is None:
+            self.write("error: the run is not running, so there is nothing to stop; nothing was sent")
+            return
+        send(self.run_dir, m)
+        when = ("the run takes it at its next iteration" if holder else
+                "the run is not running; this will reach it when it is resumed")
+        self.write(f"sent {m.kind} {m.id}: {summary(m)} — {when}")
 
     def run(self, lines: Iterable[str]) -> None:
         for line in lines:

@@ -15,6 +15,12 @@ Kinds and what the loop does with them:
     unfocus     {}                             back to the whole tree
     stop        {}                             the run ends after the current iteration
 
+A run holds `RUN_DIR/run.lock` (an exclusive flock, rewritten with its pid at each start)
+while it runs, so the chat can tell a live run from a finished one (`run_holder`). A stop
+only means something to the run it was sent to: `read_inbox` drops a stop written before
+the run's current start (the lock's mtime), so a stop that arrived after a run ended never
+ends the next resume at once. Every other kind waits in the inbox for the next start.
+
 `said` keeps the user's own words when an LLM interpreted free text into the message, so
 the journal shows both what was said and what the run was asked to do.
 """
@@ -32,6 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 INBOX = "steering.jsonl"
+LOCK = "run.lock"  # held by the running run (agentnas.search.run.run_lock)
 Kind = Literal["hypothesis", "constrain", "focus", "prune", "unfocus", "stop"]
 
 
@@ -63,18 +70,52 @@ def send(run_dir: Path, message: SteeringMessage) -> None:
         os.close(fd)
 
 
-def read_inbox(run_dir: Path) -> list[SteeringMessage]:
-    """Every well-formed message in the inbox, in order; a torn or foreign line is skipped."""
+def read_inbox(run_dir: Path, stale_stops: bool = False) -> list[SteeringMessage]:
+    """Every well-formed message in the inbox, in order; a torn or foreign line is skipped, and
+    so is a stop written before the run's current start unless `stale_stops`."""
     path = Path(run_dir) / INBOX
     if not path.is_file():
         return []
+    started = None if stale_stops else run_started(run_dir)
     out = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            out.append(SteeringMessage.model_validate(json.loads(line)))
+            message = SteeringMessage.model_validate(json.loads(line))
         except (ValueError, ValidationError):
             continue
+        if message.kind == "stop" and started is not None and message.at < started:
+            continue
+        out.append(message)
     return out
+
+
+def run_started(run_dir: Path) -> float | None:
+    """When the run in `run_dir` last started (its lock was rewritten), None if it never did."""
+    try:
+        return (Path(run_dir) / LOCK).stat().st_mtime_ns / 1e9
+    except OSError:
+        return None
+
+
+def run_holder(run_dir: Path) -> str | None:
+    """Who holds `run_dir`'s run lock now ("pid N"), None when no run is running there.
+
+    The probe takes a shared lock for an instant; the run's exclusive lock refuses it while
+    the run is alive, and the kernel drops that lock however the run ends."""
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no run ever started here
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 class Steering(BaseModel):

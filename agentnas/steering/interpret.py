@@ -19,7 +19,8 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from agentnas.paths import shipped_dir
 from agentnas.records import ChatMessage
@@ -65,12 +66,37 @@ class SteeringAction(BaseModel):
 
 
 class SteeringReply(BaseModel):
-    """The interpretation of one chat message."""
+    """The interpretation of one chat message. An action the checks refuse is set aside in
+    `rejected` (why, in words) and the others stand: one bad field must not drop a whole
+    message. Only a reply with actions that are all unusable is invalid (and so repaired)."""
 
     model_config = ConfigDict(extra="ignore")
 
     actions: list[SteeringAction] = Field(max_length=6)  # required: any JSON object must not pass as a reply
     reply: str = Field(default="", description="one short sentence to the user: what you understood")
+    rejected: SkipJsonSchema[list[str]] = Field(default=[], exclude=True)  # ours, never the model's
+
+    @model_validator(mode="before")
+    @classmethod
+    def _set_aside_bad_actions(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if k != "rejected"}
+        actions = data.get("actions")
+        if not isinstance(actions, list):
+            return data
+        good, bad = [], []
+        for item in actions:
+            try:
+                good.append(SteeringAction.model_validate(item))
+            except ValidationError as e:
+                kind = item.get("kind") if isinstance(item, dict) else None
+                problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'action'}: {err['msg']}"
+                                     for err in e.errors(include_url=False))
+                bad.append(f"not sent: the {kind or 'unnamed'} action ({problems})")
+        if bad and good:
+            return {**data, "actions": good, "rejected": bad}
+        return data
 
     # The format in words: the worked examples before the message show the shape (prompts/_steering_examples.json);
     # a single example object, or the schema, gets copied by small models instead of being filled.
@@ -133,16 +159,34 @@ def known_ids(tree: RunTree | None) -> set[str]:
     return set() if tree is None else set(tree.hypotheses) | set(tree.nodes)
 
 
+def unknown_target(tree: RunTree | None, kind: str, target: str, shown: int = 12) -> str | None:
+    """Why a focus or prune `target` cannot be sent (with the ids that can), None when it can."""
+    if target in known_ids(tree):
+        return None
+    if tree is None or not (tree.hypotheses or tree.nodes):
+        return f"not sent: {kind} {target!r}: the run has no hypotheses or architectures yet"
+
+    def listed(ids: list[str]) -> str:
+        more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+        return ", ".join(ids[:shown]) + more
+
+    # the best trained architectures first: those are the ones worth focusing on or pruning
+    nodes = sorted(tree.nodes.values(), key=lambda n: (n.val_accuracy is None, -(n.val_accuracy or 0.0), n.id))
+    parts = [f"hypotheses {listed(sorted(tree.hypotheses))}" if tree.hypotheses else "",
+             f"architectures {listed([n.id for n in nodes])}" if nodes else ""]
+    return (f"not sent: {kind} {target!r} is not an id of this run; valid ids: "
+            + "; ".join(p for p in parts if p))
+
+
 def to_actions(reply: SteeringReply, tree: RunTree | None, said: str) -> Interpretation:
     """Checked actions as the REPL's (action, argument) pairs; refusals as errors."""
-    out = Interpretation(reply=reply.reply.strip())
-    ids = known_ids(tree)
+    out = Interpretation(reply=reply.reply.strip(), errors=list(reply.rejected))
     for a in reply.actions:
         if a.kind in ("focus", "prune"):
             target = (a.target or "").strip()
-            if target not in ids:
-                out.errors.append(f"not sent: {a.kind} {target!r} is not an id of this run "
-                                  f"(/status lists them)")
+            problem = unknown_target(tree, a.kind, target)
+            if problem:
+                out.errors.append(problem)
                 continue
             out.actions.append(("send", SteeringMessage(kind=a.kind, target=target, said=said)))
         elif a.kind == "hypothesis":

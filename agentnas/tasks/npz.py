@@ -4,6 +4,11 @@ The file holds `x_train, y_train, x_test, y_test` and optionally `x_val, y_val`
 (both or neither). Everything is validated when the task is built, so a malformed
 file fails at once with a message naming the file and the problem, not minutes
 later inside the sandbox.
+
+Labels are class indices. The classes are the training labels: C = max(y_train) + 1,
+and every class 0..C-1 must have a training example (a class nobody can learn from is a
+mislabelled file: labels counted from 1, a stray 99999). Validation and test labels must
+be classes of training, so a score never counts a class the model could not learn.
 """
 
 from __future__ import annotations
@@ -42,9 +47,8 @@ class NpzTask(Task):
 
     def __init__(self, path: str | Path, recipe: Recipe | None = None) -> None:
         self.path = Path(path)
-        self._data = _read_and_validate(self.path)
+        self._data, num_classes = _read_and_validate(self.path)
         d = self._data
-        num_classes = int(max(d.y_train.max(), d.y_val.max(), d.y_test.max())) + 1
         self.spec = TaskSpec(
             name=self.path.stem,
             input_shape=tuple(int(s) for s in d.x_train.shape[1:]),
@@ -64,7 +68,8 @@ def _fail(path: Path, problem: str) -> TaskError:
     return TaskError(f"{path}: {problem}")
 
 
-def _read_and_validate(path: Path) -> TaskData:
+def _read_and_validate(path: Path) -> tuple[TaskData, int]:
+    """The task's data and its number of classes (of the file's y_train, before any val is carved)."""
     arrays = _read_arrays(path)
     has_val = "x_val" in arrays
     splits = SPLITS if has_val else ("train", "test")
@@ -85,6 +90,8 @@ def _read_and_validate(path: Path) -> TaskData:
     if len(np.unique(y["train"])) < 2:
         raise _fail(path, f"y_train has fewer than 2 classes (labels: {np.unique(y['train'])}); "
                           "classification needs at least 2")
+    _check_classes(path, y, splits)
+    num_classes = int(y["train"].max()) + 1
 
     if not has_val:
         n_train = len(y["train"])
@@ -97,7 +104,7 @@ def _read_and_validate(path: Path) -> TaskData:
         x["train"], y["train"] = x["train"][keep], y["train"][keep]
 
     return TaskData(x_train=x["train"], y_train=y["train"], x_val=x["val"], y_val=y["val"],
-                    x_test=x["test"], y_test=y["test"])
+                    x_test=x["test"], y_test=y["test"]), num_classes
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -156,6 +163,9 @@ def _check_split(path: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
         raise _fail(path, f"{yk} has shape {y.shape}; expected one label per example, (N,)")
     if len(x) == 0:
         raise _fail(path, f"the {split} split is empty ({xk} has 0 rows)")
+    if 0 in x.shape[1:]:
+        raise _fail(path, f"{xk} has shape {x.shape}: each example holds no values; every axis after the "
+                          "batch axis must be at least 1 wide")
     if len(x) != len(y):
         raise _fail(path, f"{xk} has {len(x)} rows but {yk} has {len(y)}; they must match")
     if not np.isfinite(x).all():
@@ -173,3 +183,22 @@ def _check_split(path: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
     if len(y) and y.max() >= MAX_CLASSES:
         raise _fail(path, f"{yk} has label {y.max()}; labels must be class indices "
                           f"0..num_classes-1 with fewer than {MAX_CLASSES} classes")
+
+
+def _check_classes(path: Path, y: dict[str, np.ndarray], splits: tuple[str, ...]) -> None:
+    """Training labels cover 0..C-1; val and test use only training classes (module docstring)."""
+    present = np.unique(y["train"])
+    n = int(present[-1]) + 1
+    if len(present) < n:
+        absent = np.setdiff1d(np.arange(n), present)
+        shown = ", ".join(str(int(c)) for c in absent[:8]) + (f", … ({len(absent)} in all)" if len(absent) > 8 else "")
+        hint = " (labels counted from 1? subtract 1)" if absent.tolist() == [0] else ""
+        raise _fail(path, f"y_train's largest label {n - 1} makes {n} classes, but classes {shown} have no "
+                          f"training example{hint}; labels must be class indices 0..C-1, each in y_train")
+    for split in splits[1:]:
+        unseen = np.setdiff1d(np.unique(y[split]), present)
+        if len(unseen):
+            shown = ", ".join(str(int(c)) for c in unseen[:8]) + (f", … ({len(unseen)} in all)"
+                                                                  if len(unseen) > 8 else "")
+            raise _fail(path, f"y_{split} has labels {shown} that y_train never uses; a model cannot learn a "
+                              f"class it never sees (training classes: 0..{n - 1})")

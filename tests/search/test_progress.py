@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentnas.search.progress import clip
+from agentnas.words import clip
 
 
 def test_leaderboard_text_is_cut_at_a_word_boundary_with_an_ellipsis() -> None:

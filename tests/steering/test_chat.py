@@ -107,3 +107,139 @@ def test_approval_mode_trains_only_what_the_user_approves(tmp_path: Path) -> Non
 
     report = replay(run_dir, tmp_path / "replayed")  # the answers are served from the record
     assert report.same_tree and report.same_leaderboard, report.first_difference
+
+
+# --------------------------------------------------------------------------- a run that is not running
+
+
+def recorded_run(run_dir: Path) -> None:
+    """A run directory as a finished run leaves it: one hypothesis, one architecture."""
+    with open_journal(run_dir) as j:
+        j.append("hypothesis", "h000", {"text": "depthwise separable convolutions", "source": "researcher",
+                                        "iteration": 0})
+        j.append("node", "i00000-c0", {"hypothesis_id": "h000", "parent_id": None, "code": "x = 1",
+                                       "status": "scored", "operator": "sample", "iteration": 0})
+
+
+def chat(run_dir: Path, *lines: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AGENTNAS_"))}
+    return subprocess.run([AGENTNAS, "chat", "--run-dir", str(run_dir), "--offline"], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_chat_to_a_run_that_is_not_running_queues_for_its_resume_and_refuses_stop(tmp_path: Path) -> None:
+    recorded_run(tmp_path)
+    done = chat(tmp_path, "/hypothesis wider channels", "/stop", "/status")
+    assert done.returncode == 0, done.stderr
+    assert "not running" in done.stderr  # said once, when the chat starts
+    assert "sent hypothesis" in done.stdout and "this will reach it when it is resumed" in done.stdout
+    assert "nothing to stop" in done.stdout and "sent stop" not in done.stdout
+    assert "the run is not running" in done.stdout  # /status
+    assert [m.kind for m in read_inbox(tmp_path, stale_stops=True)] == ["hypothesis"]
+
+
+def test_chat_to_a_live_run_sends_stop_and_says_the_next_iteration_takes_it(tmp_path: Path) -> None:
+    from agentnas.search.run import run_lock
+
+    recorded_run(tmp_path)
+    with run_lock(tmp_path):  # held as a running run holds it
+        done = chat(tmp_path, "/hypothesis wider channels", "/status", "/stop")
+    assert done.returncode == 0, done.stderr
+    assert "not running" not in done.stderr + done.stdout
+    assert f"the run is running (pid {os.getpid()})" in done.stdout
+    assert done.stdout.count("the run takes it at its next iteration") == 2
+    assert [m.kind for m in read_inbox(tmp_path)] == ["hypothesis", "stop"]
+
+
+def test_focus_and_prune_refuse_ids_the_run_does_not_have_listing_the_valid_ones(tmp_path: Path) -> None:
+    recorded_run(tmp_path)
+    done = chat(tmp_path, "/focus h999", "/prune i00042-c1", "/focus h000", "/prune i00000-c0")
+    assert done.returncode == 0, done.stderr
+    refusals = [line for line in done.stdout.splitlines() if line.startswith("error:")]
+    assert len(refusals) == 2 and "'h999'" in refusals[0] and "'i00042-c1'" in refusals[1]
+    assert all("valid ids: hypotheses h000; architectures i00000-c0" in line for line in refusals)
+    assert [(m.kind, m.target) for m in read_inbox(tmp_path)] == [("focus", "h000"), ("prune", "i00000-c0")]
+
+
+def test_a_stop_written_before_the_runs_start_is_not_read(tmp_path: Path) -> None:
+    from agentnas.search.run import run_lock
+
+    send(tmp_path, SteeringMessage(kind="stop", at=time.time() - 60))  # left from an earlier run
+    send(tmp_path, SteeringMessage(kind="hypothesis", text="waits for the next start"))
+    with run_lock(tmp_path):  # the run starts
+        send(tmp_path, SteeringMessage(kind="stop"))  # sent to this run
+        assert [m.kind for m in read_inbox(tmp_path)] == ["hypothesis", "stop"]
+    assert [m.kind for m in read_inbox(tmp_path, stale_stops=True)] == ["stop", "hypothesis", "stop"]
+
+
+@pytest.mark.slow  # two real runs; test_a_stop_written_before_the_runs_start_is_not_read is the fast check
+def test_a_stop_left_in_the_inbox_of_a_finished_run_does_not_end_its_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AGENTNAS_"))}
+
+    def run(budget: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([AGENTNAS, "run", "--task", "digits", "--budget-evals", str(budget), "--epochs", "1",
+                               "--k", "2", "--train-per-expansion", "1", "--slots", "1", "--run-dir", str(run_dir),
+                               "--value-model", "none", "--memory", "none", "--cache-dir", str(tmp_path / "cache"),
+                               "--json"], capture_output=True, text=True, env=env, timeout=300, check=False)
+
+    first = run(1)
+    assert first.returncode == 0, first.stderr[-3000:]
+    send(run_dir, SteeringMessage(kind="stop"))  # arrived as the run ended: nobody took it
+    second = run(2)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "stopped by the user" not in second.stderr
+    assert len(json.loads(second.stdout)["experiments"]) == 2
+    with open_journal(run_dir, read_only=True) as j:
+        assert j.count("steering") == 0
+
+
+LONG_IDEA = ("stack two dilated convolutions with dilation rates one and two before the classifier so the "
+             "receptive field covers the whole eight by eight image")
+
+
+def test_runs_show_lists_every_hypothesis_with_what_became_of_it(tmp_path: Path) -> None:
+    from agentnas.words import clip
+
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AGENTNAS_"))}
+    send(run_dir, SteeringMessage(kind="hypothesis", text=LONG_IDEA))  # typed into chat before the start
+    done = subprocess.run([AGENTNAS, "run", "--task", "digits", "--budget-evals", "2", "--epochs", "1", "--k", "2",
+                           "--train-per-expansion", "1", "--slots", "1", "--run-dir", str(run_dir), "--value-model",
+                           "none", "--memory", "none", "--cache-dir", str(tmp_path / "cache"), "--json"],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "reach it when it is resumed" in chat(run_dir, "/hypothesis fewer channels").stdout
+
+    shown = subprocess.run([AGENTNAS, "runs", "show", str(run_dir), "--json"], capture_output=True, text=True,
+                           env=env, timeout=120, check=False)
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    by_source: dict[str, list[dict[str, object]]] = {}
+    for h in doc["hypotheses"]:
+        by_source.setdefault(str(h["source"]), []).append(h)
+    (mine, pending) = by_source["user"]
+    assert mine["text"] == LONG_IDEA and mine["status"] == "explored"  # whole, not cut
+    assert mine["trained"] == 1 and mine["nodes"] == len(mine["children"]) >= 1
+    trained = {e["id"]: e for e in doc["experiments"]}
+    best = mine["best"]
+    assert best["id"] in mine["children"] and best["val_accuracy"] == trained[best["id"]]["val_accuracy"]
+    assert best["test_accuracy"] == trained[best["id"]]["test_accuracy"]
+    assert by_source["researcher"] and all(h["children"] for h in by_source["researcher"])
+    assert pending["text"] == "fewer channels" and pending["status"] == "pending" and pending["best"] is None
+
+    table = subprocess.run([AGENTNAS, "runs", "show", str(run_dir)], capture_output=True, text=True,
+                           env={**env, "COLUMNS": "300"}, timeout=120, check=False)
+    assert table.returncode == 0, table.stderr
+    assert clip(LONG_IDEA, 70) in table.stdout and "not taken yet" in table.stdout
+    assert f"{best['id']} val {best['val_accuracy']:.4f}" in table.stdout
+
+
+def test_long_text_is_cut_at_a_word_boundary() -> None:
+    from agentnas.words import clip
+
+    cut = clip(LONG_IDEA, 70)
+    assert len(cut) <= 70 and cut.endswith("…")
+    assert LONG_IDEA.startswith(cut[:-1]) and LONG_IDEA[len(cut) - 1] == " "  # a whole word ends the cut
+    assert clip("short  idea\nhere", 70) == "short idea here"
+    assert clip("x" * 100, 10) == "x" * 9 + "…"  # one long word: cut where it must be

@@ -72,10 +72,29 @@ def test_an_unusable_reply_is_repaired_once_then_nothing_is_sent(tmp_path: Path)
     assert any("could not interpret" in line and "nothing was sent" in line for line in lines)
 
 
+def test_one_bad_action_is_reported_and_the_others_of_the_message_are_sent(tmp_path: Path) -> None:
+    run_with_hypothesis(tmp_path)
+    reply = {"reply": "Noted.", "actions": [
+        {"kind": "constrain", "max_params": -5},  # a bad field
+        {"kind": "hypothesis", "text": "a wider first convolution"},
+        {"kind": "explode"},  # no such action
+        {"kind": "focus", "target": "h000"}]}
+    lines: list[str] = []
+    with ScriptedOpenAI([Reply.json(reply)]) as server:
+        Repl(tmp_path, lines.append, interpreter=interpreter(server)).run(["widen it, keep it tiny, focus h000"])
+        assert len(server.chat_requests) == 1  # usable as it is: no repair asked
+    assert [(m.kind, m.text, m.target) for m in read_inbox(tmp_path)] == [
+        ("hypothesis", "a wider first convolution", None), ("focus", "", "h000")]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 2
+    assert "constrain" in errors[0] and "max_params" in errors[0] and "explode" in errors[1]
+
+
 def test_slash_commands_never_call_the_llm(tmp_path: Path) -> None:
     lines: list[str] = []
     with ScriptedOpenAI([]) as server:
-        Repl(tmp_path, lines.append, interpreter=interpreter(server)).run(["/constrain max_time=2m", "/stop"])
+        Repl(tmp_path, lines.append, interpreter=interpreter(server), live=lambda: "pid 1").run(
+            ["/constrain max_time=2m", "/stop"])
         assert server.chat_requests == []
     assert [(m.kind, m.max_train_seconds) for m in read_inbox(tmp_path)] == [("constrain", 120.0), ("stop", None)]
 
