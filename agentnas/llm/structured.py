@@ -161,24 +161,24 @@ def _fenced_code(text: str) -> tuple[str, str | None]:
         if lang in ("python", "py", "python3") or (lang == "" and "def build_model" in body):
             prose = (text[: m.start()] + text[m.end():]).strip()
             return prose, body
+    # code without a closing fence (forgotten), or bare code from its first import/def/class line on
     opened = _OPEN_FENCE.search(text)
-    if opened is not None and "```" not in text[opened.end():]:  # the closing fence was forgotten
-        code = text[opened.end():]
-        try:
-            ast.parse(code)
-        except (SyntaxError, ValueError):
-            return text.strip(), None
-        return text[: opened.start()].strip(), code
-    if "def build_model" in text and "```" not in text:
-        start = _CODE_START.search(text)
-        if start is not None:
-            code = text[start.start():]
-            try:
-                ast.parse(code)
-            except (SyntaxError, ValueError):
-                return text.strip(), None
-            return text[: start.start()].strip(), code
+    start: int | None = None
+    if opened is not None and "```" not in text[opened.end():]:
+        start, prose_end = opened.end(), opened.start()
+    elif "def build_model" in text and "```" not in text and (line := _CODE_START.search(text)) is not None:
+        start, prose_end = line.start(), line.start()
+    if start is not None and _parses(text[start:]):
+        return text[:prose_end].strip(), text[start:]
     return text.strip(), None
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _errors(e: ValidationError) -> str:

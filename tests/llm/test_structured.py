@@ -90,3 +90,12 @@ def test_schema_instructions_are_deterministic_and_show_the_shape_not_the_schema
 def test_code_is_asked_for_as_prose_and_one_python_block() -> None:
     text = schema_instructions(Proposal)
     assert "```python block" in text and "build_model" in text and "JSON" not in text
+
+
+def test_code_with_a_forgotten_closing_fence_or_no_fence_at_all_is_read() -> None:
+    unclosed = parse_reply(f"Widened the head.\n```python\n{CANDIDATE}", Proposal)
+    assert unclosed.value.code == CANDIDATE and unclosed.value.rationale == "Widened the head."
+    bare = parse_reply(f"Widened the head.\n{CANDIDATE}", Proposal)
+    assert bare.value.code == CANDIDATE and bare.value.rationale == "Widened the head."
+    with pytest.raises(InvalidReply):  # a cut file is not code
+        parse_reply(f"```python\n{CANDIDATE[: len(CANDIDATE) // 2]}(", Proposal)
