@@ -9,7 +9,8 @@ come in between.
 - Writing: `add_many` first appends the records to this process's queue file (queue.py,
   fsync'd): from then on they are not lost, whatever happens to the process. Then, in a
   section (waited for up to `write_wait_s`), every queued record of the store, this
-  process's and other processes', moves into Chroma. When the store stays busy the records
+  process's and other processes', moves into Chroma. Inside a `session()` that holds the
+  store, `add_many` writes straight in (a bulk import). When the store stays busy the records
   stay queued, and the next section of any process stores them: a store opened for writing
   drains the queue first. Readers (`read_only`) never write, so they do not see queued
   records until then (`memory stats` counts them).
@@ -19,11 +20,12 @@ come in between.
   wait `read_wait_s` and then read a snapshot (snapshot.py) instead.
 
 A section opens Chroma; the first write or search in it loads the store's indexes. Measured
-on this project's 2-core machine (shared, so +-30 %): a section that stores two experiments
-and lists the task's ids costs 150 ms with 2,000 experiments in the store and 760 ms with
-20,000, against 150-200 ms for the same two adds on a client held open; queuing the two
-costs 4-20 ms (an fsync). So a run queues each expansion's records and takes the store
-at most every few seconds (search/memory_link.py), and retrieval takes it when it reads.
+on this project's 2-core machine (shared with other jobs), per expansion of two experiments:
+queuing them costs 2 ms with 2,000 experiments in the store and 13 ms with 20,000 (an
+fsync), and a section that stores them and catches up with other runs' experiments costs
+150 ms and 490 ms; the old single-writer store took 115-120 ms for the two adds on a client
+held open. So a run queues each expansion's records and takes the store at most every
+10 s (search/memory_link.py), and retrieval takes it when it reads.
 """
 
 from __future__ import annotations
@@ -136,14 +138,16 @@ class EmbeddedStore(MemoryStore):
     def add_many(self, records: Sequence[ExperimentRecord]) -> None:
         if not records:
             return
-        self.enqueue(records)  # durable from here on
         with self._guard:
-            if self._inner is not None:
-                if not self._inner.read_only:  # inside a session that reads a snapshot: stays queued
-                    drain(self.path, self._inner.add_many)
+            if self._inner is not None and not self._inner.read_only:
+                # The store is held: write straight in (what the queue is for cannot happen), so
+                # a bulk import pays no queue. A kill mid-write leaves each record absent or whole.
+                self._inner.add_many(records)
                 return
-            with self.session(best_effort=True):
-                pass  # a section drains the queue as it opens; a busy store leaves it to the next
+            self.enqueue(records)  # durable from here on
+            if self._inner is None:
+                with self.session(best_effort=True):
+                    pass  # a section drains the queue as it opens; a busy store leaves it to the next
 
     def pending(self) -> int:
         """Records queued in the store folder and not yet stored (by any process)."""

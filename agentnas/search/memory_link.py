@@ -19,7 +19,7 @@ import numpy as np
 from agentnas.agents.state import Candidate, Context
 from agentnas.records import ExperimentRecord, ExperimentStatus, Failure, FailureKind, Metrics
 
-SYNC_EVERY_S = 10.0  # a hold of the store costs up to ~0.8 s at 20,000 experiments: not at every fast expansion
+SYNC_EVERY_S = 10.0  # a hold of the store costs ~0.5 s at 20,000 experiments: not at every fast expansion
 
 
 class MemoryLink:
