@@ -363,6 +363,13 @@ def chat(
     from agentnas.steering import run_holder
     from agentnas.steering.chat import Repl
 
+    if memory is not None:  # checked now: /ask opens the memory only when asked
+        from agentnas.memory import MemorySpecError, check_memory_spec
+
+        try:
+            check_memory_spec(memory)
+        except MemorySpecError as e:
+            fail(str(e))
     if start:
         if budget_evals is None and budget_time is None:
             fail("--start needs --budget-evals or --budget-time for the run")

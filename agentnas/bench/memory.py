@@ -192,8 +192,8 @@ def _run(n: int, dim: int, queries: int, k: int, backends: Sequence[str], seed: 
     if "embedded" in backends:
         say("chroma embedded ...")
         with tempfile.TemporaryDirectory(prefix="agentnas-bench-memory-") as tmp, \
-                open_memory(Path(tmp) / "store", embedder=no_embedder) as store:
-            report["embedded"] = bench_store(store, data, query, truth, k)
+                open_memory(Path(tmp) / "store", embedder=no_embedder) as store, store.session():
+            report["embedded"] = bench_store(store, data, query, truth, k)  # one hold, as a bulk reader would
     if "server" in backends:
         say("chroma server ...")
         with tempfile.TemporaryDirectory(prefix="agentnas-bench-memory-") as tmp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -101,6 +102,12 @@ class MemoryStore(abc.ABC):
     def add(self, record: ExperimentRecord) -> None:
         self.add_many([record])
 
+    def enqueue(self, records: Sequence[ExperimentRecord]) -> None:
+        """Make the records durable now. A store that queues its writes (embedded.py) stores
+        them the next time it takes the store (a `session()`, a call outside one, `close()`);
+        only then do other processes see them. Other stores add them now."""
+        self.add_many(records)
+
     def get(self, id: str) -> ExperimentRecord | None:
         found = self.get_many([id])
         return found[0] if found else None
@@ -123,6 +130,15 @@ class MemoryStore(abc.ABC):
         found = sorted(self.get_many(ids), key=lambda r: (r.created_at, r.id), reverse=newest_first)
         return found if limit is None else found[:limit]
 
+    @contextlib.contextmanager
+    def session(self, best_effort: bool = False, read_only: bool = False) -> Iterator[bool]:
+        """Hold the store for the calls made inside: one lock section of an embedded store
+        instead of one per call (a server needs none). Yields whether it is held: with
+        `best_effort`, a store that stays busy yields False instead of raising, and each
+        call inside then takes its own section; with `read_only` (the calls inside only
+        read), a store that stays busy is read from a snapshot instead."""
+        yield True
+
     def close(self) -> None:  # noqa: B027  (a backend without resources has nothing to release)
         """Release the store (its lock and client)."""
 
@@ -144,10 +160,11 @@ class EmptyStore(MemoryStore):
     read_only = True
 
     def __init__(self, location: str) -> None:
-        self.location, self.note = location, f"no memory store at {location} yet"
+        self.location = location
+        self.note = f"no memory store at {location} yet (it is created by the first run that uses it)"
 
     def add_many(self, records: Sequence[ExperimentRecord]) -> None:
-        raise PermissionError(f"{self.note}; open it for writing to create it")
+        raise PermissionError(f"no memory store at {self.location} yet; open it for writing to create it")
 
     def get_many(self, ids: Sequence[str]) -> list[ExperimentRecord]:
         return []

@@ -39,8 +39,16 @@ EXPERIMENTS = "agentnas-experiments"
 ARCHITECTURES = "agentnas-architectures"
 SCHEMA_VERSION = 1
 INTENT_FILE = "pending-writes.json"
+SQLITE_FILE = "chroma.sqlite3"
 # HNSW settings of Chroma's own index (the hot index has its own, see hot.py).
 HNSW = {"ef_construction": 200, "ef_search": 128, "max_neighbors": 16}
+# Chroma saves its index after this many writes in one client's life, and each new client
+# replays the writes made since the last save. Processes share an embedded store by opening
+# it for short sections (embedded.py), each writing a few records: with Chroma's default of
+# 1000, a store written that way was saved almost never, and every open replayed the whole
+# tail (0.43 s per open at 600 records, growing). A tail of at most 128 keeps an open cheap;
+# a save rewrites the index files (~35 MB at 20,000 experiments), once per 128 writes.
+SYNC_THRESHOLD = 128
 
 
 def where_clause(where: MemoryFilter | None) -> dict[str, Any] | None:
@@ -82,6 +90,34 @@ def _rev(record_json: str) -> str:
     return hashlib.sha256(record_json.encode()).hexdigest()[:16]
 
 
+def prepare_records(records: Sequence[ExperimentRecord], embedder: TextEmbedder | None) -> list[ExperimentRecord]:
+    """The records as a store keeps them: one per id (the last wins, as in separate adds),
+    each with its text vector and code hash, every vector checked."""
+    unique = list({r.id: r for r in records}.values())
+    missing = [i for i, r in enumerate(unique) if r.text_embedding is None]
+    if missing:
+        if embedder is None:
+            raise MemoryStoreError("records without text_embedding need a text embedder")
+        vectors = embedder([unique[i].hypothesis for i in missing])
+        for i, vector in zip(missing, vectors, strict=True):
+            unique[i] = unique[i].model_copy(update={"text_embedding": [float(v) for v in vector]})
+    out: list[ExperimentRecord] = []
+    for r in unique:
+        if r.code and not r.code_hash:
+            r = r.model_copy(update={"code_hash": code_hash(r.code)})
+        text_dim = len(r.text_embedding or [])
+        if text_dim != TEXT_DIM:
+            raise ValueError(f"experiment {r.id}: text_embedding has {text_dim} dimensions, expected {TEXT_DIM}")
+        if r.arch_embedding is not None and len(r.arch_embedding) != ARCH_DIM:
+            raise ValueError(f"experiment {r.id}: arch_embedding has {len(r.arch_embedding)} dimensions, "
+                             f"expected {ARCH_DIM} (agentnas.memory.arch, version {ARCH_VERSION})")
+        values = [*(r.text_embedding or []), *(r.arch_embedding or [])]
+        if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+            raise ValueError(f"experiment {r.id}: an embedding is not finite")
+        out.append(r)
+    return out
+
+
 class ChromaStore(MemoryStore):
     """A `MemoryStore` on a Chroma client. Build it with `agentnas.memory.open_memory`."""
 
@@ -101,7 +137,8 @@ class ChromaStore(MemoryStore):
     def _collection(self, name: str, space: str, dim: int, extra: dict[str, int]) -> Any:
         wanted = {"agentnas_schema": SCHEMA_VERSION, "dim": dim, **extra}
         collection = self._client.get_or_create_collection(
-            name, metadata=wanted, configuration={"hnsw": {"space": space, **HNSW}}, embedding_function=None)
+            name, metadata=wanted, configuration={"hnsw": {"space": space, **HNSW, "sync_threshold": SYNC_THRESHOLD}},
+            embedding_function=None)
         found = collection.metadata or {}
         for key, value in wanted.items():
             if found.get(key) != value:
@@ -109,39 +146,18 @@ class ChromaStore(MemoryStore):
                     f"the memory at {self.location} holds {name} with {key}={found.get(key)!r}, this agentnas "
                     f"writes {key}={value!r}: open it with the agentnas version that wrote it, export it there "
                     f"(`agentnas memory export`) and import it into a new store")
+        if not self.read_only:
+            hnsw = (collection.configuration_json or {}).get("hnsw") or {}
+            if hnsw.get("sync_threshold", SYNC_THRESHOLD) > SYNC_THRESHOLD:  # a store made before it was set
+                collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD}})
         return collection
 
     # -- writing
 
-    def _prepare(self, records: Sequence[ExperimentRecord]) -> list[ExperimentRecord]:
-        unique = list({r.id: r for r in records}.values())  # the last write of an id wins, as in separate adds
-        missing = [i for i, r in enumerate(unique) if r.text_embedding is None]
-        if missing:
-            if self._embedder is None:
-                raise MemoryStoreError("records without text_embedding need a text embedder")
-            vectors = self._embedder([unique[i].hypothesis for i in missing])
-            for i, vector in zip(missing, vectors, strict=True):
-                unique[i] = unique[i].model_copy(update={"text_embedding": [float(v) for v in vector]})
-        out: list[ExperimentRecord] = []
-        for r in unique:
-            if r.code and not r.code_hash:
-                r = r.model_copy(update={"code_hash": code_hash(r.code)})
-            text_dim = len(r.text_embedding or [])
-            if text_dim != TEXT_DIM:
-                raise ValueError(f"experiment {r.id}: text_embedding has {text_dim} dimensions, expected {TEXT_DIM}")
-            if r.arch_embedding is not None and len(r.arch_embedding) != ARCH_DIM:
-                raise ValueError(f"experiment {r.id}: arch_embedding has {len(r.arch_embedding)} dimensions, "
-                                 f"expected {ARCH_DIM} (agentnas.memory.arch, version {ARCH_VERSION})")
-            values = [*(r.text_embedding or []), *(r.arch_embedding or [])]
-            if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
-                raise ValueError(f"experiment {r.id}: an embedding is not finite")
-            out.append(r)
-        return out
-
     def add_many(self, records: Sequence[ExperimentRecord]) -> None:
         if self.read_only:
             raise PermissionError(f"the memory at {self.location} is open read-only ({self.note or 'reader'})")
-        prepared = self._prepare(records)
+        prepared = prepare_records(records, self._embedder)
         if not prepared:
             return
         if self._batch is None:
@@ -287,6 +303,35 @@ class ChromaStore(MemoryStore):
             self._lock.release()
         if self._on_close is not None:
             self._on_close()
+
+
+def chroma_settings() -> object:
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False)
+
+
+def open_chroma(path: Path, *, embedder: TextEmbedder | None, lock: StoreLock | None, read_only: bool,
+                note: str = "", location: str | None = None, store_dir: Path | None = None,
+                on_close: Callable[[], None] | None = None) -> ChromaStore:
+    """A `ChromaStore` on the folder; any failure of Chroma to open it is a `MemoryStoreError`
+    naming the store, and leaves nothing open."""
+    import chromadb
+
+    where = location or str(path)
+    try:
+        client: Any = chromadb.PersistentClient(path=str(path), settings=chroma_settings())  # type: ignore[arg-type]
+    except Exception as e:  # chromadb raises its own types (and OSError, sqlite3 errors) for a damaged folder
+        raise MemoryStoreError(f"cannot open the memory store at {where}: {type(e).__name__}: {e}") from e
+    try:
+        return ChromaStore(client, backend="embedded", location=where, embedder=embedder, lock=lock,
+                           read_only=read_only, note=note, store_dir=store_dir, on_close=on_close)
+    except BaseException as e:
+        with contextlib.suppress(Exception):
+            client.close()
+        if isinstance(e, Exception) and not isinstance(e, MemoryStoreError):
+            raise MemoryStoreError(f"cannot open the memory store at {where}: {type(e).__name__}: {e}") from e
+        raise
 
 
 def exact_similar(store: MemoryStore, query: np.ndarray, by: SearchBy, k: int,

@@ -2,9 +2,10 @@
 
 Every command takes `--memory PATH|URL` (default: the embedded store at
 `<cache_dir>/memory`; `$AGENTNAS_MEMORY` also sets it) and `--json`. Reading commands
-open the store read-only: while a run holds an embedded store they read a snapshot of it.
-Exit status: 0 done, 1 the store could not be used (busy, unreachable, unreadable), 2 bad
-input (options, files, a record that does not exist for `show`).
+open the store read-only and write nothing, so they work on a read-only folder; while
+another process holds an embedded store for long they read a snapshot of it.
+Exit status: 0 done, 1 the store could not be used now (busy, server unreachable), 2 bad
+input (options, files, a store that cannot be read, a record that does not exist for `show`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from agentnas.records import ExperimentRecord, ExperimentStatus, FailureKind
 
 memory_app = typer.Typer(no_args_is_help=True, help="The experiment memory: list, search, compare, move.")
 out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
 
 MemorySpecOpt = Annotated[str | None, typer.Option(
     "--memory", envvar="AGENTNAS_MEMORY",
@@ -53,8 +54,20 @@ def _config(config: Path | None, **flags: Any) -> AgentnasConfig:
         fail(str(e))
 
 
-def _open(spec: str | None, cfg: AgentnasConfig, read_only: bool = True) -> MemoryStore:
-    from agentnas.memory.registry import MemorySpecError, open_memory
+def _check_spec(spec: str | None) -> None:
+    """A malformed --memory fails before any slow work (the encoder, the sandbox)."""
+    from agentnas.memory.lock import MemorySpecError
+    from agentnas.memory.registry import check_memory_spec
+
+    try:
+        check_memory_spec(spec)
+    except MemorySpecError as e:
+        fail(str(e))
+
+
+def _open(spec: str | None, cfg: AgentnasConfig, read_only: bool = True, note: bool = True) -> MemoryStore:
+    from agentnas.memory.lock import MemorySpecError
+    from agentnas.memory.registry import open_memory
 
     try:
         store = open_memory(spec, cache_dir=cfg.cache_dir, read_only=read_only)
@@ -62,7 +75,9 @@ def _open(spec: str | None, cfg: AgentnasConfig, read_only: bool = True) -> Memo
         fail(str(e))
     except MemoryStoreError as e:
         fail(str(e), code=1)
-    if store.note:
+    except OSError as e:  # e.g. no temporary folder for a snapshot
+        fail(f"cannot read the memory store {spec or '(default)'}: {e}")
+    if store.note and note:
         err.print(f"[yellow]note:[/] {store.note}", highlight=False)
     return store
 
@@ -124,7 +139,7 @@ def ls(task: TaskOpt = None, status: StatusOpt = None, run: RunOpt = None, failu
     rows = [summary(r) for r in records]
     if json_out:
         _print_json(rows)
-    else:
+    elif store.backend != "none":  # for a store not created yet, the note on stderr says it all
         _table(f"experiments in {store.location} (newest {len(rows)})", rows)
 
 
@@ -134,10 +149,11 @@ def show(experiment_id: Annotated[str, typer.Argument(help="Experiment id.")],
          memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Print one experiment whole: hypothesis, code, metrics, lesson, cost."""
     cfg = _config(config)
-    with _open(memory, cfg) as store:
+    with _open(memory, cfg, note=False) as store:  # a missing store is said in the error below
         record = store.get(experiment_id)
     if record is None:
-        fail(f"no experiment {experiment_id!r} in {store.location}")
+        fail(f"no experiment {experiment_id!r}: {store.note}" if store.backend == "none"
+             else f"no experiment {experiment_id!r} in {store.location}")
     if json_out:
         exclude = None if vectors else {"text_embedding", "arch_embedding"}
         _print_json(record.model_dump(mode="json", exclude=exclude))
@@ -168,6 +184,7 @@ def search(text: Annotated[str, typer.Argument(help="What to look for, in words 
 
     if not text.strip():
         fail("the search text is empty")
+    _check_spec(memory)
     cfg = _config(config)
     embed = minilm_embedder(cfg.cache_dir)
     vector = embed([text])[0]
@@ -206,6 +223,7 @@ def similar(file: Annotated[Path, typer.Argument(help="A candidate .py (exported
     from agentnas.memory.text import minilm_embedder
     from agentnas.tasks import TaskError, get_task
 
+    _check_spec(memory)
     cfg = _config(config, task=task)
     try:
         get_task(cfg.task)
@@ -242,6 +260,7 @@ def similar(file: Annotated[Path, typer.Argument(help="A candidate .py (exported
 def stats(memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
     """How many experiments, per task, status and failure kind; the best of each task."""
     from agentnas.memory.lock import read_holder
+    from agentnas.memory.queue import pending
 
     cfg = _config(config)
     with _open(memory, cfg) as store:
@@ -259,13 +278,19 @@ def stats(memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: Confi
                 t["best"] = {"id": r.id, "val_accuracy": r.score,
                              "test_accuracy": r.metrics.test_accuracy if r.metrics else None}
         info = store.describe()
-    holder = read_holder(Path(store.location)) if store.backend == "embedded" else None
-    report = {**info, "experiments": total, "tasks": by_task, "failures": failures,
+    embedded = store.backend == "embedded"
+    holder = read_holder(Path(store.location)) if embedded else None
+    queued = pending(Path(store.location)) if embedded else 0
+    report = {**info, "experiments": total, "queued": queued, "tasks": by_task, "failures": failures,
               "writer": holder.model_dump(mode="json") if holder else None}
     if json_out:
         _print_json(report)
         return
+    if store.backend == "none":
+        return  # the note on stderr said it: no store there yet
     out.print(f"[bold]{store.backend}[/] memory at {store.location}: {total} experiments", highlight=False)
+    if queued:
+        out.print(f"{queued} more queued by runs, stored at the next write to the store", highlight=False)
     if holder:
         out.print(f"in use by {holder.describe()}", highlight=False)
     table = Table(title="per task")
@@ -318,10 +343,13 @@ def import_(file: Annotated[Path, typer.Argument(help="JSONL file written by `ag
         fail(str(e))
     with _open(memory, cfg, read_only=False) as store:
         try:
-            count = import_jsonl(store, file)
+            with store.session():  # one hold for the whole file; runs meanwhile queue their writes
+                count = import_jsonl(store, file)
+                total = store.count()
         except (TransferError, ValueError) as e:
             fail(str(e))
-        total = store.count()
+        except MemoryStoreError as e:
+            fail(str(e), code=1)
     if json_out:
         _print_json({"path": str(file), "imported": count, "experiments": total})
     else:

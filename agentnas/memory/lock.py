@@ -7,13 +7,17 @@ while another process writes. So:
 
 - `StoreLock` is an `fcntl.flock` on `<store>/writer.lock`, holding the holder's pid,
   host, command line, mode and start time as JSON. The kernel drops it when the holder
-  dies, `kill -9` included, so a stale file never blocks anyone. A writer that finds a
-  reader holding it waits a little (readers are short CLI commands); anyone else gets a
-  `StoreLockedError` naming the holder.
+  dies, `kill -9` included, so a stale file never blocks anyone. Runs hold it only for
+  short sections (embedded.py), so a process that finds it taken waits up to its `wait_s`;
+  after that it gets a `StoreLockedError` naming the holder. A waiter holds a shared flock
+  on `<store>/waiting.lock` while it waits, and a process about to take the lock again
+  lets a waiter in first, so one busy process cannot starve the others.
 - `write_gate`/`read_gate` is a second flock, `<store>/write.gate`, held exclusively by
   the owner around each write and shared by a reader while it copies the store, so a
-  reader blocked by a live run reads a consistent snapshot (see registry.py) and never
-  touches the live files.
+  reader that cannot take the lock reads a consistent snapshot (see registry.py) and never
+  touches the live files. A reader needs no write access: on a read-only folder it takes
+  the gate through a read-only descriptor (flock does not need write access), or goes
+  without it when the folder has no gate file.
 """
 
 from __future__ import annotations
@@ -34,11 +38,19 @@ from pydantic import BaseModel, ValidationError
 
 LOCK_FILE = "writer.lock"
 GATE_FILE = "write.gate"
+WAIT_FILE = "waiting.lock"
+POLL_S = 0.02  # how often a waiter asks again, at most
+POLITE_S = 0.06  # how long a process gives a waiter to take the lock first (> POLL_S)
 LockMode = Literal["write", "read"]
 
 
 class MemoryStoreError(RuntimeError):
     """The memory store cannot be used as asked; the message says why and what to do."""
+
+
+class MemorySpecError(MemoryStoreError):
+    """`--memory` names no usable store (bad URL, a file, a folder that is not a memory or
+    cannot be read or written as asked): bad input, not a passing condition."""
 
 
 class LockHolder(BaseModel):
@@ -53,14 +65,15 @@ class LockHolder(BaseModel):
 
 
 class StoreLockedError(MemoryStoreError):
-    """Another process holds the embedded store."""
+    """Another process held the embedded store for longer than this one would wait."""
 
-    def __init__(self, store: Path, holder: LockHolder | None) -> None:
+    def __init__(self, store: Path, holder: LockHolder | None, waited_s: float = 0.0) -> None:
         self.store, self.holder = store, holder
         who = holder.describe() if holder else "another process (it left no details)"
         super().__init__(
-            f"the memory store {store} is in use by {who}. An embedded store has one writer at a time: "
-            f"wait for that process, or share one store between processes with a Chroma server: "
+            f"the memory store {store} is in use by {who} (waited {waited_s:.0f} s). Runs hold an embedded store "
+            f"only for short moments; a long hold is a command such as `agentnas memory import`: wait for it, or "
+            f"share one store between machines with a Chroma server: "
             f"`chroma run --path {store}-server --host 127.0.0.1 --port 8000` and `--memory http://127.0.0.1:8000`")
 
 
@@ -95,6 +108,22 @@ def _parse_holder(path: Path) -> LockHolder | None:
     return None
 
 
+def _others_waiting(store: Path) -> bool:
+    try:
+        fd = os.open(store / WAIT_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 class StoreLock:
     """The lock on one embedded store folder. Not re-entrant: a second `StoreLock` on the
     same folder conflicts even in the same process (flock locks are per open file)."""
@@ -106,30 +135,50 @@ class StoreLock:
         self.mode: LockMode | None = None
 
     def acquire(self, mode: LockMode, wait_s: float = 0.0) -> None:
-        """Take the lock or raise `StoreLockedError`. A writer waits up to `wait_s` seconds
-        while the holder is a reader."""
+        """Take the lock, waiting up to `wait_s` seconds for its holder, or raise
+        `StoreLockedError`. An `OSError` means the folder cannot be written (a reader then
+        reads a copy, see registry.py)."""
         self.store.mkdir(parents=True, exist_ok=True)
         path = self.store / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + wait_s
-        while True:
+        if _others_waiting(self.store):
+            time.sleep(POLITE_S)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = _parse_holder(path)
-                if mode == "write" and holder is not None and holder.mode == "read" and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
+                self._wait(fd, path, wait_s)
+            except BaseException:
                 os.close(fd)
-                raise StoreLockedError(self.store, holder) from None
-        holder = LockHolder(pid=os.getpid(), host=socket.gethostname(), command=_command_line(), mode=mode,
-                            since=datetime.now(UTC))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.model_dump_json().encode(), 0)
-        os.fsync(fd)
+                raise
+        try:
+            holder = LockHolder(pid=os.getpid(), host=socket.gethostname(), command=_command_line(), mode=mode,
+                                since=datetime.now(UTC))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.model_dump_json().encode(), 0)  # advisory details: not worth an fsync per section
+            self._gate_fd = os.open(self.store / GATE_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except BaseException:
+            os.close(fd)  # closing drops the flock
+            raise
         self._fd, self.mode = fd, mode
-        self._gate_fd = os.open(self.store / GATE_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def _wait(self, fd: int, path: Path, wait_s: float) -> None:
+        start = time.monotonic()
+        waiting = os.open(self.store / WAIT_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(waiting, fcntl.LOCK_SH)
+            pause = 0.002
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() - start >= wait_s:
+                        raise StoreLockedError(self.store, _parse_holder(path), time.monotonic() - start) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, POLL_S)
+        finally:
+            os.close(waiting)
 
     @property
     def held(self) -> bool:
@@ -163,7 +212,16 @@ class StoreLock:
 def read_gate(store: Path, timeout_s: float = 30.0) -> Iterator[None]:
     """Shared hold on the write gate of a store owned by another process: no write is in
     progress while it is held. Raises `MemoryStoreError` after `timeout_s`."""
-    fd = os.open(Path(store) / GATE_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    path = Path(store) / GATE_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            # No gate and none can be made: the folder cannot be written, so nobody writes it.
+            yield
+            return
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -73,6 +73,7 @@ class NoveltyIndex:
         self.hot = hot or HotIndex(ARCH_DIM, "l2")
         self.by_code: dict[str, str] = {}
         self.by_graph: dict[str, str] = {}
+        self.seen: set[str] = set()  # every experiment id judged against, with or without a vector
 
     @classmethod
     def from_store(cls, store: MemoryStore, task: str, threshold: float = NEAR_DUPLICATE_THRESHOLD,
@@ -89,6 +90,7 @@ class NoveltyIndex:
         return index
 
     def _keys(self, record: ExperimentRecord) -> None:
+        self.seen.add(record.id)
         # recomputed from the code: records stored before the normalised hash carry an older one
         key = code_hash(record.code) if record.code else record.code_hash
         if key:
@@ -102,6 +104,15 @@ class NoveltyIndex:
         self._keys(record)
         if record.arch_embedding:
             self.hot.add([record.id], np.asarray([record.arch_embedding], dtype=np.float32))
+
+    def refresh(self, store: MemoryStore) -> int:
+        """Add the experiments of the task that reached the store since (another run's, on a
+        shared store); returns how many."""
+        new = [i for i in store.ids(MemoryFilter(task=self.task)) if i not in self.seen]
+        records = store.get_many(new) if new else []
+        for record in records:
+            self.add(record)
+        return len(records)
 
     def check(self, code_key: str | None, onnx_text_hash: str | None,
               arch_embedding: Sequence[float] | np.ndarray | None) -> NoveltyVerdict:

@@ -1,10 +1,16 @@
 """The run's link to the experiment memory: novelty against every stored experiment of the
 task, one `ExperimentRecord` per trained candidate (written at the end of its expansion,
 lesson included; upserts by id, so a resumed expansion rewrites the same record), and
-retrieval of similar experiments and seed insights for the LLM's prompts."""
+retrieval of similar experiments and seed insights for the LLM's prompts.
+
+The store may be shared with other runs (memory/embedded.py). An expansion's records are
+made durable at once (queued); at most every `SYNC_EVERY_S` seconds, and whenever retrieval
+reads the store, one short hold of the store stores them, and the novelty index catches up
+with the experiments other runs stored meanwhile."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +19,8 @@ import numpy as np
 from agentnas.agents.state import Candidate, Context
 from agentnas.records import ExperimentRecord, ExperimentStatus, Failure, FailureKind, Metrics
 
+SYNC_EVERY_S = 10.0  # a hold of the store costs ~0.5 s at 20,000 experiments: not at every fast expansion
+
 
 class MemoryLink:
     def __init__(self, store: Any, task: str, run_id: str, cache_dir: Path) -> None:
@@ -20,11 +28,13 @@ class MemoryLink:
         from agentnas.memory import NoveltyIndex
 
         self.store, self.task, self.run_id = store, task, run_id
-        self.novelty = NoveltyIndex.from_store(store, task)
+        with store.session(read_only=True):
+            self.novelty = NoveltyIndex.from_store(store, task)
         self.cache = EncodingCache(cache_dir / "encodings")
         self.described: dict[str, Any] = {}
         self.cache_dir = cache_dir
         self.seed: Any = None
+        self.synced = time.monotonic()
 
     def record_id(self, candidate_id: str) -> str:
         return f"{self.run_id}/{candidate_id}"
@@ -42,6 +52,7 @@ class MemoryLink:
         return str(verdict.verdict), verdict.neighbour_id
 
     def record(self, ctx: Context, candidates: list[Candidate]) -> None:
+        records = []
         for c in candidates:
             if c.experiment_id is None:
                 continue
@@ -58,12 +69,25 @@ class MemoryLink:
                 failure=Failure(kind=FailureKind(kind), message=c.failure_message or "") if failed else None,
                 lesson=c.lesson or "", params=c.params, flops=c.flops,
                 arch_embedding=d.arch_embedding if d else None)
-            self.store.add(record)
+            records.append(record)
+        self.store.enqueue(records)  # durable from here on
+        for record in records:
             self.novelty.add(record)
+        if time.monotonic() - self.synced >= SYNC_EVERY_S:
+            self.sync()
+
+    def sync(self) -> None:
+        """Store what was queued, and learn the experiments other runs stored since; a busy
+        store is left for the next time."""
+        with self.store.session(best_effort=True) as held:
+            if held:
+                self.novelty.refresh(self.store)
+                self.synced = time.monotonic()
 
     def retrieve(self, text: str, k: int = 4) -> Any:
         from agentnas.memory import load_seed_knowledge, retrieve_for_prompt
 
         if self.seed is None:
             self.seed = load_seed_knowledge(self.cache_dir)
-        return retrieve_for_prompt(self.store, self.task, text, k=k, seed=self.seed)
+        with self.store.session(read_only=True):
+            return retrieve_for_prompt(self.store, self.task, text, k=k, seed=self.seed)

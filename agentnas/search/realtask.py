@@ -220,7 +220,7 @@ def run_id(journal: Journal) -> str:
 
 def open_memory_link(options: RunOptions, cfg: AgentnasConfig, rid: str) -> Any:
     """The experiment memory of the run (default: the shared store under the cache folder),
-    or None with `--memory none`. A store locked by another writer is a clear error."""
+    or None with `--memory none`. A store held by another process for longer than the wait is a clear error."""
     if options.memory == "none":
         return None
     from agentnas.memory import MemoryStoreError, open_memory

@@ -57,6 +57,24 @@ def test_verdicts_duplicate_near_duplicate_and_novel_from_the_index_and_the_stor
         assert index.check(code_hash(fresh.code), None, None).verdict == "duplicate"
 
 
+def test_the_index_learns_what_another_writer_stored_when_refreshed(tmp_path: Path) -> None:
+    """Two runs on one embedded store: the index of one catches up with the other's experiments."""
+    path = tmp_path / "memory"
+    rng = np.random.default_rng(1)
+    with open_memory(path, embedder=word_embedder) as mine, open_memory(path, embedder=word_embedder) as other:
+        mine.add(make_record(0, rng))
+        index = NoveltyIndex.from_store(mine, "mnist1d")
+        theirs = make_record(1, rng)
+        other.add_many([theirs, make_record(2, rng, task="digits")])
+        key, graph, vector = code_hash(theirs.code), theirs.onnx_text_hash, theirs.arch_embedding
+        assert index.check(key, graph, vector).verdict == "novel"  # not seen until refreshed
+        assert index.refresh(mine) == 1  # only the task's experiment
+        got = index.check(key, graph, vector)
+        assert got.verdict == "duplicate" and got.neighbour_id == "e1"
+        assert index.check("x" * 64, None, vector).neighbour_id == "e1"  # in the architecture index too
+        assert index.refresh(mine) == 0
+
+
 def _export(code: str, folder: Path, name: str) -> Path:
     """A variant of the shipped example (trusted code of this repository) exported like the sandbox does."""
     source = folder / f"{name}.py"
