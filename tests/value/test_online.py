@@ -3,8 +3,6 @@ and keeps tasks apart."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from agentnas.value.metrics import calibration, kendall_tau
@@ -55,13 +53,13 @@ def test_std_is_small_near_observations_and_grows_away_from_them() -> None:
     assert (far > 1.5 * near).all()
 
 
-def test_each_update_takes_well_under_a_second() -> None:
+def test_an_update_after_300_results_still_learns_the_new_one() -> None:
+    # How long an update takes is a benchmark (benchmarks/online_update.py, BENCHMARKS.md), not a unit test.
     x, y = _task(301, 3)
     model = OnlineValueModel(prior=_prior)
     for xi, yi in zip(x[:300], y[:300], strict=True):
         model.observe("t", xi, yi)
-    model.predict("t", x[:1])
-    t0 = time.perf_counter()
+    before, _ = model.predict("t", x[300:301])
     model.observe("t", x[300], y[300])
-    model.predict("t", x[:10])
-    assert time.perf_counter() - t0 < 0.5
+    after, _ = model.predict("t", x[300:301])
+    assert abs(after[0] - y[300]) < abs(before[0] - y[300]) or abs(after[0] - y[300]) < 1e-6
