@@ -101,3 +101,16 @@ def test_a_missing_config_file_from_the_environment_is_an_error_like_the_flag(wo
 def test_the_executor_help_names_the_ray_extra(work: Path) -> None:
     proc = agentnas("run", "--help", cwd=work)
     assert proc.returncode == 0 and "agentnas[ray]" in proc.stdout
+
+
+def test_a_value_click_cannot_parse_or_an_unknown_option_is_one_line_and_exit_2() -> None:
+    import subprocess
+    import sys
+
+    for args in (["run", "--k", "abc", "--budget-evals", "1"], ["run", "--budget-evals", "1", "--nosuch"],
+                 ["nosuch"]):
+        done = subprocess.run([sys.executable, "-m", "agentnas", *args], capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "--help" in lines[0], done.stderr
