@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from agentnas.agents.economy import CallBudget, clean_note
-from agentnas.agents.offline import OfflineResearcher
-from agentnas.agents.roles import OfflineAnalyst
+from agentnas.agents.offline import OfflineAnalyst, OfflineResearcher
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
 from agentnas.journal import Journal, JournalConflict
+from agentnas.journal.tree import RunTree
 from agentnas.llm import (
     CandidateBrief,
     Cassette,
@@ -39,7 +39,6 @@ from agentnas.llm import Proposal as ProposalReply
 from agentnas.llm import Repair as RepairReply
 from agentnas.llm.errors import FATAL, CassetteConflict, CassetteMiss
 from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, LLMExchange, LLMRequest, LLMResponse, Metrics
-from agentnas.search.runtree import RunTree
 from agentnas.tasks.base import TaskSpec
 from agentnas.words import clip
 

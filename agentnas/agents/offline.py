@@ -9,7 +9,7 @@ import numpy as np
 
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
-from agentnas.search.runtree import RunTree
+from agentnas.journal.tree import RunTree
 from agentnas.space.grammar import Arch
 from agentnas.space.proposer import OfflineProposer, ProposerConfig, as_arch
 
@@ -66,3 +66,23 @@ class OfflineResearcher:
         taken = [h.text for h in tree.hypotheses.values()]
         found = self.proposer.hypotheses(1, rng, exclude=taken)
         return found[0].text if found else f"explore freely (direction {len(taken) + 1})"
+
+
+class OfflineAnalyst:
+    """The lesson of a result without an LLM: what changed, against the parent, and what it did."""
+
+    def analyse(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
+        out = []
+        for c in candidates:
+            change = c.description or c.operator
+            if c.val_accuracy is None:
+                lesson = f"{change}: did not train ({c.failure_kind})."
+            elif ctx.parent_val_accuracy is None:
+                lesson = f"{change}: {c.val_accuracy:.2%} validation accuracy with {c.params or 0:,} parameters."
+            else:
+                delta = (c.val_accuracy - ctx.parent_val_accuracy) * 100
+                verdict = "helped" if delta > 0.5 else "hurt" if delta < -0.5 else "made no clear difference"
+                lesson = (f"{change}: {verdict} under '{ctx.hypothesis}' ({delta:+.1f} points vs parent, "
+                          f"{c.val_accuracy:.2%} with {c.params or 0:,} parameters).")
+            out.append(c.model_copy(update={"lesson": lesson}))
+        return out

@@ -22,9 +22,10 @@ from typing import Any
 
 from agentnas.config import AgentnasConfig
 from agentnas.journal import open_journal
+from agentnas.journal.tree import RunTree
 from agentnas.records import LLMCall
-from agentnas.search.run import RunOptions, proposal_counts
-from agentnas.search.runtree import RunTree
+from agentnas.run.settings import RunOptions
+from agentnas.run.summary import proposal_counts
 
 STATE = "bench-state.json"  # wall seconds per run, added up over sessions
 
@@ -96,7 +97,7 @@ def compare(cfg: AgentnasConfig, *, task: str, evals: int, out_dir: Path, llm_se
     """Run (or resume) every run, then report. `factories` replaces the agents (tests)."""
     import functools
 
-    from agentnas.search.realtask import llm_agents, offline_agents, open_run
+    from agentnas.run.assemble import llm_agents, offline_agents, open_run
 
     out_dir.mkdir(parents=True, exist_ok=True)
     say = log or (lambda _m: None)

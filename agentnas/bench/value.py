@@ -71,8 +71,8 @@ def _members(test: LabelledSet, mode: EncodeMode) -> dict[str, float]:
 
 def _latency(cfg: AgentnasConfig, predictor: ZeroShotPredictor, repeats: int,
              proxies: bool = True) -> dict[str, float]:
-    from agentnas.encode.proxies import read_proxies_beside
     from agentnas.evaluator import EvalOptions, Evaluator
+    from agentnas.evaluator.proxies import read_proxies_beside
     from agentnas.tasks import get_task
 
     files = sorted(shipped_dir("examples").glob("mnist1d_*.py"))

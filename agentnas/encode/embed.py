@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agentnas.encode.chunking import chunk_text
 from agentnas.encode.features import GraphFeatures, graph_features
 from agentnas.encode.graph import GraphView
-from agentnas.encode.proxies import checked_proxies, proxy_vector
 from agentnas.encode.text import write_text
+from agentnas.evaluator.proxies import checked_proxies, proxy_vector
 
 EncodeMode = Literal["chunks", "features", "both"]
 MODEL_NAME = "all-MiniLM-L6-v2"

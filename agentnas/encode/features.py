@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentnas.encode.folding import Shape, is_float_type
 from agentnas.encode.graph import GraphView, op_label
 from agentnas.encode.onnx_load import iter_graphs
-from agentnas.encode.proxies import PROXY_FEATURE_NAMES
 from agentnas.encode.structure import analyse
+from agentnas.evaluator.proxies import PROXY_FEATURE_NAMES
 
 # The fixed op vocabulary of the feature vector; anything else is counted as "other".
 OP_VOCAB: tuple[str, ...] = (

@@ -8,8 +8,6 @@ from agentnas.evaluator.executor import (
     ExecutorUnavailable,
     LocalExecutor,
     check_ray_address,
-    get_executor,
-    open_executor,
 )
 from agentnas.evaluator.isolation import (
     BACKENDS,
@@ -18,6 +16,7 @@ from agentnas.evaluator.isolation import (
     SandboxSpec,
     get_isolation,
 )
+from agentnas.evaluator.registry import get_executor, open_executor
 from agentnas.evaluator.sandbox import SandboxDied, SandboxProcess, SandboxStartError, sandbox_env
 
 __all__ = [

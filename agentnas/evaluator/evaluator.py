@@ -89,7 +89,7 @@ _SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
 def _keep_proxies(raw: Any, onnx_path: str | None) -> dict[str, float | None] | None:
     """The sandbox's proxies, range-checked (the candidate's process computed them), also
     written beside the kept ONNX so that whoever encodes that graph later finds them."""
-    from agentnas.encode.proxies import PROXIES_FILE, checked_proxies
+    from agentnas.evaluator.proxies import PROXIES_FILE, checked_proxies
 
     proxies = checked_proxies(raw)
     if proxies is not None and onnx_path is not None:

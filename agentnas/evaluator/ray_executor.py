@@ -268,7 +268,7 @@ class RayExecutor(Executor):
         (dest / "model.py").write_bytes(source)
         (dest / "model.onnx").write_bytes(reply["onnx"])
         if proxies is not None:  # beside the graph, as the Evaluator writes them, for whoever encodes it
-            from agentnas.encode.proxies import PROXIES_FILE
+            from agentnas.evaluator.proxies import PROXIES_FILE
 
             (dest / PROXIES_FILE).write_text(json.dumps(proxies), encoding="utf-8")
         return str(dest / "model.onnx")

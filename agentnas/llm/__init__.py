@@ -13,6 +13,7 @@ from agentnas.llm.cassette import Cassette, JsonlCassette, KeyCounter, MemoryCas
 from agentnas.llm.client import CassetteMode, LLMClient, LLMReply, StructuredReply
 from agentnas.llm.config import NO_KEY_PLACEHOLDER, ROLES, LLMCaps, LLMConfig, ModelPrice, Role, normalise_base_url
 from agentnas.llm.connectivity import ConnectivityReport
+from agentnas.llm.context import CandidateBrief, Constraints, MemoryItem, PromptContext
 from agentnas.llm.errors import (
     BudgetExceeded,
     CallFailureKind,
@@ -27,16 +28,7 @@ from agentnas.llm.errors import (
     LLMUnavailable,
 )
 from agentnas.llm.ledger import Ledger, estimate_tokens
-from agentnas.llm.prompts import (
-    CandidateBrief,
-    Constraints,
-    MemoryItem,
-    Prompt,
-    PromptContext,
-    PromptError,
-    PromptLibrary,
-    build_prompt,
-)
+from agentnas.llm.prompts import Prompt, PromptError, PromptLibrary, build_prompt
 from agentnas.llm.retry import RetryPolicy, retry_after_seconds
 from agentnas.llm.schemas import SCHEMAS, AgentReply, Hypothesis, Lesson, Proposal, Repair
 from agentnas.llm.structured import Parsed, parse_reply, schema_instructions

@@ -11,10 +11,9 @@ Token counts are estimates (~4 characters a token), deterministic for the same c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from agentnas.llm.prompts import PromptContext
+from agentnas.llm.context import PromptContext
 
 DEFAULT_PROMPT_CAP = 2500  # estimated tokens of system + user message
 

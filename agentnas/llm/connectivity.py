@@ -9,16 +9,24 @@ Unreachable, hanging and key-rejecting endpoints raise `LLMUnavailable` at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import openai
 
+from agentnas.llm.config import LLMConfig
 from agentnas.llm.errors import LLMUnavailable
+from agentnas.llm.ledger import Ledger
 from agentnas.records import LLMCall
 
-if TYPE_CHECKING:
-    from agentnas.llm.client import LLMClient
+
+class Checked(Protocol):
+    """What the check needs of the client (the client itself, without importing it)."""
+
+    config: LLMConfig
+    ledger: Ledger
+    clock: Callable[[], float]
 
 _NO_MODELS_ROUTE = (404, 405, 501)
 
@@ -39,7 +47,7 @@ def _unreachable(base_url: str, why: str) -> LLMUnavailable:
         "server is running, or run without --proposer llm to use the offline proposer")
 
 
-def check_endpoint(client: LLMClient, api: openai.OpenAI) -> ConnectivityReport:
+def check_endpoint(client: Checked, api: openai.OpenAI) -> ConnectivityReport:
     config = client.config
     base_url = config.require_endpoint()
     start = client.clock()
@@ -68,7 +76,7 @@ def check_endpoint(client: LLMClient, api: openai.OpenAI) -> ConnectivityReport:
     return _one_token(client, api, base_url, start)
 
 
-def _one_token(client: LLMClient, api: openai.OpenAI, base_url: str, start: float) -> ConnectivityReport:
+def _one_token(client: Checked, api: openai.OpenAI, base_url: str, start: float) -> ConnectivityReport:
     config = client.config
     model = config.model_for("researcher")
     t0 = client.clock()

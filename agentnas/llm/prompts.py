@@ -17,70 +17,19 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from agentnas.llm.budgets import DEFAULT_PROMPT_CAP, DROP_ORDER, trim, without
 from agentnas.llm.config import ROLES
-from agentnas.llm.schemas import SCHEMAS, AgentReply, Hypothesis
+from agentnas.llm.context import CandidateBrief, Constraints, MemoryItem, PromptContext
+from agentnas.llm.schemas import SCHEMAS, AgentReply
 from agentnas.paths import shipped_dir
-from agentnas.records import ChatMessage, EvalResult, Failure
+from agentnas.records import ChatMessage, EvalResult
 from agentnas.tasks.base import TaskSpec
 
 
 class PromptError(ValueError):
     """A template is malformed, or a required section is missing from the context."""
-
-
-class CandidateBrief(BaseModel):
-    """An experiment as a prompt shows it: id, what it tested, code (when shown), result, lesson."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    hypothesis: str = ""
-    code: str | None = None
-    result: EvalResult | None = None
-    lesson: str | None = None
-
-
-class MemoryItem(BaseModel):
-    """A retrieved experiment or a piece of seed knowledge, cited by `id`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    text: str
-    source: str | None = None
-
-
-class Constraints(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    max_params: int | None = Field(default=None, gt=0)
-    max_flops: int | None = Field(default=None, gt=0)
-    notes: tuple[str, ...] = ()
-
-
-class PromptContext(BaseModel):
-    """Everything a prompt may show. A field left empty is a missing section."""
-
-    model_config = ConfigDict(frozen=True)
-
-    task: TaskSpec | None = None
-    hypothesis: Hypothesis | None = None
-    hypothesis_id: str | None = None
-    parent: CandidateBrief | None = None
-    parents: tuple[CandidateBrief, ...] = ()
-    candidate: CandidateBrief | None = None
-    siblings: tuple[CandidateBrief, ...] = ()
-    similar: tuple[MemoryItem, ...] = ()
-    knowledge: tuple[MemoryItem, ...] = ()
-    failure: Failure | None = None
-    log_tail: str = ""
-    previous_repairs: tuple[str, ...] = ()
-    steering: tuple[str, ...] = ()
-    constraints: Constraints | None = None
-    retry: str | None = None  # why the model's last answer for this slot could not be used
 
 
 class Prompt(BaseModel):

@@ -100,7 +100,7 @@ def describe_files(paths: list[Path], cfg: AgentnasConfig, err: TextIO | None = 
     is never imported here) and `.onnx` files (read with the safe loader). Each path maps to
     its description or to a message saying why there is none; an int is an exit status for a
     problem that stops everything (no isolation, a bad task)."""
-    from agentnas.encode.command import graph_files
+    from agentnas.encode.files import graph_files
 
     err = err or sys.stderr
     cache = EncodingCache(cfg.cache_dir / "encodings")

@@ -19,18 +19,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentnas.agents.roles import OfflineAnalyst
+from agentnas.agents.offline import OfflineAnalyst
 from agentnas.agents.services import Services
 from agentnas.journal import Entry, Journal, JournalError, open_journal
+from agentnas.journal.tree import RunTree
+from agentnas.records import SteeringMessage
 from agentnas.replay.serve import ReplayChecker, ReplayDivergence, ReplayScorer, ReplayTrainer
-from agentnas.search.loop import Budget, Loop, Recorder, RunIndex, ValueGate
-from agentnas.search.realtask import TIME_CUT, Agents
-from agentnas.search.run import RunError, RunOptions, leaderboard
-from agentnas.search.runtree import Policy, RunTree
-from agentnas.search.settings import SETTINGS_PREFIX
-from agentnas.search.warmstart import KEY as WARM_KEY
-from agentnas.search.warmstart import WarmStart, warm_start
-from agentnas.steering.inbox import SteeringMessage
+from agentnas.run.assemble import TIME_CUT, Agents
+from agentnas.run.loop import Budget, Loop, Recorder, RunIndex, ValueGate
+from agentnas.run.settings import SETTINGS_PREFIX, RunError, RunOptions
+from agentnas.run.summary import leaderboard
+from agentnas.run.warmstart import KEY as WARM_KEY
+from agentnas.run.warmstart import WarmStart, warm_start
+from agentnas.search.policy import Policy
 
 COMPARED = ("hypothesis", "node", "experiment", "iteration")
 
@@ -77,13 +78,13 @@ def first_difference(a: Journal, b: Journal) -> str | None:
 
 def replay_agents(options: RunOptions, source: Journal, target: Journal, task: Any) -> Agents:
     """The run's agents, with the LLM (if any) served from the recorded cassette only."""
-    from agentnas.search.realtask import offline_agents
+    from agentnas.run.assemble import offline_agents
 
     if options.proposer != "llm":
         return offline_agents(options, task, target)
     from agentnas.agents.llm_agents import JournalCassette, journal_calls
     from agentnas.llm import Ledger, LLMClient, LLMConfig
-    from agentnas.search.realtask import llm_roles
+    from agentnas.run.assemble import llm_roles
 
     llm_entry = source.get("run", "llm")
     settings = dict(llm_entry.payload) if llm_entry is not None else {}
@@ -110,7 +111,7 @@ def recorded_inbox(source: Journal, target: Journal) -> Any:
 def recorded_approver(source: Journal) -> Any:
     """Approval answers served from the record (the loop looks its own journal up first; the
     replay's journal starts empty, so every question comes here)."""
-    from agentnas.search.loop import approval_key
+    from agentnas.run.loop import approval_key
 
     def approver(question: dict[str, Any]) -> dict[str, Any]:
         for e in source.entries("approval"):

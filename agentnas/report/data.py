@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from agentnas.journal import JOURNAL_FILE, JournalError, open_journal
-from agentnas.search.runtree import ArchNode, RunTree
-from agentnas.search.settings import SETTINGS_PREFIX
+from agentnas.journal.tree import ArchNode, RunTree
+from agentnas.run.settings import SETTINGS_PREFIX
 
 # Operators whose node was drawn at random (the grammar's seeds and samples): the population
 # the random-search baseline is estimated from.

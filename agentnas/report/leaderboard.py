@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from agentnas.journal.tree import ArchNode, RunTree
 from agentnas.report.view import ReportView, Section, esc, pct, table
-from agentnas.search.runtree import ArchNode, RunTree
 
 
 def ranked(tree: RunTree) -> list[ArchNode]:

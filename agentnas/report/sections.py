@@ -8,7 +8,7 @@ from collections import Counter
 from agentnas.report.baseline import METHOD
 from agentnas.report.tree_svg import kind_of, legend_svg, render_tree
 from agentnas.report.view import ReportView, Section, esc, pct, pp, table
-from agentnas.search.settings import describe_changes
+from agentnas.run.settings import describe_changes
 
 NO_RESULTS = "no results yet"
 KIND_WORDS = {"failed": "failed their checks", "eval_failed": "failed in training", "predicted": "predicted only",

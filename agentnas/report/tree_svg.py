@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
+from agentnas.journal.tree import ArchNode, HypothesisNode
 from agentnas.report.data import RunData
 from agentnas.report.view import esc
-from agentnas.search.runtree import ArchNode, Hypothesis
 
 ROW = 16  # px per leaf row
 COL0 = 300  # the hypothesis column (room for its label)
@@ -159,7 +159,7 @@ def _label(node: ArchNode, kind: str, data: RunData) -> str:
     return node.id
 
 
-def _hyp_label(h: Hypothesis | None, key: str) -> tuple[str, str, int]:
+def _hyp_label(h: HypothesisNode | None, key: str) -> tuple[str, str, int]:
     """(full text, shown text, box width in px) of a hypothesis box."""
     text = h.text if h is not None else "(nodes whose hypothesis is not in the journal)"
     short = text if len(text) <= LABEL else text[: LABEL - 1] + "…"

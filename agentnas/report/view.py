@@ -13,9 +13,9 @@ import html
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from agentnas.journal.tree import ArchNode
 from agentnas.report.baseline import Baseline, Curve, Improvement
 from agentnas.report.data import RunData
-from agentnas.search.runtree import ArchNode
 from agentnas.tasks.base import Baseline as Published
 
 

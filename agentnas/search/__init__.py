@@ -3,6 +3,7 @@ against (random search, regularized evolution, local search), successive halving
 tabular spaces' offline grammar. Policies read frozen records and return decisions; the
 loop that runs them owns every side effect."""
 
+from agentnas.records import EvalRequest, NodeKind, Observation, Operator, SearchNode, SearchResult, Step
 from agentnas.search.base import SearchPolicy, node_id, step_rng
 from agentnas.search.baselines import LocalSearch, RandomSearch, RegularizedEvolution
 from agentnas.search.driver import Budget, Evaluate, PolicyError, run_search
@@ -18,7 +19,6 @@ from agentnas.search.grammar import (
 )
 from agentnas.search.mcts import MctsParams, MctsPolicy
 from agentnas.search.proposer import Proposal, Proposer
-from agentnas.search.records import EvalRequest, NodeKind, Observation, Operator, SearchNode, SearchResult, Step
 from agentnas.search.registry import POLICY_NAMES, make_policy
 from agentnas.search.selection import PuctParams, acquisition, gate, priors, puct_scores
 from agentnas.search.tree import FULL, SearchTree, TreeError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 
-from agentnas.search.records import Step
+from agentnas.records import Step
 from agentnas.search.tree import SearchTree
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import random
 
+from agentnas.records import EvalRequest, SearchNode, Step
 from agentnas.search.base import SearchPolicy, node_id
 from agentnas.search.grammar import ChoiceGrammar
-from agentnas.search.records import EvalRequest, SearchNode, Step
 from agentnas.search.tree import FULL, SearchTree
 
 _TRIES = 200

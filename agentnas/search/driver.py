@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.records import Observation, SearchResult
 from agentnas.search.base import SearchPolicy, step_rng
 from agentnas.search.estimate import ValueEstimator
-from agentnas.search.records import Observation, SearchResult
 from agentnas.search.tree import FULL, SearchTree
 
 Evaluate = Callable[[str, float], Observation]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agentnas.search.records import EvalRequest, SearchResult
+from agentnas.records import EvalRequest, SearchResult
 from agentnas.search.tree import FULL, SearchTree
 
 

@@ -29,11 +29,11 @@ import random
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.records import EvalRequest, SearchNode, Step
 from agentnas.search.base import SearchPolicy, node_id
 from agentnas.search.estimate import ValueEstimator
 from agentnas.search.fidelity import Halving, pending_promotions
 from agentnas.search.proposer import Proposal, Proposer
-from agentnas.search.records import EvalRequest, SearchNode, Step
 from agentnas.search.selection import PuctParams, acquisition, gate, puct_scores
 from agentnas.search.tree import FULL, SearchTree
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentnas.search.records import Operator
+from agentnas.records import Operator
 
 
 class Proposal(BaseModel):

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from agentnas.records import Observation
 from agentnas.search.driver import Evaluate
 from agentnas.search.estimate import GpEstimator
-from agentnas.search.records import Observation
 from agentnas.tasks.tabular import TabularSpace, TabularTask
 from agentnas.value.pretrain import PretrainOptions, fit, labelled_sets
 from agentnas.value.spaces import SpaceEncoder

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from agentnas.search.records import SearchNode, SearchResult
+from agentnas.records import SearchNode, SearchResult
 
 FULL = 1.0  # the full recipe's fidelity
 

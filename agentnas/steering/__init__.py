@@ -1,5 +1,5 @@
 """Steering a live run: the inbox `agentnas chat` writes and the loop reads."""
 
-from agentnas.steering.inbox import INBOX, Steering, SteeringMessage, read_inbox, run_holder, send
+from agentnas.steering.inbox import INBOX, read_inbox, run_holder, send
 
-__all__ = ["INBOX", "Steering", "SteeringMessage", "read_inbox", "run_holder", "send"]
+__all__ = ["INBOX", "read_inbox", "run_holder", "send"]

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from agentnas.journal import JournalError, open_journal
-from agentnas.search.runtree import RunTree
-from agentnas.steering.inbox import SteeringMessage, describe, run_holder, send
+from agentnas.journal.tree import RunTree
+from agentnas.records import SteeringMessage, describe_constraint
+from agentnas.steering.inbox import run_holder, send
 from agentnas.steering.interpret import unknown_target
 
 HELP = __doc__.split("\n\n")[2] if __doc__ else ""
@@ -284,7 +285,7 @@ def summary(m: SteeringMessage) -> str:
     if m.kind == "hypothesis":
         return m.text[:120]
     if m.kind == "constrain":
-        return describe(m)
+        return describe_constraint(m)
     if m.kind in ("focus", "prune"):
         return f"{m.kind} {m.target}"
     return m.kind

@@ -22,10 +22,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from agentnas.journal.tree import RunTree
 from agentnas.paths import shipped_dir
-from agentnas.records import ChatMessage
-from agentnas.search.runtree import RunTree
-from agentnas.steering.inbox import SteeringMessage
+from agentnas.records import ChatMessage, SteeringMessage
 
 ActionKind = Literal["hypothesis", "constrain", "focus", "unfocus", "prune", "ask", "status", "stop"]
 TEMPLATE = "_steering.txt"

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agentnas.config import AgentnasConfig
-from agentnas.encode.command import graph_files
 from agentnas.encode.embed import EncodingCache, encode_graph
+from agentnas.encode.files import graph_files
 from agentnas.encode.onnx_load import OnnxLoadError, load_onnx
-from agentnas.encode.proxies import read_proxies_beside
+from agentnas.evaluator.proxies import read_proxies_beside
 from agentnas.tasks import get_task
 from agentnas.value.reference import load_reference
 from agentnas.value.zeroshot import ZeroShotPredictor

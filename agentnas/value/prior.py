@@ -33,7 +33,7 @@ import numpy as np
 
 from agentnas.encode.embed import TEXT_DIM, EncodeMode
 from agentnas.encode.features import FEATURE_NAMES
-from agentnas.encode.proxies import PROXY_NAMES, PROXY_SCALES
+from agentnas.evaluator.proxies import PROXY_NAMES, PROXY_SCALES
 
 PRIOR_SIGNALS: tuple[str, ...] = ("log_flops", "log_layer_outputs", "proxy_naswot", "proxy_synflow",
                                   "proxy_gradnorm", "proxy_jacob_cov")

@@ -37,7 +37,7 @@ import numpy as np
 
 from agentnas.encode.embed import EncodeMode
 from agentnas.encode.features import FEATURE_NAMES, FEATURES_VERSION
-from agentnas.encode.proxies import PROXY_NAMES
+from agentnas.evaluator.proxies import PROXY_NAMES
 from agentnas.value.prior import feature_offset
 from agentnas.value.zeroshot import PRETRAINED, ZeroShotPredictor
 
@@ -122,7 +122,7 @@ def _encoding(source: str, input_shape: tuple[int, ...], num_classes: int, mode:
 
     from agentnas.encode import infer_shapes_or_keep
     from agentnas.encode.embed import encode_graph
-    from agentnas.encode.proxies import compute_proxies
+    from agentnas.evaluator.proxies import compute_proxies
 
     namespace: dict[str, Any] = {}
     exec(compile(source, "<agentnas reference architecture>", "exec"), namespace)  # noqa: S102 - our own code

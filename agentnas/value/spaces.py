@@ -31,7 +31,7 @@ import torch
 from agentnas.encode import infer_shapes_or_keep
 from agentnas.encode.embed import EncodeMode, EncodingCache, GraphEncoding, encode_graph
 from agentnas.encode.features import FEATURES_VERSION
-from agentnas.encode.proxies import compute_proxies, proxy_vector
+from agentnas.evaluator.proxies import compute_proxies, proxy_vector
 from agentnas.space import load_macro, load_nb201, macro_source, nb201_source
 
 SpaceName = Literal["nb201", "macro"]

@@ -31,7 +31,7 @@ import torch
 
 from agentnas.encode.embed import EncodeMode
 from agentnas.encode.features import FEATURE_NAMES
-from agentnas.encode.proxies import PROXY_NAMES
+from agentnas.evaluator.proxies import PROXY_NAMES
 from agentnas.value.metrics import kendall_tau
 from agentnas.value.prior import DEAD_PENALTY, PRIOR_SIGNALS, CommitteePrior, feature_offset
 from agentnas.value.ranking import RankHead, RankTraining, train_ranker

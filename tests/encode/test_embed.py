@@ -15,7 +15,7 @@ from agentnas.encode import FEATURE_NAMES, load_onnx, onnx_to_text
 from agentnas.encode.chunking import chunk_text
 from agentnas.encode.embed import TEXT_DIM, EncodingCache, embed_text, encode_graph, split_text, text_sha256
 from agentnas.encode.features import GRAPH_FEATURE_NAMES
-from agentnas.encode.proxies import PROXY_NAMES
+from agentnas.evaluator.proxies import PROXY_NAMES
 
 MODEL_LIMIT = 256  # all-MiniLM-L6-v2's max sequence, [CLS] and [SEP] included
 

@@ -14,13 +14,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "run"))
 
 from run_support import ScriptedResearcher, scripted_agents  # noqa: E402
 
-from agentnas.agents.roles import OfflineAnalyst  # noqa: E402
+from agentnas.agents.offline import OfflineAnalyst  # noqa: E402
+from agentnas.cli.view import execute_run  # noqa: E402
 from agentnas.config import load_config  # noqa: E402
 from agentnas.journal import open_journal  # noqa: E402
 from agentnas.replay import ReplayDivergence, fork, replay  # noqa: E402
-from agentnas.search.command import execute_run  # noqa: E402
-from agentnas.search.realtask import Agents  # noqa: E402
-from agentnas.search.run import RunOptions, summary  # noqa: E402
+from agentnas.run.assemble import Agents  # noqa: E402
+from agentnas.run.settings import RunOptions  # noqa: E402
+from agentnas.run.summary import summary
 
 
 def record(run_dir: Path, tmp: Path, budget: int = 4) -> None:
@@ -59,7 +60,7 @@ def test_a_replay_that_proposes_other_code_is_named_as_divergent(recorded: Path,
 
 
 def test_replay_refuses_a_directory_that_already_holds_a_run(recorded: Path) -> None:
-    from agentnas.search.run import RunError
+    from agentnas.run.settings import RunError
 
     with pytest.raises(RunError, match="already holds a journal"):
         replay(recorded, recorded, agents_factory=scripted_agents)
@@ -82,7 +83,8 @@ def test_fork_copies_the_run_up_to_a_step_and_continues_from_there(recorded: Pat
 
 
 def test_a_steered_run_replays_with_its_steering_at_the_same_iterations(tmp_path: Path) -> None:
-    from agentnas.steering.inbox import SteeringMessage, send
+    from agentnas.records import SteeringMessage
+    from agentnas.steering.inbox import send
 
     run_dir = tmp_path / "steered"
     send(run_dir, SteeringMessage(kind="hypothesis", text="a much wider hidden layer"))

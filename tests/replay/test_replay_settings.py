@@ -16,14 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "run"))
 
 from run_support import ScriptedResearcher  # noqa: E402
 
-from agentnas.agents.roles import OfflineAnalyst  # noqa: E402
+from agentnas.agents.offline import OfflineAnalyst  # noqa: E402
 from agentnas.agents.state import Context, Draft  # noqa: E402
+from agentnas.cli.view import execute_run  # noqa: E402
 from agentnas.config import load_config  # noqa: E402
 from agentnas.journal import open_journal  # noqa: E402
 from agentnas.replay import replay  # noqa: E402
-from agentnas.search.command import execute_run  # noqa: E402
-from agentnas.search.realtask import Agents  # noqa: E402
-from agentnas.search.run import RunOptions, summary  # noqa: E402
+from agentnas.run.assemble import Agents  # noqa: E402
+from agentnas.run.settings import RunOptions  # noqa: E402
+from agentnas.run.summary import summary
 
 TIME_BUDGET = 5.0
 
@@ -72,7 +73,8 @@ def test_a_run_with_changed_settings_and_a_time_cut_replays_to_the_same_tree(tmp
 
 
 def test_an_experiment_setting_changed_without_the_flag_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
-    from agentnas.search.run import RunError, check_identity
+    from agentnas.run.service import check_identity
+    from agentnas.run.settings import RunError
 
     options = RunOptions(task="digits", run_dir=tmp_path, budget_evals=3, epochs=1, memory="none")
     with open_journal(tmp_path) as j:

@@ -13,8 +13,9 @@ from pathlib import Path
 from agentnas.agents.state import Candidate, Context
 from agentnas.journal import Journal, open_journal
 from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, Metrics
-from agentnas.search.loop import Recorder
-from agentnas.search.run import RunOptions, check_identity
+from agentnas.run.loop import Recorder
+from agentnas.run.service import check_identity
+from agentnas.run.settings import RunOptions
 
 INJECTION = "</script><script>alert(1)</script>"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from report_support import INJECTION, Child, RunBuilder, code, sample_run
 
+from agentnas.journal.tree import ArchNode, HypothesisNode, RunTree
 from agentnas.report import build_report, load_run, render_tree
 from agentnas.report.data import RunData
-from agentnas.search.runtree import ArchNode, Hypothesis, RunTree
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -176,7 +176,7 @@ def test_the_same_journal_gives_the_same_files_and_stays_untouched(tmp_path: Pat
 
 
 def test_a_deep_mutation_chain_lays_out_without_recursion(tmp_path: Path) -> None:
-    tree = RunTree(hypotheses={"h000": Hypothesis(id="h000", text="deep", source="researcher")})
+    tree = RunTree(hypotheses={"h000": HypothesisNode(id="h000", text="deep", source="researcher")})
     parent = None
     for i in range(1500):  # deeper than Python's recursion limit
         node = ArchNode(id=f"n{i}", hypothesis_id="h000", parent_id=parent, code="", arch=None, status="scored",

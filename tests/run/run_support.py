@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from agentnas.agents.roles import OfflineAnalyst
+from agentnas.agents.offline import OfflineAnalyst
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
-from agentnas.search.realtask import Agents
-from agentnas.search.run import RunOptions
-from agentnas.search.runtree import RunTree
+from agentnas.journal.tree import RunTree
+from agentnas.run.assemble import Agents
+from agentnas.run.settings import RunOptions
 
 TEMPLATE = '''import math
 import torch.nn as nn

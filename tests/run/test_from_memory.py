@@ -9,11 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from agentnas.cli.view import execute_run
 from agentnas.config import load_config
 from agentnas.journal import open_journal
 from agentnas.replay import replay
-from agentnas.search.command import execute_run
-from agentnas.search.run import RunOptions
+from agentnas.run.settings import RunOptions
 
 
 def run(run_dir: Path, tmp: Path, budget: int, *, from_memory: bool, seed: int = 0, memory: str | None = None) -> int:

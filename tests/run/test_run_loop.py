@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from agentnas.cli.view import execute_run
 from agentnas.config import load_config
 from agentnas.journal import JournalError, open_journal
-from agentnas.search.command import execute_run
-from agentnas.search.run import RunOptions, summary
+from agentnas.run.settings import RunOptions
+from agentnas.run.summary import summary
 
 REPO = Path(__file__).resolve().parents[2]
 AGENTNAS = str(Path(sys.executable).parent / "agentnas")
@@ -105,14 +106,16 @@ def test_resume_after_kill_loses_no_experiment_and_ends_with_the_same_tree(tmp_p
 
 
 def test_a_second_run_on_the_same_directory_is_refused_while_the_first_holds_it(tmp_path: Path) -> None:
-    from agentnas.search.run import RunError, run_lock
+    from agentnas.run.service import run_lock
+    from agentnas.run.settings import RunError
 
     with run_lock(tmp_path), pytest.raises(RunError, match="in use"), run_lock(tmp_path):
         pass
 
 
 def test_resuming_with_another_task_or_seed_is_a_clear_error(tmp_path: Path) -> None:
-    from agentnas.search.run import RunError, check_identity
+    from agentnas.run.service import check_identity
+    from agentnas.run.settings import RunError
 
     with open_journal(tmp_path) as j:
         check_identity(j, options(tmp_path, 3, seed=0))

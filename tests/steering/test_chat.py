@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from agentnas.journal import JournalError, open_journal
+from agentnas.records import SteeringMessage
 from agentnas.steering.chat import ChatError, parse, parse_constraint
-from agentnas.steering.inbox import SteeringMessage, read_inbox, send
+from agentnas.steering.inbox import read_inbox, send
 
 AGENTNAS = str(Path(sys.executable).parent / "agentnas")
 
@@ -139,7 +140,7 @@ def test_chat_to_a_run_that_is_not_running_queues_for_its_resume_and_refuses_sto
 
 
 def test_chat_to_a_live_run_sends_stop_and_says_the_next_iteration_takes_it(tmp_path: Path) -> None:
-    from agentnas.search.run import run_lock
+    from agentnas.run.service import run_lock
 
     recorded_run(tmp_path)
     with run_lock(tmp_path):  # held as a running run holds it
@@ -162,7 +163,7 @@ def test_focus_and_prune_refuse_ids_the_run_does_not_have_listing_the_valid_ones
 
 
 def test_a_stop_written_before_the_runs_start_is_not_read(tmp_path: Path) -> None:
-    from agentnas.search.run import run_lock
+    from agentnas.run.service import run_lock
 
     send(tmp_path, SteeringMessage(kind="stop", at=time.time() - 60))  # left from an earlier run
     send(tmp_path, SteeringMessage(kind="hypothesis", text="waits for the next start"))

@@ -13,12 +13,12 @@ from types import SimpleNamespace
 
 from scripted_openai import Reply, ScriptedOpenAI
 
-from agentnas.agents.roles import within_time
 from agentnas.journal import open_journal
 from agentnas.llm import LLMClient, LLMConfig
-from agentnas.records import EvalResult, Failure, FailureKind, Metrics
+from agentnas.records import EvalResult, Failure, FailureKind, Metrics, SteeringMessage
+from agentnas.run.roles import within_time
 from agentnas.steering.chat import Repl, parse
-from agentnas.steering.inbox import SteeringMessage, read_inbox, send
+from agentnas.steering.inbox import read_inbox, send
 from agentnas.steering.interpret import Interpreter
 
 AGENTNAS = str(Path(sys.executable).parent / "agentnas")
@@ -174,7 +174,7 @@ def test_a_run_stops_trainings_over_the_users_time_limit(tmp_path: Path) -> None
 
 
 def test_the_users_operation_words_match_onnx_ops_and_lenient_replies_parse() -> None:
-    from agentnas.agents.roles import violated
+    from agentnas.run.roles import violated
     from agentnas.steering.interpret import SteeringReply
 
     ops = {"Conv": 3, "Relu": 3, "LSTM": 1, "Gemm": 1}

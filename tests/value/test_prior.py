@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agentnas.encode.features import FEATURE_NAMES
-from agentnas.encode.proxies import PROXY_NAMES, PROXY_SCALES
+from agentnas.evaluator.proxies import PROXY_NAMES, PROXY_SCALES
 from agentnas.value.metrics import kendall_tau
 from agentnas.value.prior import CLIP, DEAD_PENALTY, PRIOR_SIGNALS, CommitteePrior
 from agentnas.value.ranking import RankTraining

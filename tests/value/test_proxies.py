@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agentnas.encode.proxies import (
+from agentnas.evaluator.proxies import (
     PROXIES_FILE,
     PROXY_NAMES,
     PROXY_RANGE,

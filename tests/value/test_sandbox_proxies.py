@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agentnas.encode.proxies import PROXIES_FILE, PROXY_NAMES, read_proxies_beside
 from agentnas.evaluator import EvalOptions, Evaluator, IsolationUnavailable
+from agentnas.evaluator.proxies import PROXIES_FILE, PROXY_NAMES, read_proxies_beside
 from agentnas.tasks import get_task
 
 CNN = '''

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agentnas.encode.features import FEATURE_NAMES, FEATURES_VERSION
-from agentnas.encode.proxies import PROXY_NAMES
+from agentnas.evaluator.proxies import PROXY_NAMES
 from agentnas.value.spaces import SpaceEncoder, sample_keys, space_labels
 
 pytestmark = pytest.mark.usefixtures("bench_data")

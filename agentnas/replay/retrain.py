@@ -7,13 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from agentnas.config import AgentnasConfig
-from agentnas.journal import JournalError, open_journal
-from agentnas.search.runtree import RunTree
-from agentnas.search.settings import RunError, RunOptions, effective_config, entries_under, options_from, remove_new
+from agentnas.journal import open_journal
+from agentnas.journal.tree import RunTree
+from agentnas.run.settings import RunError, RunOptions
 
 
 def retrain(source_dir: Path, top: int, seeds: int, cfg: AgentnasConfig) -> list[dict[str, Any]]:
@@ -57,40 +54,3 @@ def retrain(source_dir: Path, top: int, seeds: int, cfg: AgentnasConfig) -> list
             "delta_val": statistics.fmean(vals) - (node.val_accuracy or 0.0) if vals else None,
             "delta_test": statistics.fmean(tests) - (node.test_accuracy or 0.0) if tests else None})
     return rows
-
-
-def fork_and_run(source: Path, at: int, into: Path, changes: dict[str, Any], cfg: AgentnasConfig, json_out: bool,
-                 out: Console, err: Console, local_args: tuple[str, ...] = ()) -> int:
-    """`replay --fork-at`: copy the run up to iteration `at` into `into` and continue it there
-    with the settings in force at that iteration and `changes`. A fork that fails before the
-    forked run has started removes what it created (never what was there before), so it can
-    simply be retried."""
-    from agentnas.replay.replay import fork
-    from agentnas.search.command import execute_run
-
-    before = entries_under(into)
-    code = 2
-    try:
-        with open_journal(source, read_only=True) as j:
-            recorded = effective_config(j, before_iteration=at)
-        if recorded is None:
-            raise RunError(f"{source} has no run configuration: not a run journal")
-        options = options_from({**recorded, **changes, "run_dir": str(into)})
-        copied = fork(source, at, into)
-        err.print(f"forked {copied} entries (iterations < {at}) into {into}", highlight=False, soft_wrap=True)
-        code = execute_run(options, cfg, json_out, out, err, local_args=local_args)
-    except (RunError, JournalError) as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-    finally:
-        if code != 0 and not started(into):
-            remove_new(into, before)
-    return code
-
-
-def started(run_dir: Path) -> bool:
-    """Whether a run has recorded its settings in `run_dir` (it started at least once)."""
-    try:
-        with open_journal(run_dir, read_only=True) as j:
-            return j.get("run", "config") is not None
-    except JournalError:
-        return False

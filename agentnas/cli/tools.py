@@ -1,95 +1,39 @@
-"""The `agentnas` command line (typer + rich).
-
-Every command reads one `AgentnasConfig` (agentnas.toml < AGENTNAS_* < flags). Usage and
-configuration errors exit with status 2 and a message on stderr; `--json` prints only
-JSON on stdout.
-"""
+"""`agentnas evaluate | encode | predict | tasks | report | value pretrain`: one candidate, one
+graph or one run at a time."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from agentnas import __version__
-from agentnas.config import AgentnasConfig, ConfigError, load_config
-
-app = typer.Typer(
-    name="agentnas", no_args_is_help=True, add_completion=False,
-    help="Agentic neural architecture search: candidates are PyTorch files, trained in an "
-         "isolated sandbox under the task's fixed recipe and scored on the trusted side.")
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks measured on this machine.")
-app.add_typer(bench_app, name="bench")
-value_app = typer.Typer(no_args_is_help=True, help="The value model: pretraining the zero-shot predictor.")
-app.add_typer(value_app, name="value")
-runs_app = typer.Typer(no_args_is_help=True, help="Stored runs: what a run did, read from its journal.")
-app.add_typer(runs_app, name="runs")
-from agentnas.memory.cli import memory_app  # noqa: E402  (the sub-app lives with its package)
-
-app.add_typer(memory_app, name="memory")
-
-# Piped output (logs, CI) gets a wide fixed width instead of rich's 80-column fallback.
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default: ./agentnas.toml)")]
-TaskOpt = Annotated[str | None, typer.Option(
-    "--task", help="Task: mnist1d, digits, or a path to an .npz file (default: mnist1d)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    # Escaped: messages hold literal brackets (pip extras, paths) that rich would take for markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def config_or_exit(config: Path | None, **flags: Any) -> AgentnasConfig:
-    try:
-        return load_config(config, **flags)
-    except ConfigError as e:
-        fail(str(e))
-
-
-@app.callback(invoke_without_command=True)
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
-    if version:
-        out.print(f"agentnas {__version__}")
-        raise typer.Exit(0)
-
-
-def task_or_exit(name: str) -> Any:
-    from agentnas.tasks import TaskError, get_task
-
-    try:
-        return get_task(name)
-    except TaskError as e:
-        fail(str(e))
-
-
-EpochsOpt = Annotated[int | None, typer.Option(
-    help="Override the recipe's number of epochs (the rest of the recipe stays the task's).")]
-SeedOpt = Annotated[int | None, typer.Option(help="Override the recipe's seed (to measure seed-to-seed spread).")]
-TimeoutOpt = Annotated[float | None, typer.Option(help="Wall-clock limit per candidate, seconds (default: 600).")]
-MemoryOpt = Annotated[float | None, typer.Option(help="Memory limit per candidate, GB (default: 4).")]
-SlotsOpt = Annotated[int | None, typer.Option(help="Parallel evaluation slots (default: number of cores).")]
-DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")]
-IsolationOpt = Annotated[str | None, typer.Option(help="auto (bwrap, else unshare), bwrap or unshare (default: auto).")]
-UnsafeOpt = Annotated[bool | None, typer.Option(
-    "--unsafe-no-isolation", help="Run candidates UNCONFINED when no isolation works. Dangerous.")]
-OutOpt = Annotated[Path | None, typer.Option(
-    "--out", help="Where each candidate's ONNX and source are kept (default: ./agentnas-out).")]
-CacheOpt = Annotated[Path | None, typer.Option(help="Dataset cache (default: ~/.cache/agentnas).")]
-GraphFilesArg = Annotated[list[Path], typer.Argument(
-    help="Candidate .py files (exported to ONNX inside the sandbox) or .onnx files.")]
-FilesArg = Annotated[list[Path], typer.Argument(
-    help="Candidate .py files, each defining build_model(input_shape, num_classes).")]
+from agentnas.cli.apps import app, value_app
+from agentnas.cli.options import (
+    CacheOpt,
+    ConfigOpt,
+    DeviceOpt,
+    EpochsOpt,
+    FilesArg,
+    GraphFilesArg,
+    IsolationOpt,
+    JsonOpt,
+    MemoryOpt,
+    OutOpt,
+    SeedOpt,
+    SlotsOpt,
+    TaskOpt,
+    TimeoutOpt,
+    UnsafeOpt,
+    config_or_exit,
+    err,
+    fail,
+    out,
+    task_or_exit,
+)
 
 
 @app.command()
@@ -191,7 +135,7 @@ def encode(
     Exit 1 when any file could not be encoded (the others are still printed); 2 on usage or config errors.
     """
     cfg = config_or_exit(config, task=task)
-    from agentnas.encode.command import EncodeOptions, run_encode
+    from agentnas.encode.files import EncodeOptions, run_encode
 
     code = run_encode(EncodeOptions(paths=files, json_out=json_out, config=cfg))
     if code:
@@ -318,34 +262,3 @@ def report(
 
 # The commands of these modules register themselves on `app` when imported (kept apart so no
 # module grows past a screenful of commands).
-from agentnas import cli_bench, cli_run  # noqa: E402, F401
-
-
-def _run_app() -> int:
-    """The app with click's errors as one line each (a bad flag or value: exit 2), not a usage box.
-    Typer vendors its own click, so the exceptions are known by their class names."""
-    try:
-        code = app(standalone_mode=False)
-    except Exception as e:
-        names = {c.__name__ for c in type(e).__mro__}
-        if "ClickException" in names:
-            ctx = getattr(e, "ctx", None)
-            where = f" (see '{ctx.command_path} --help')" if "UsageError" in names and ctx is not None else ""
-            sys.stderr.write(f"error: {e.format_message()}{where}\n")  # type: ignore[attr-defined]
-            return int(getattr(e, "exit_code", 1))
-        if "Abort" in names:
-            sys.stderr.write("Aborted!\n")
-            return 1
-        raise
-    return code if isinstance(code, int) else 0
-
-
-def main() -> None:
-    from agentnas import signals
-
-    signals.install()  # TERM and HUP clean up like Ctrl-C: no sandbox outlives the command
-    try:
-        raise SystemExit(_run_app())
-    except SystemExit as e:
-        signals.wait_for_followers()
-        raise SystemExit(signals.exit_code(e.code)) from None

@@ -16,7 +16,7 @@ import numpy as np
 from agentnas.agents.state import Candidate, Context
 from agentnas.encode.embed import encode_graph
 from agentnas.encode.onnx_load import load_onnx
-from agentnas.encode.proxies import read_proxies_beside
+from agentnas.evaluator.proxies import read_proxies_beside
 from agentnas.records import EvalResult, Failure, FailureKind
 
 
@@ -218,23 +218,3 @@ def trained(c: Candidate, result: EvalResult, experiment_id: str) -> Candidate:
                                 "val_accuracy": result.metrics.val_accuracy,
                                 "test_accuracy": result.metrics.test_accuracy,
                                 "params": result.params if result.params is not None else c.params})
-
-
-class OfflineAnalyst:
-    """The lesson of a result without an LLM: what changed, against the parent, and what it did."""
-
-    def analyse(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
-        out = []
-        for c in candidates:
-            change = c.description or c.operator
-            if c.val_accuracy is None:
-                lesson = f"{change}: did not train ({c.failure_kind})."
-            elif ctx.parent_val_accuracy is None:
-                lesson = f"{change}: {c.val_accuracy:.2%} validation accuracy with {c.params or 0:,} parameters."
-            else:
-                delta = (c.val_accuracy - ctx.parent_val_accuracy) * 100
-                verdict = "helped" if delta > 0.5 else "hurt" if delta < -0.5 else "made no clear difference"
-                lesson = (f"{change}: {verdict} under '{ctx.hypothesis}' ({delta:+.1f} points vs parent, "
-                          f"{c.val_accuracy:.2%} with {c.params or 0:,} parameters).")
-            out.append(c.model_copy(update={"lesson": lesson}))
-        return out

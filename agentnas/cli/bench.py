@@ -10,17 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from agentnas.cli import (
-    ConfigOpt,
-    IsolationOpt,
-    JsonOpt,
-    SlotsOpt,
-    bench_app,
-    config_or_exit,
-    err,
-    fail,
-    out,
-)
+from agentnas.cli.apps import bench_app
+from agentnas.cli.options import ConfigOpt, IsolationOpt, JsonOpt, SlotsOpt, config_or_exit, err, fail, out
 
 
 @bench_app.command("sandbox")
@@ -167,7 +158,7 @@ def bench_llm(
         out.print(table)
         return
     from agentnas.bench.proposers import compare
-    from agentnas.search.run import RunError
+    from agentnas.run.settings import RunError
 
     llm_seeds, off_seeds = _seeds(seeds, "--seeds"), _seeds(offline_seeds, "--offline-seeds")
     if llm_seeds and not (base_url or os.environ.get("OPENAI_BASE_URL")):

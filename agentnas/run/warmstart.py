@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentnas.agents.roles import Evaluates, SandboxChecker
 from agentnas.agents.state import Candidate, Context
 from agentnas.journal import Journal
+from agentnas.run.roles import Evaluates, SandboxChecker
 
 KEY = "warmstart"
 
@@ -71,7 +71,7 @@ def snapshot(store: Any, task: str, run_id: str, checker: Evaluates, root: Path,
              notify: Callable[[str], None] | None = None) -> WarmStart:
     from agentnas.encode.embed import encode_graph
     from agentnas.encode.onnx_load import load_onnx
-    from agentnas.encode.proxies import read_proxies_beside
+    from agentnas.evaluator.proxies import read_proxies_beside
     from agentnas.memory import MemoryFilter
     from agentnas.records import ExperimentStatus
 
@@ -109,7 +109,7 @@ def warm_start(journal: Journal, make: Callable[[], WarmStart]) -> WarmStart:
     entry = journal.get("run", KEY)
     if entry is None:
         if journal.count("iteration"):
-            from agentnas.search.run import RunError
+            from agentnas.run.settings import RunError
 
             raise RunError("--from-memory warm-starts a new run; this run has already started without it "
                            "(start a new --run-dir)")

@@ -22,14 +22,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from agentnas.agents.graph import build_expansion_graph
-from agentnas.agents.roles import trained
 from agentnas.agents.services import Services
 from agentnas.agents.state import Candidate, Context
 from agentnas.fingerprint import code_hash
 from agentnas.journal import Journal
-from agentnas.records import EvalResult
-from agentnas.search.runtree import Policy, RunTree, Selection
-from agentnas.steering.inbox import SteeringMessage
+from agentnas.journal.tree import RunTree
+from agentnas.records import EvalResult, SteeringMessage
+from agentnas.run.roles import trained
+from agentnas.search.policy import Policy, Selection
 
 
 class Hypothesiser(Protocol):

@@ -18,7 +18,8 @@ from typing import Any
 
 from agentnas.config import AgentnasConfig
 from agentnas.journal import Journal, open_journal
-from agentnas.search.run import RunError, RunOptions, check_identity, run_lock
+from agentnas.run.service import check_identity, run_lock
+from agentnas.run.settings import RunError, RunOptions
 
 NODE, RESULT = "tab_node", "tab_result"
 
@@ -35,9 +36,9 @@ def _estimator(task: Any, options: RunOptions, cfg: AgentnasConfig, say: Callabl
 def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
                 say: Callable[[str], None] | None = None, allow_change: bool = False) -> dict[str, Any]:
     """Run (or resume) the search; return the `runs show`-style document."""
+    from agentnas.records import SearchNode, SearchResult
     from agentnas.search.driver import Budget, run_search
     from agentnas.search.grammar import grammar_for
-    from agentnas.search.records import SearchNode, SearchResult
     from agentnas.search.registry import POLICY_NAMES, make_policy
     from agentnas.search.tabular import table_evaluator
     from agentnas.search.tree import SearchTree

@@ -15,7 +15,7 @@ import numpy as np
 
 from agentnas.agents.services import Analyst, Checker, Engineer, Researcher, Scorer, Services, Trainer
 from agentnas.agents.state import Candidate, Context, Draft
-from agentnas.search.runtree import RunTree
+from agentnas.journal.tree import RunTree
 from agentnas.words import clip
 
 

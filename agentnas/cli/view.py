@@ -16,12 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from agentnas.config import AgentnasConfig
-from agentnas.search.loop import Loop
-from agentnas.search.progress import Progress, best_line
-from agentnas.search.realtask import AgentsFactory, llm_agents, offline_agents, open_run
-from agentnas.search.run import RunError, RunOptions, dumps, leaderboard, summary
-from agentnas.search.runtree import RunTree
-from agentnas.search.settings import describe_changes, flag, recorded_settings
+from agentnas.journal.tree import RunTree
+from agentnas.run.assemble import AgentsFactory, llm_agents, offline_agents, open_run
+from agentnas.run.loop import Loop
+from agentnas.run.progress import Progress, best_line
+from agentnas.run.settings import RunError, RunOptions, describe_changes, flag, recorded_settings
+from agentnas.run.summary import dumps, leaderboard, summary
 from agentnas.words import clip
 
 
@@ -210,7 +210,7 @@ def _is_endpoint_failure(e: Exception) -> bool:
 
 def loop_options(asked: RunOptions, loop: Loop) -> RunOptions:
     """The options the run goes on with: the asked ones settled against the journal."""
-    from agentnas.search.settings import effective_config
+    from agentnas.run.settings import effective_config
 
     settings = effective_config(loop.journal)
     return asked if settings is None else RunOptions.model_validate({**settings, "run_dir": asked.run_dir})
@@ -273,7 +273,7 @@ def print_hypotheses(console: Console, hypotheses: list[dict[str, Any]]) -> None
 
 
 def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
-    from agentnas.search.tabular_run import show_tabular
+    from agentnas.run.tabular import show_tabular
 
     tabular = show_tabular(run_dir)
     if tabular is not None:

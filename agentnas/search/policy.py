@@ -1,4 +1,4 @@
-"""The run's tree, rebuilt from the journal, and the selection policy over it.
+"""Where a run goes next: the selection policy over the run's tree (agentnas.journal.tree).
 
 Two levels: hypothesis nodes (a design direction in words) and architecture nodes (code)
 under them; an architecture's children are its mutations, refinements, recombinations.
@@ -26,110 +26,12 @@ and n are recomputed from the journal's experiments after every expansion.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from agentnas.journal import Journal
-from agentnas.steering.inbox import Steering, SteeringMessage
-
-
-@dataclass
-class ArchNode:
-    id: str
-    hypothesis_id: str
-    parent_id: str | None
-    code: str
-    arch: dict[str, Any] | None
-    status: str
-    operator: str
-    description: str
-    iteration: int
-    attempts: int = 0
-    params: int | None = None
-    mean: float | None = None
-    std: float | None = None
-    features: list[float] | None = None
-    val_accuracy: float | None = None
-    test_accuracy: float | None = None
-    experiment: dict[str, Any] | None = None
-    children: list[str] = field(default_factory=list)
-    refill: int = 0               # 0: first proposal of its slot, 1: re-asked, 2: written by the grammar
-    fallback: str | None = None   # why the grammar wrote it in the proposer's place
-
-    @property
-    def trained(self) -> bool:
-        return self.val_accuracy is not None
-
-    @property
-    def predicted_only(self) -> bool:
-        return self.status == "scored" and self.experiment is None
-
-
-@dataclass
-class Hypothesis:
-    id: str
-    text: str
-    source: str
-    priority: int = 0
-    nodes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunTree:
-    hypotheses: dict[str, Hypothesis] = field(default_factory=dict)
-    nodes: dict[str, ArchNode] = field(default_factory=dict)
-    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    iterations: int = 0
-    steering: Steering = field(default_factory=Steering)
-
-    @classmethod
-    def from_journal(cls, journal: Journal) -> RunTree:
-        tree = cls()
-        for e in journal.entries(("hypothesis", "node", "experiment", "iteration", "steering")):
-            if e.kind == "steering":
-                message = {k: v for k, v in e.payload.items() if k != "iteration"}  # the loop adds when it took it
-                tree.steering = tree.steering.apply(SteeringMessage.model_validate(message))
-            elif e.kind == "hypothesis":
-                tree.hypotheses[e.key] = Hypothesis(id=e.key, text=e.payload["text"], source=e.payload["source"],
-                                                    priority=int(e.payload.get("priority", 0)))
-            elif e.kind == "node":
-                p = e.payload
-                node = ArchNode(id=e.key, hypothesis_id=p["hypothesis_id"], parent_id=p.get("parent_id"),
-                                code=p["code"], arch=p.get("arch"), status=p["status"], operator=p["operator"],
-                                description=p.get("description", ""), iteration=p["iteration"],
-                                params=p.get("params"), mean=p.get("mean"), std=p.get("std"),
-                                attempts=int(p.get("attempts", 0)),
-                                features=p.get("features"), refill=int(p.get("refill", 0)),
-                                fallback=p.get("fallback"))
-                tree.nodes[e.key] = node
-                if node.hypothesis_id in tree.hypotheses:
-                    tree.hypotheses[node.hypothesis_id].nodes.append(node.id)
-                if node.parent_id in tree.nodes:
-                    tree.nodes[node.parent_id].children.append(node.id)
-            elif e.kind == "experiment":
-                tree.experiments[e.key] = e.payload
-            else:
-                tree.iterations = max(tree.iterations, int(e.key) + 1)
-        for exp in tree.experiments.values():
-            found = tree.nodes.get(exp["node_id"])
-            if found is None:  # its expansion was killed before the record step: rows come on resume
-                continue
-            found.experiment = exp
-            if exp["status"] == "ok" and exp.get("fidelity", "full") == "full":
-                found.val_accuracy, found.test_accuracy = exp["val_accuracy"], exp["test_accuracy"]
-        return tree
-
-    def trained_nodes(self) -> list[ArchNode]:
-        return [n for n in self.nodes.values() if n.trained]
-
-    def best(self) -> ArchNode | None:
-        """Best by validation accuracy (test is only reported); ties: fewer params, earlier."""
-        done = self.trained_nodes()
-        if not done:
-            return None
-        return max(done, key=lambda n: (n.val_accuracy or 0.0, -(n.params or 0), -n.iteration))
+from agentnas.journal.tree import ArchNode, HypothesisNode, RunTree
 
 
 @dataclass(frozen=True)
@@ -171,7 +73,7 @@ class Policy:
         return focus is not None and focus in tree.nodes and focus not in chain
 
     @staticmethod
-    def _allowed_hypotheses(tree: RunTree) -> list[Hypothesis]:
+    def _allowed_hypotheses(tree: RunTree) -> list[HypothesisNode]:
         s = tree.steering
         hyps = [h for h in tree.hypotheses.values() if h.id not in s.pruned]
         if s.focus is not None:
@@ -180,7 +82,7 @@ class Policy:
             hyps = [h for h in hyps if h.id == target] or hyps
         return hyps
 
-    def _hypothesis(self, tree: RunTree, live: list[Hypothesis], n_total: int) -> Hypothesis:
+    def _hypothesis(self, tree: RunTree, live: list[HypothesisNode], n_total: int) -> HypothesisNode:
         hyps = sorted(live, key=lambda h: h.id)
         opt = np.array([max((self._optimism(tree.nodes[i]) for i in h.nodes), default=0.0) for h in hyps])
         prior = np.exp((opt - opt.max()) * 20.0) if len(opt) else opt
@@ -197,10 +99,10 @@ class Policy:
         return node.mean + self.beta * (node.std or 0.0)
 
     @staticmethod
-    def _q(tree: RunTree, h: Hypothesis) -> float:
+    def _q(tree: RunTree, h: HypothesisNode) -> float:
         return max((tree.nodes[i].val_accuracy or 0.0 for i in h.nodes if tree.nodes[i].trained), default=0.0)
 
-    def _architecture(self, tree: RunTree, h: Hypothesis, rng: np.random.Generator) -> Selection:
+    def _architecture(self, tree: RunTree, h: HypothesisNode, rng: np.random.Generator) -> Selection:
         nodes = [tree.nodes[i] for i in h.nodes if not self._blocked(tree, tree.nodes[i])]
         n_h = sum(n.trained for n in nodes)
         options: list[tuple[float, Selection]] = [

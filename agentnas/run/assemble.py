@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentnas.agents.roles import OfflineAnalyst, SandboxChecker, SandboxTrainer, ValueScorer
+from agentnas.agents.offline import OfflineAnalyst
 from agentnas.agents.services import Analyst, Engineer, Researcher, Services
 from agentnas.config import AgentnasConfig
 from agentnas.journal import Journal, JournalError, open_journal
-from agentnas.search.loop import Budget, Hypothesiser, Loop, Recorder, RunIndex, ValueGate
-from agentnas.search.progress import Progress, StagedHypothesiser, staged
-from agentnas.search.run import RunError, RunOptions, ValueService, checkpointer, resolve, run_lock
-from agentnas.search.runtree import Policy, RunTree
-from agentnas.search.settings import describe_changes, entries_under, record_settings, remove_new
-from agentnas.search.warmstart import KEY as WARM_KEY
-from agentnas.search.warmstart import snapshot, warm_start
+from agentnas.journal.tree import RunTree
+from agentnas.run.loop import Budget, Hypothesiser, Loop, Recorder, RunIndex, ValueGate
+from agentnas.run.progress import Progress, StagedHypothesiser, staged
+from agentnas.run.roles import SandboxChecker, SandboxTrainer, ValueScorer
+from agentnas.run.service import ValueService, checkpointer, resolve, run_lock
+from agentnas.run.settings import RunError, RunOptions, describe_changes, entries_under, record_settings, remove_new
+from agentnas.run.warmstart import KEY as WARM_KEY
+from agentnas.run.warmstart import snapshot, warm_start
+from agentnas.search.policy import Policy
 from agentnas.steering.inbox import read_inbox
 from agentnas.value.zeroshot import ZeroShotPredictor
 
@@ -224,7 +226,7 @@ def open_memory_link(options: RunOptions, cfg: AgentnasConfig, rid: str) -> Any:
     if options.memory == "none":
         return None
     from agentnas.memory import MemoryStoreError, open_memory
-    from agentnas.search.memory_link import MemoryLink
+    from agentnas.run.memory_link import MemoryLink
 
     try:
         store = open_memory(options.memory, cache_dir=cfg.cache_dir)

@@ -1,0 +1,71 @@
+"""Every record that crosses a boundary, in one package: what an evaluation returns, LLM calls,
+experiments in the memory, the search's nodes, results and decisions, and steering messages.
+Modules hold one boundary each; every name is importable from `agentnas.records`."""
+
+from __future__ import annotations
+
+from agentnas.records.evaluation import (
+    EvalResult,
+    Failure,
+    FailureKind,
+    Metrics,
+)
+from agentnas.records.llm import (
+    ChatMessage,
+    LLMCall,
+    LLMExchange,
+    LLMRequest,
+    LLMResponse,
+    LLMSummary,
+    LLMTotals,
+    LLMUsage,
+)
+from agentnas.records.memory import (
+    ExperimentCost,
+    ExperimentRecord,
+    ExperimentStatus,
+)
+from agentnas.records.search import (
+    EvalRequest,
+    NodeKind,
+    Observation,
+    Operator,
+    SearchNode,
+    SearchResult,
+    Step,
+)
+from agentnas.records.steering import (
+    Steering,
+    SteeringKind,
+    SteeringMessage,
+    describe_constraint,
+)
+
+__all__ = [
+    "ChatMessage",
+    "EvalRequest",
+    "EvalResult",
+    "ExperimentCost",
+    "ExperimentRecord",
+    "ExperimentStatus",
+    "Failure",
+    "FailureKind",
+    "Kind",
+    "LLMCall",
+    "LLMExchange",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMSummary",
+    "LLMTotals",
+    "LLMUsage",
+    "Metrics",
+    "NodeKind",
+    "Observation",
+    "Operator",
+    "SearchNode",
+    "SearchResult",
+    "Steering",
+    "SteeringKind", "SteeringMessage",
+    "Step",
+    "describe_constraint",
+]
