@@ -13,9 +13,8 @@ already paid for are served from the journal instead of being asked again.
 
 from __future__ import annotations
 
+import random
 from typing import Any
-
-import numpy as np
 
 from agentnas.agents.economy import CallBudget, clean_note
 from agentnas.agents.offline import OfflineAnalyst, OfflineResearcher
@@ -166,7 +165,7 @@ class LLMResearcher:
             reason = f"{reason}; asked again: {got}"
         return self.fallback.fallback(ctx, failed.slot, reason, taken)
 
-    def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
+    def new_hypothesis(self, tree: RunTree, rng: random.Random) -> str:
         best = tree.best()
         if not self._allow():
             return self.fallback.new_hypothesis(tree, rng)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -62,7 +63,7 @@ class OfflineResearcher:
                              arch=p.arch_dict(), fallback=reason)
         return None
 
-    def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
+    def new_hypothesis(self, tree: RunTree, rng: random.Random) -> str:
         taken = [h.text for h in tree.hypotheses.values()]
         found = self.proposer.hypotheses(1, rng, exclude=taken)
         return found[0].text if found else f"explore freely (direction {len(taken) + 1})"

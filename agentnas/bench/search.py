@@ -25,7 +25,8 @@ import numpy as np
 from rich.table import Table
 from scipy import stats
 
-from agentnas.search import Budget, MctsParams, SearchTree, ValueEstimator, grammar_for, make_policy, run_search
+from agentnas.run.search import run_search
+from agentnas.search import Budget, MctsParams, SearchTree, ValueEstimator, grammar_for, make_policy
 from agentnas.tasks import get_task
 from agentnas.tasks.tabular import TabularTask
 
@@ -133,7 +134,7 @@ def run_search_bench(space: str, dataset: str, queries: int, seeds: int, methods
         for seed in range(seeds):
             estimator = estimator_factory() if method == "mcts" and estimator_factory is not None else None
             policy = make_policy(method, grammar, estimator=estimator, params=params)
-            tree = run_search(policy, evaluate, Budget(max_cost=queries), seed=seed, estimator=estimator)
+            tree = run_search(policy, evaluate, Budget(evals=queries), seed=seed, estimator=estimator)
             v, t = curve(tree, task, queries)
             vals.append(v)
             tests.append(t)

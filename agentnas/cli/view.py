@@ -208,10 +208,11 @@ def _is_endpoint_failure(e: Exception) -> bool:
     return isinstance(e, EndpointDown)
 
 
-def loop_options(asked: RunOptions, loop: Loop) -> RunOptions:
+def loop_options(asked: RunOptions, loop: Loop[RunTree]) -> RunOptions:
     """The options the run goes on with: the asked ones settled against the journal."""
     from agentnas.run.settings import effective_config
 
+    assert loop.journal is not None  # a code-level run's loop always has its journal
     settings = effective_config(loop.journal)
     return asked if settings is None else RunOptions.model_validate({**settings, "run_dir": asked.run_dir})
 

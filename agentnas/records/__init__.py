@@ -5,10 +5,23 @@ Modules hold one boundary each; every name is importable from `agentnas.records`
 from __future__ import annotations
 
 from agentnas.records.evaluation import (
+    ACCURACY,
     EvalResult,
     Failure,
     FailureKind,
+    Metric,
     Metrics,
+)
+from agentnas.records.journal import (
+    PAYLOADS,
+    SCHEMA_VERSION,
+    EventEntry,
+    ExperimentEntry,
+    HypothesisEntry,
+    IterationEntry,
+    NodeEntry,
+    Payload,
+    read_payload,
 )
 from agentnas.records.llm import (
     ChatMessage,
@@ -26,7 +39,9 @@ from agentnas.records.memory import (
     ExperimentStatus,
 )
 from agentnas.records.search import (
+    OPERATORS,
     EvalRequest,
+    Expansion,
     NodeKind,
     Observation,
     Operator,
@@ -42,6 +57,9 @@ from agentnas.records.steering import (
 )
 
 __all__ = [
+    "OPERATORS", "Expansion",
+    "ACCURACY", "Metric", "PAYLOADS", "SCHEMA_VERSION", "EventEntry", "ExperimentEntry", "HypothesisEntry",
+    "IterationEntry", "NodeEntry", "Payload", "read_payload",
     "ChatMessage",
     "EvalRequest",
     "EvalResult",

@@ -4,7 +4,50 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class Metric(BaseModel):
+    """The one object that knows a metric's direction: nobody flips signs by hand.
+
+    `utility` turns a score into what searches maximise (the score itself when higher is
+    better, its negative when lower is); `better` and `best` compare scores; `sort_key`
+    orders scores best first. Trees, policies, gates, leaderboards and lessons ask it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = "accuracy"
+    higher_is_better: bool = True
+
+    def better(self, a: float, b: float) -> bool:
+        """True when score `a` is strictly better than score `b`."""
+        return a > b if self.higher_is_better else a < b
+
+    def utility(self, score: float) -> float:
+        return score if self.higher_is_better else -score
+
+    def utilities(self, scores: np.ndarray) -> np.ndarray:
+        """`utility` of every score of an array (value-model predictions are scores)."""
+        return np.asarray(scores, np.float64) * (1.0 if self.higher_is_better else -1.0)
+
+    def score(self, utility: float) -> float:
+        """The score whose utility this is (the inverse of `utility`)."""
+        return utility if self.higher_is_better else -utility
+
+    def sort_key(self, score: float | None) -> float:
+        """Ascending sort by this key puts the best score first (None last)."""
+        return float("inf") if score is None else -self.utility(score)
+
+    def best(self, scores: list[float]) -> float | None:
+        return max(scores, key=self.utility) if scores else None
+
+    def delta(self, new: float, old: float) -> float:
+        """How much better `new` is than `old` (negative: worse), in the score's units."""
+        return self.utility(new) - self.utility(old)
+
+
+ACCURACY = Metric()
 
 
 class FailureKind(StrEnum):

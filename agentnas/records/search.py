@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NodeKind = Literal["hypothesis", "architecture"]
 # How a node came to be: a hypothesis; an architecture sampled in a hypothesis's direction; a child
-# of an architecture (one small change, a larger rewrite, or two parents mixed).
-Operator = Literal["hypothesis", "sample", "mutate", "refine", "recombine"]
+# of an architecture (one small change, a larger rewrite, or two parents mixed). Code-level runs
+# have more (seed, edit, refill, ...): any word is kept, these are the ones the tabular search makes.
+Operator = str
+OPERATORS = ("hypothesis", "sample", "mutate", "refine", "recombine")
 
 
 class SearchNode(BaseModel):
@@ -36,7 +38,7 @@ class SearchNode(BaseModel):
     id: str = Field(min_length=1)
     parent_id: str | None = None
     kind: NodeKind
-    operator: Operator
+    operator: Operator = Field(min_length=1)
     key: str = ""  # the architecture's identity: a space key (tabular) or a code hash (real tasks)
     text: str = ""  # hypothesis: the direction in words; architecture: what changed
     hypothesis_id: str = ""  # the hypothesis this node descends from ("" for a hypothesis itself)
@@ -98,12 +100,31 @@ class EvalRequest(BaseModel):
     fidelity: float = Field(default=1.0, gt=0, le=1)
 
 
+class Expansion(BaseModel):
+    """Ask the proposer (the agents) for children: under hypothesis `hypothesis_id` (None: a
+    new hypothesis first), of architecture `parent_id` (None: fresh samples), recombined with
+    `other_id` when given. A code-level run's proposals cost real work (LLM calls, sandbox
+    checks), so its policy asks for them instead of making them itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hypothesis_id: str | None = None
+    parent_id: str | None = None
+    other_id: str | None = None
+
+
 class Step(BaseModel):
-    """A policy's decision: nodes to add (in order), then evaluations to run. `note` says why,
-    for the live view and the journal."""
+    """A policy's decision: nodes to add (in order), an expansion for the proposer to carry out,
+    then evaluations to run. `note` says why, for the live view and the journal. An empty step
+    means nothing is left to try."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     new_nodes: tuple[SearchNode, ...] = ()
+    expand: Expansion | None = None
     evaluate: tuple[EvalRequest, ...] = ()
     note: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.new_nodes and self.expand is None and not self.evaluate

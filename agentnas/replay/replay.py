@@ -26,12 +26,13 @@ from agentnas.journal.tree import RunTree
 from agentnas.records import SteeringMessage
 from agentnas.replay.serve import ReplayChecker, ReplayDivergence, ReplayScorer, ReplayTrainer
 from agentnas.run.assemble import TIME_CUT, Agents
-from agentnas.run.loop import Budget, Loop, Recorder, RunIndex, ValueGate
+from agentnas.run.expansion import code_loop
+from agentnas.run.record import Recorder, RunIndex
 from agentnas.run.settings import SETTINGS_PREFIX, RunError, RunOptions
 from agentnas.run.summary import leaderboard
 from agentnas.run.warmstart import KEY as WARM_KEY
 from agentnas.run.warmstart import WarmStart, warm_start
-from agentnas.search.policy import Policy
+from agentnas.search.budget import Budget
 
 COMPARED = ("hypothesis", "node", "experiment", "iteration")
 
@@ -111,7 +112,7 @@ def recorded_inbox(source: Journal, target: Journal) -> Any:
 def recorded_approver(source: Journal) -> Any:
     """Approval answers served from the record (the loop looks its own journal up first; the
     replay's journal starts empty, so every question comes here)."""
-    from agentnas.run.loop import approval_key
+    from agentnas.run.record import approval_key
 
     def approver(question: dict[str, Any]) -> dict[str, Any]:
         for e in source.entries("approval"):
@@ -194,14 +195,17 @@ def _replay_segment(source: Journal, target: Journal, options: RunOptions, task:
         left = max(total - done, 0)
         return left if options.budget_evals is None else min(left, max(options.budget_evals - done, 0))
 
+    from agentnas.run.assemble import run_policy, value_gate
+
     index = RunIndex(target)  # the replayed run's own nodes, as the recorded run screened against its own
+    policy, metric = run_policy(options), task.spec.metric
 
     def services_for(recorder: Recorder) -> Services:
         return Services(
             researcher=agents.researcher, engineer=agents.engineer,
             analyst=agents.analyst if options.proposer == "llm" else OfflineAnalyst(),
             checker=ReplayChecker(source), scorer=ReplayScorer(source),
-            gate=ValueGate(options.train_per_expansion, options.beta, grantable),
+            gate=value_gate(options, policy, grantable, target, metric),
             trainer=ReplayTrainer(source, recorder), recorder=recorder, approval=options.approve,
             known=index.codes)
 
@@ -210,11 +214,11 @@ def _replay_segment(source: Journal, target: Journal, options: RunOptions, task:
         from langgraph.checkpoint.memory import InMemorySaver
 
         saver = InMemorySaver()
-    loop = Loop(target, services_for, agents.hypothesiser, task=options.task, seed=options.seed,
-                k=options.k, budget=Budget(iterations=until), policy=Policy(beta=options.beta),
-                max_params=options.max_params, inbox=recorded_inbox(source, target),
-                checkpointer=saver, approver=recorded_approver(source))
-    return loop.run(patience=10**9)
+    loop = code_loop(target, services_for, agents.hypothesiser, task=options.task, seed=options.seed, k=options.k,
+                     budget=Budget(iterations=until, max_idle_steps=10**9), policy=policy,
+                     max_params=options.max_params, inbox=recorded_inbox(source, target), checkpointer=saver,
+                     approver=recorded_approver(source), metric=metric)
+    return loop.run()
 
 
 def fork(source_dir: Path, at: int, new_dir: Path) -> int:

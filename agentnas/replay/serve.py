@@ -10,7 +10,7 @@ from typing import Any
 from agentnas.agents.state import Candidate, Context
 from agentnas.fingerprint import code_hash, text_hash
 from agentnas.journal import Journal
-from agentnas.run.loop import Recorder
+from agentnas.run.record import Recorder
 
 
 class ReplayDivergence(RuntimeError):

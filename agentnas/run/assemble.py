@@ -18,14 +18,20 @@ from agentnas.agents.services import Analyst, Engineer, Researcher, Services
 from agentnas.config import AgentnasConfig
 from agentnas.journal import Journal, JournalError, open_journal
 from agentnas.journal.tree import RunTree
-from agentnas.run.loop import Budget, Hypothesiser, Loop, Recorder, RunIndex, ValueGate
+from agentnas.records import Metric
+from agentnas.run.expansion import Hypothesiser, ValueGate, code_loop
+from agentnas.run.loop import Loop
 from agentnas.run.progress import Progress, StagedHypothesiser, staged
+from agentnas.run.record import Recorder, RunIndex
 from agentnas.run.roles import SandboxChecker, SandboxTrainer, ValueScorer
 from agentnas.run.service import ValueService, checkpointer, resolve, run_lock
 from agentnas.run.settings import RunError, RunOptions, describe_changes, entries_under, record_settings, remove_new
 from agentnas.run.warmstart import KEY as WARM_KEY
 from agentnas.run.warmstart import snapshot, warm_start
-from agentnas.search.policy import Policy
+from agentnas.search.budget import Budget
+from agentnas.search.fidelity import Halving
+from agentnas.search.policy import RunPolicy
+from agentnas.search.selection import PuctParams
 from agentnas.steering.inbox import read_inbox
 from agentnas.value.zeroshot import ZeroShotPredictor
 
@@ -62,7 +68,7 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
              on_iteration: Callable[[RunTree], None] | None = None,
              approver: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
              notify: Callable[[str], None] | None = None, allow_change: bool = False,
-             progress: Progress | None = None) -> Iterator[Loop]:
+             progress: Progress | None = None) -> Iterator[Loop[RunTree]]:
     """Lock the run directory, open the journal and the sandboxes, and yield the loop.
 
     Everything that can fail (the task, the value model, the memory, the LLM endpoint, the
@@ -101,7 +107,7 @@ def open_run(options: RunOptions, cfg: AgentnasConfig, agents_factory: AgentsFac
 def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: AgentnasConfig,
               agents_factory: AgentsFactory, on_iteration: Callable[[RunTree], None] | None,
               approver: Callable[[dict[str, Any]], dict[str, Any]] | None, notify: Callable[[str], None] | None,
-              progress: Progress | None) -> Loop:
+              progress: Progress | None) -> Loop[RunTree]:
     from agentnas.evaluator import ExecutorError, open_executor
     from agentnas.tasks import TaskError, get_task
 
@@ -160,7 +166,11 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
         agents.researcher.retrieve = journaled_retrieval(journal, memory.retrieve)
     root = run_dir / "candidates"
     index = RunIndex(journal)
-    budget = Budget(evals=options.budget_evals, seconds=options.budget_time_s)
+    budget = Budget(evals=options.budget_evals, seconds=options.budget_time_s, max_idle_steps=PATIENCE)
+    policy = run_policy(options)
+    metric = task.spec.metric
+    full_epochs = options.epochs or cfg.epochs or task.spec.recipe.epochs
+    low_fraction = options.fidelity_epochs / full_epochs if options.fidelity_epochs else None
 
     def remaining() -> int | None:
         return budget.left(journal.count("experiment"))
@@ -189,10 +199,10 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
             researcher=agents.researcher, engineer=agents.engineer, analyst=agents.analyst,
             checker=SandboxChecker(checker_eval, root, options.max_params),
             scorer=ValueScorer(value.predict, index.judge(memory.judge if memory else None)),
-            gate=ValueGate(options.train_per_expansion, options.beta, grantable),
+            gate=value_gate(options, policy, grantable, journal, metric),
             trainer=SandboxTrainer(train_eval, root, recorder.lookup, on_result, short=short_eval,
-                                   keep=options.keep, low_scores=recorder.low_scores,
-                                   remaining=remaining, time_limited=time_limited),
+                                   halving=Halving.keeping(min(low_fraction or 0.5, 1.0), options.keep),
+                                   metric=metric, remaining=remaining, time_limited=time_limited),
             recorder=recorder, approval=options.approve, known=index.codes)
         return staged(services, progress) if progress is not None else services
 
@@ -204,10 +214,26 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
     saver = checkpointer(run_dir)
     stack.callback(saver.conn.close)
     hypothesiser = agents.hypothesiser if progress is None else StagedHypothesiser(agents.hypothesiser, progress)
-    return Loop(journal, services_for, hypothesiser, task=options.task, seed=options.seed,
-                k=options.k, budget=budget, policy=Policy(beta=options.beta), max_params=options.max_params,
-                checkpointer=saver, on_iteration=on_iteration, before_step=before_step, graceful=graceful_stops(),
-                inbox=lambda: read_inbox(run_dir), approver=approver)
+    return code_loop(journal, services_for, hypothesiser, task=options.task, seed=options.seed, k=options.k,
+                     budget=budget, policy=policy, max_params=options.max_params, checkpointer=saver,
+                     on_iteration=on_iteration, before_step=before_step, graceful=graceful_stops(),
+                     inbox=lambda: read_inbox(run_dir), approver=approver, metric=metric, low_fraction=low_fraction)
+
+
+PATIENCE = 25  # iterations in a row that trained nothing before a code-level run gives up
+
+
+def run_policy(options: RunOptions) -> RunPolicy:
+    """The selection of a code-level run (replay builds the same)."""
+    return RunPolicy(puct=PuctParams(c_puct=1.0, beta=options.beta))
+
+
+def value_gate(options: RunOptions, policy: RunPolicy, grantable: Callable[[], int | None], journal: Journal,
+               metric: Metric) -> ValueGate:
+    """The gate of an expansion: the policy's selection rule and β schedule over the run's results."""
+    return ValueGate(options.train_per_expansion, policy.puct, grantable,
+                     full_results=lambda: len(RunTree.from_journal(journal, metric).search.full_results()),
+                     metric=metric)
 
 
 def run_id(journal: Journal) -> str:

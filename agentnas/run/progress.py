@@ -7,11 +7,10 @@ wrappers only observe: they return what the role returned and write nothing.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from agentnas.agents.services import Analyst, Checker, Engineer, Researcher, Scorer, Services, Trainer
 from agentnas.agents.state import Candidate, Context, Draft
@@ -137,7 +136,7 @@ class StagedHypothesiser:
     def __init__(self, inner: Any, progress: Progress) -> None:
         self.inner, self.progress = inner, progress
 
-    def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
+    def new_hypothesis(self, tree: RunTree, rng: random.Random) -> str:
         self.progress.set("writing a new hypothesis")
         text = str(self.inner.new_hypothesis(tree, rng))
         self.progress.say(f"iteration {tree.iterations}: new hypothesis: {clip(text, 100)}")

@@ -17,7 +17,8 @@ from agentnas.agents.state import Candidate, Context
 from agentnas.encode.embed import encode_graph
 from agentnas.encode.onnx_load import load_onnx
 from agentnas.evaluator.proxies import read_proxies_beside
-from agentnas.records import EvalResult, Failure, FailureKind
+from agentnas.records import ACCURACY, EvalResult, Failure, FailureKind, Metric
+from agentnas.search.fidelity import Halving
 
 
 class Evaluates(Protocol):
@@ -146,10 +147,10 @@ class SandboxTrainer:
     candidate whose experiment is already recorded, and `on_result` records each new one as
     soon as its evaluation ends (so a kill loses at most the evaluations in flight).
 
-    With `short` (an evaluator with fewer epochs) training is successive halving: every
-    candidate first gets the short run (fidelity "low"); only those whose low-fidelity
-    validation accuracy is in the best `keep` fraction of all low-fidelity results so far
-    (`low_scores()`, this one included) go on to the full recipe (fidelity "full").
+    With `short` (an evaluator with fewer epochs) training is successive halving, by the rule of
+    every search (agentnas.search.fidelity.Halving): the candidates one expansion grants are a
+    bracket; each first gets the short run (fidelity "low"), and the best of the bracket by the
+    task's metric (`halving.promoted`) go on to the full recipe (fidelity "full").
 
     Under the user's `ctx.max_train_seconds`, `time_limited(fidelity, seconds)` gives an
     evaluator whose wall-clock limit is that (so a slow candidate is stopped, not waited
@@ -157,12 +158,12 @@ class SandboxTrainer:
     """
 
     def __init__(self, evaluator: Evaluates, root: Path, lookup: Lookup, on_result: OnResult, *,
-                 short: Evaluates | None = None, keep: float = 0.5,
-                 low_scores: Callable[[], list[float]] | None = None,
+                 short: Evaluates | None = None, halving: Halving | None = None, metric: Metric = ACCURACY,
                  remaining: Callable[[], int | None] | None = None,
                  time_limited: Callable[[str, float], Evaluates] | None = None) -> None:
         self.evaluator, self.root, self.lookup, self.on_result = evaluator, Path(root), lookup, on_result
-        self.short, self.keep, self.low_scores, self.remaining = short, keep, low_scores, remaining
+        self.short, self.remaining, self.metric = short, remaining, metric
+        self.halving = halving or Halving.keeping(0.5, 0.5)
         self.time_limited = time_limited
 
     def _run(self, ctx: Context, candidates: list[Candidate], evaluator: Evaluates, fidelity: str
@@ -186,11 +187,9 @@ class SandboxTrainer:
             full = self._run(ctx, candidates, self.evaluator, "full")
             return [full[c.id] for c in candidates if c.id in full]
         low = self._run(ctx, candidates, self.short, "low")
-        scores = sorted(self.low_scores() if self.low_scores else
-                        [c.val_accuracy for c in low.values() if c.val_accuracy is not None])
-        cut = scores[int(len(scores) * (1 - self.keep))] if scores else 0.0
-        promoted = [c for c in candidates if c.id in low and low[c.id].status == "trained"
-                    and (low[c.id].val_accuracy or 0.0) >= cut]
+        best = set(self.halving.best({i: c.val_accuracy for i, c in low.items()
+                                      if c.status == "trained" and c.val_accuracy is not None}, self.metric))
+        promoted = [c for c in candidates if c.id in best]
         full = self._run(ctx, promoted, self.evaluator, "full") if promoted else {}
         return [full.get(c.id, low[c.id]) for c in candidates if c.id in low]
 

@@ -21,8 +21,6 @@ from agentnas.journal import Journal, open_journal
 from agentnas.run.service import check_identity, run_lock
 from agentnas.run.settings import RunError, RunOptions
 
-NODE, RESULT = "tab_node", "tab_result"
-
 
 def _estimator(task: Any, options: RunOptions, cfg: AgentnasConfig, say: Callable[[str], None]) -> Any:
     """The cross-space prior (pretrained on the other space only) + this run's online GP."""
@@ -36,12 +34,11 @@ def _estimator(task: Any, options: RunOptions, cfg: AgentnasConfig, say: Callabl
 def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
                 say: Callable[[str], None] | None = None, allow_change: bool = False) -> dict[str, Any]:
     """Run (or resume) the search; return the `runs show`-style document."""
-    from agentnas.records import SearchNode, SearchResult
-    from agentnas.search.driver import Budget, run_search
+    from agentnas.run.search import replay_table, run_search
+    from agentnas.search.budget import Budget
     from agentnas.search.grammar import grammar_for
     from agentnas.search.registry import POLICY_NAMES, make_policy
     from agentnas.search.tabular import table_evaluator
-    from agentnas.search.tree import SearchTree
     from agentnas.tasks import get_task
     from agentnas.tasks.tabular import TabularTask
 
@@ -61,27 +58,16 @@ def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
         if journal.get("run", "search") is None:
             journal.append("run", "search", {"method": method})
         method = str(journal.get("run", "search").payload["method"])  # type: ignore[union-attr]
-        tree = SearchTree.replay((SearchNode.model_validate(e.payload) for e in journal.entries(NODE)),
-                                 (SearchResult.model_validate(e.payload) for e in journal.entries(RESULT)))
-        written = set(tree.nodes)
+        tree = replay_table(journal)
         estimator = _estimator(task, options, cfg, log) if method == "mcts" else None
         policy = make_policy(method, grammar_for(task.space), estimator=estimator)
 
-        def persist_nodes() -> None:
-            for node_id, node in tree.nodes.items():
-                if node_id not in written:
-                    journal.append(NODE, node_id, node.model_dump(mode="json"))
-                    written.add(node_id)
-
-        def on_result(result: SearchResult) -> None:
-            persist_nodes()  # a result always follows its node in the journal
-            journal.append(RESULT, f"{result.key}@{result.fidelity:g}", result.model_dump(mode="json"))
+        def on_result(result: Any) -> None:
             log(f"query {len(tree.results)}/{options.budget_evals}: {result.key} val {result.val_accuracy}")
 
-        if len(tree.results) < queries:
-            run_search(policy, table_evaluator(task), Budget(max_cost=queries), seed=options.seed,
-                       tree=tree, estimator=estimator, on_result=on_result)
-            persist_nodes()
+        if len(tree.results) < queries:  # the one loop, with table lookups for evaluations
+            run_search(policy, table_evaluator(task), Budget(evals=queries), seed=options.seed, tree=tree,
+                       estimator=estimator, on_result=on_result, journal=journal)
         return tabular_summary(journal, task, options.run_dir)
 
 
@@ -101,6 +87,8 @@ def show_tabular(run_dir: Path) -> dict[str, Any] | None:
 
 
 def tabular_summary(journal: Journal, task: Any, run_dir: Path) -> dict[str, Any]:
+    from agentnas.run.search import RESULT
+
     results = [e.payload for e in journal.entries(RESULT)]
     experiments = [{"id": r["node_id"], "key": r["key"], "status": "ok" if r["val_accuracy"] is not None else
                     "failed", "val_accuracy": r["val_accuracy"],

@@ -3,10 +3,11 @@ against (random search, regularized evolution, local search), successive halving
 tabular spaces' offline grammar. Policies read frozen records and return decisions; the
 loop that runs them owns every side effect."""
 
+from agentnas.journal.tree import FULL, SearchTree, TreeError
 from agentnas.records import EvalRequest, NodeKind, Observation, Operator, SearchNode, SearchResult, Step
-from agentnas.search.base import SearchPolicy, node_id, step_rng
+from agentnas.search.base import Evaluate, SearchPolicy, node_id, step_rng
 from agentnas.search.baselines import LocalSearch, RandomSearch, RegularizedEvolution
-from agentnas.search.driver import Budget, Evaluate, PolicyError, run_search
+from agentnas.search.budget import Budget
 from agentnas.search.estimate import GpEstimator, TableEstimator, ValueEstimator
 from agentnas.search.fidelity import Halving, pending_promotions
 from agentnas.search.grammar import (
@@ -21,13 +22,12 @@ from agentnas.search.mcts import MctsParams, MctsPolicy
 from agentnas.search.proposer import Proposal, Proposer
 from agentnas.search.registry import POLICY_NAMES, make_policy
 from agentnas.search.selection import PuctParams, acquisition, gate, priors, puct_scores
-from agentnas.search.tree import FULL, SearchTree, TreeError
 
 __all__ = [
     "FULL", "POLICY_NAMES", "Budget", "ChoiceGrammar", "EvalRequest", "Evaluate", "GpEstimator", "Halving",
     "LocalSearch", "MacroGrammar", "MctsParams", "MctsPolicy", "Nb201Grammar", "NodeKind", "Observation",
-    "Operator", "PolicyError", "Proposal", "Proposer", "PuctParams", "RandomSearch", "RegularizedEvolution",
+    "Operator", "Proposal", "Proposer", "PuctParams", "RandomSearch", "RegularizedEvolution",
     "SearchNode", "SearchPolicy", "SearchResult", "SearchTree", "Step", "TableEstimator", "TabularHypothesis",
     "TabularProposer", "TreeError", "ValueEstimator", "acquisition", "gate", "grammar_for", "make_policy",
-    "node_id", "pending_promotions", "priors", "puct_scores", "run_search", "step_rng",
+    "node_id", "pending_promotions", "priors", "puct_scores", "step_rng",
 ]

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import random
 
-from agentnas.records import EvalRequest, SearchNode, Step
+from agentnas.journal.tree import FULL, SearchTree
+from agentnas.records import EvalRequest, SearchNode, SearchResult, Step
 from agentnas.search.base import SearchPolicy, node_id
 from agentnas.search.grammar import ChoiceGrammar
-from agentnas.search.tree import FULL, SearchTree
 
 _TRIES = 200
 
@@ -46,14 +46,19 @@ def _unseen_random(tree: SearchTree, grammar: ChoiceGrammar, rng: random.Random)
     return rng.choice(rest) if rest else None
 
 
+def _utility(tree: SearchTree, r: SearchResult) -> float:
+    """What the search maximises for a result (the task metric's utility; -inf: failed)."""
+    return tree.metric.utility(r.val_accuracy) if r.val_accuracy is not None else float("-inf")
+
+
 def _evaluate_new(tree: SearchTree, made: list[SearchNode], parent: str, hyp: str, key: str, operator: str,
                   text: str) -> Step:
     node = SearchNode(id=node_id(tree.next_step, len(made)), parent_id=parent, kind="architecture",
-                      operator=operator, key=key, text=text, hypothesis_id=hyp, step=tree.next_step)  # type: ignore[arg-type]
+                      operator=operator, key=key, text=text, hypothesis_id=hyp, step=tree.next_step)
     return Step(new_nodes=(*made, node), evaluate=(EvalRequest(node_id=node.id),), note=text)
 
 
-class RandomSearch(SearchPolicy):
+class RandomSearch(SearchPolicy[SearchTree]):
     name = "random"
 
     def __init__(self, grammar: ChoiceGrammar) -> None:
@@ -67,7 +72,7 @@ class RandomSearch(SearchPolicy):
         return _evaluate_new(tree, made, hyp, hyp, key, "sample", "uniform sample")
 
 
-class RegularizedEvolution(SearchPolicy):
+class RegularizedEvolution(SearchPolicy[SearchTree]):
     name = "rea"
 
     def __init__(self, grammar: ChoiceGrammar, population: int = 10, tournament: int = 3) -> None:
@@ -78,8 +83,7 @@ class RegularizedEvolution(SearchPolicy):
     def members(self, tree: SearchTree) -> list[tuple[str, str, float]]:
         """The current population: (node id, key, val) of the last `population` full results."""
         full = [r for r in tree.results if r.fidelity >= FULL]
-        return [(r.node_id, r.key, r.val_accuracy if r.ok else float("-inf"))  # type: ignore[misc]
-                for r in full[-self.population:]]
+        return [(r.node_id, r.key, _utility(tree, r)) for r in full[-self.population:]]
 
     def step(self, tree: SearchTree, rng: random.Random) -> Step:
         made, hyp = _start(tree, "Regularized evolution: mutate tournament winners, the oldest die.")
@@ -97,7 +101,7 @@ class RegularizedEvolution(SearchPolicy):
         return Step() if key is None else _evaluate_new(tree, made, hyp, hyp, key, "sample", "no new mutation")
 
 
-class LocalSearch(SearchPolicy):
+class LocalSearch(SearchPolicy[SearchTree]):
     name = "ls"
 
     def __init__(self, grammar: ChoiceGrammar, initial: int = 1) -> None:
@@ -119,11 +123,11 @@ class LocalSearch(SearchPolicy):
         if len(starts) % self.initial:
             return None
         starts = starts[: self.initial]
-        return max(reversed(starts), key=lambda r: r.val_accuracy if r.ok else float("-inf")).node_id  # type: ignore[arg-type, return-value]
+        return max(reversed(starts), key=lambda r: _utility(tree, r)).node_id
 
     def _value(self, tree: SearchTree, key: str) -> float:
         r = tree.queried(key)
-        return r.val_accuracy if r is not None and r.val_accuracy is not None else float("-inf")
+        return _utility(tree, r) if r is not None else float("-inf")
 
     def step(self, tree: SearchTree, rng: random.Random) -> Step:
         made, hyp = _start(tree, "Local search: climb to the best neighbour, restart at a local optimum.")

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agentnas.records import EvalRequest, SearchResult
-from agentnas.search.tree import FULL, SearchTree
+from agentnas.journal.tree import FULL, SearchTree
+from agentnas.records import ACCURACY, EvalRequest, Metric, SearchResult
 
 
 class Halving(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     fidelities: tuple[float, ...] = (FULL,)  # increasing; the last is the full recipe
-    eta: int = Field(default=3, ge=2)
+    eta: int = Field(default=3, ge=1)  # 1: every result of a level is promoted
 
     @field_validator("fidelities")
     @classmethod
@@ -44,7 +44,18 @@ class Halving(BaseModel):
         return self.fidelities[0]
 
     def promoted(self, n: int) -> int:
+        """How many of a level's `n` results go on to the next fidelity."""
         return max(1, n // self.eta)
+
+    @classmethod
+    def keeping(cls, fraction: float, keep: float) -> Halving:
+        """Two levels: `fraction` of the recipe, then the full recipe for the best `keep` of them."""
+        return cls(fidelities=(fraction, FULL), eta=max(1, round(1 / keep)))
+
+    def best(self, scores: dict[str, float], metric: Metric = ACCURACY) -> list[str]:
+        """The ids promoted from one level's results (`id -> score`, failures left out), best first."""
+        ranked = sorted(scores, key=lambda i: metric.sort_key(scores[i]))
+        return ranked[: self.promoted(len(ranked))] if ranked else []
 
 
 def pending_promotions(tree: SearchTree, halving: Halving) -> list[EvalRequest]:
@@ -61,7 +72,9 @@ def pending_promotions(tree: SearchTree, halving: Halving) -> list[EvalRequest]:
         for low, high in zip(halving.fidelities, halving.fidelities[1:], strict=False):
             if low != halving.first:
                 level = [r for r in (tree.queried(x.key, low) for x in level) if r is not None and r.ok]
-            ranked = sorted(level, key=lambda r: -(r.val_accuracy or 0.0))[: halving.promoted(len(level))]
+            by_id = {r.node_id: r for r in level}
+            ranked = [by_id[i] for i in halving.best({r.node_id: r.val_accuracy for r in level
+                                                      if r.val_accuracy is not None}, tree.metric)]
             missing = [r for r in ranked if tree.queried(r.key, high) is None]
             if missing:
                 owed.extend(EvalRequest(node_id=r.node_id, fidelity=high) for r in missing)

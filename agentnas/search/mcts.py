@@ -10,7 +10,7 @@ One step does exactly one of three things, in this order:
 3. select and gate: descend from the root by the PUCT score, through subtrees that still
    hold a candidate, to a candidate; of the candidates under the node reached, the best
    `bracket_size` by μ + β·σ get real evaluation (at the lowest fidelity). β follows a
-   schedule: `beta_early` (wide) for the first `early_queries` results, then puct.beta.
+   schedule (selection.PuctParams.beta_at): wide for the first results, then puct.beta.
 
 Expanding only the best few architectures keeps the value model's work per query modest
 (a few neighbourhoods of the incumbents, value-ranked), which matters where encoding a
@@ -29,13 +29,13 @@ import random
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.journal.tree import FULL, SearchTree
 from agentnas.records import EvalRequest, SearchNode, Step
 from agentnas.search.base import SearchPolicy, node_id
 from agentnas.search.estimate import ValueEstimator
 from agentnas.search.fidelity import Halving, pending_promotions
 from agentnas.search.proposer import Proposal, Proposer
 from agentnas.search.selection import PuctParams, acquisition, gate, puct_scores
-from agentnas.search.tree import FULL, SearchTree
 
 NEG = float("-inf")
 
@@ -50,14 +50,6 @@ class MctsParams(BaseModel):
     min_frontier: int = Field(default=2, ge=0)
     partners: int = Field(default=2, ge=0)  # recombination partners: the best other architectures
     halving: Halving = Halving()
-    # Exploration schedule: while the run has fewer than `early_queries` full results, the
-    # acquisition of selection and gate uses `beta_early` instead of puct.beta (None: no
-    # schedule). With a handful of results the GP's σ is the only sign of where it knows
-    # nothing: a wide bonus sends the first queries to unlike edits and samples instead of a
-    # string of near-copies of the incumbent. NB201-CIFAR-10, tuning seeds 100-139, test @10:
-    # β 0.5 throughout 93.77, beta_early 2: 93.90, 3: 94.17, 4: 94.12, 6: 94.17.
-    beta_early: float | None = Field(default=3.0, ge=0)
-    early_queries: int = Field(default=10, ge=0)
 
 
 class _Values:
@@ -69,7 +61,7 @@ class _Values:
         self.candidates = {n.id for n in tree.nodes.values() if n.kind == "architecture" and n.key not in self.tried}
         keys = sorted({tree.nodes[i].key for i in self.candidates})
         mean, std = estimator.predict(keys)
-        acq = acquisition(mean, std, beta)
+        acq = acquisition(tree.metric.utilities(mean), std, beta)  # predictions are scores; rewards utilities
         self.pred = {k: (float(m), float(s), float(a)) for k, m, s, a in zip(keys, mean, std, acq, strict=True)}
         self.scale = float(np.median(std)) if len(keys) else 1.0
         self.scale = self.scale if self.scale > 1e-9 else 1.0
@@ -89,12 +81,12 @@ class _Values:
             return NEG
         full = self.tree.queried(node.key, FULL)
         if full is not None:
-            return full.val_accuracy if full.val_accuracy is not None else NEG
+            return self.tree.metric.utility(full.val_accuracy) if full.val_accuracy is not None else NEG
         pred = self.pred.get(node.key)
         return pred[2] if pred is not None else NEG  # evaluated at a low fidelity only: not promoted
 
 
-class MctsPolicy(SearchPolicy):
+class MctsPolicy(SearchPolicy[SearchTree]):
     name = "mcts"
 
     def __init__(self, proposer: Proposer, estimator: ValueEstimator, params: MctsParams | None = None) -> None:
@@ -158,17 +150,15 @@ class MctsPolicy(SearchPolicy):
 
     def _ranked(self, tree: SearchTree) -> list[str]:
         """Evaluated architecture nodes, best full-fidelity reward first (ties: earlier)."""
-        rewarded = [(r.val_accuracy, i, r.node_id) for i, r in enumerate(tree.full_results())]
-        return [nid for _, _, nid in sorted(rewarded, key=lambda t: (-t[0], t[1]))]  # type: ignore[operator]
+        rewarded = [(tree.metric.utility(r.val_accuracy), i, r.node_id)  # type: ignore[arg-type]
+                    for i, r in enumerate(tree.full_results())]
+        return [nid for _, _, nid in sorted(rewarded, key=lambda t: (-t[0], t[1]))]
 
     # -- selection ---------------------------------------------------------------------
 
     def beta(self, tree: SearchTree) -> float:
-        """The β of a(x) = μ + β·σ for this step (the exploration schedule)."""
-        p = self.params
-        if p.beta_early is not None and len(tree.full_results()) < p.early_queries:
-            return p.beta_early
-        return p.puct.beta
+        """The β of a(x) = μ + β·σ for this step (the exploration schedule, selection.PuctParams)."""
+        return self.params.puct.beta_at(len(tree.full_results()))
 
     def _select(self, tree: SearchTree, rng: random.Random) -> Step:
         values = _Values(tree, self.estimator, self.beta(tree))
@@ -192,7 +182,7 @@ class MctsPolicy(SearchPolicy):
         keys = list(unique)
         mean = np.array([values.pred[k][0] for k in keys])
         std = np.array([values.pred[k][1] for k in keys])
-        chosen = gate(mean, std, self.beta(tree), self.params.halving.bracket_size)
+        chosen = gate(tree.metric.utilities(mean), std, self.beta(tree), self.params.halving.bracket_size)
         fidelity = self.params.halving.first
         return Step(evaluate=tuple(EvalRequest(node_id=unique[keys[i]], fidelity=fidelity) for i in chosen),
                     note=f"gate: {len(chosen)} of {len(keys)} candidates")

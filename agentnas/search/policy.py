@@ -1,63 +1,120 @@
-"""Where a run goes next: the selection policy over the run's tree (agentnas.journal.tree).
+"""Where a code-level run goes next: a `SearchPolicy` over the run's tree, with the selection
+formula, exploration schedule and gate of every search (agentnas.search.selection).
 
-Two levels: hypothesis nodes (a design direction in words) and architecture nodes (code)
-under them; an architecture's children are its mutations, refinements, recombinations.
-Nothing here writes: `RunTree.from_journal` re-reads the log, so resume and replay are
-re-reading (house habit 5), and `select` is a pure function of the tree and a seeded RNG.
+Two levels, hypotheses (design directions in words) and the architectures (code) under
+them. One step does one of:
 
-Selection (PUCT at both levels, rewards are validation accuracy in [0, 1]):
+1. a hypothesis the user or a warm start queued is expanded first (its first children);
+2. a new hypothesis is opened while there are fewer than 1 + √N of them (N: trained
+   architectures; progressive widening), unless the user focused the run;
+3. otherwise PUCT picks a hypothesis, then one of its architectures:
 
-    hypothesis h:      Q(h) + c · P(h) · sqrt(N) / (1 + n(h))
-        Q(h) = best validation accuracy under h (0 before any result, minus nothing:
-               untried hypotheses are reached through the bonus), n(h) = trained nodes
-               under h, N = all trained nodes, P(h) = softmax over hypotheses of the value
-               model's best predicted mean + β·std under h (uniform while h is empty).
-        A new hypothesis is opened while the count of hypotheses < 1 + sqrt(N)
-        (progressive widening), before any scoring.
-    architecture a in h (trained or predicted-only):
-        trained:        acc(a) + c · σ(a) · sqrt(n(h)) / (1 + children(a))
-        predicted-only: μ(a) + β · σ(a)     -> promoted: trained without a new expansion
-        σ(a) is the value model's std for a; a fresh sample from h (no parent) competes
-        with score  Q(h)·0 + c · sqrt(n(h)) / (1 + n(h)) so an empty h starts from scratch.
-The selected node is expanded (or promoted); real rewards back up implicitly because Q
-and n are recomputed from the journal's experiments after every expansion.
+       score(c) = (V(c) − max V) / s  +  c_puct · P(c) · √(N(p) + 1) / (1 + N(c))
+       P(c) = softmax(V / (T·s)),  a(x) = u(μ(x)) + β·σ(x)   (selection.puct_scores, acquisition)
+
+   At the hypothesis level V(h) is the best of its architectures' values and N(h) its
+   trained architectures. At the architecture level the options are every architecture of
+   the hypothesis that was trained (V: its reward; N: its children so far; chosen: expand it,
+   i.e. the proposer writes its children, sometimes recombined with the best other one) and
+   every predicted-only one (V: a(x); N 0; chosen: promote it, i.e. train it without a new
+   expansion). A hypothesis with neither gets fresh samples. Rewards and predictions are
+   utilities of the task's metric (u), so lower-is-better metrics need no sign flipped here.
+   β follows the schedule of PuctParams: wide for the first results, then the run's β.
+
+Steering: pruned subtrees are never chosen; a focus keeps the step inside the focused
+hypothesis or node; candidates over the user's parameter limit are not promoted.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from agentnas.journal.tree import ArchNode, HypothesisNode, RunTree
+from agentnas.records import EvalRequest, Expansion, Step
+from agentnas.search.base import SearchPolicy
+from agentnas.search.selection import PuctParams, acquisition, puct_scores
+
+DEFAULT_STD = 0.05  # the doubt of a node the value model gave none (accuracy units)
 
 
 @dataclass(frozen=True)
-class Selection:
-    kind: Literal["new_hypothesis", "expand", "promote"]
-    hypothesis_id: str | None = None
-    node_id: str | None = None  # parent to mutate (expand) or node to train (promote); None: fresh sample
-    other_id: str | None = None  # second parent for recombination
-
-
-@dataclass(frozen=True)
-class Policy:
-    c: float = 1.0
-    beta: float = 1.0
+class RunPolicy(SearchPolicy[RunTree]):
+    puct: PuctParams = PuctParams(c_puct=1.0, beta=1.0)
     recombine_p: float = 0.2
+    name: str = "run"
 
-    def select(self, tree: RunTree, rng: np.random.Generator) -> Selection:
+    def beta(self, tree: RunTree) -> float:
+        return self.puct.beta_at(len(tree.search.full_results()))
+
+    def step(self, tree: RunTree, rng: random.Random) -> Step:
         n_total = len(tree.trained_nodes())
         live = self._allowed_hypotheses(tree)
         queued = [h for h in live if h.priority > 0 and not h.nodes]
         if queued:  # a steering hypothesis waits for its first expansion
-            return Selection("expand", hypothesis_id=min(queued, key=lambda h: h.id).id)
+            return Step(expand=Expansion(hypothesis_id=min(queued, key=lambda h: h.id).id), note="queued hypothesis")
         if tree.steering.focus is None and (not live or len(tree.hypotheses) < 1 + math.sqrt(n_total)):
-            return Selection("new_hypothesis")
-        h = self._hypothesis(tree, live, n_total)
-        return self._architecture(tree, h, rng)
+            return Step(expand=Expansion(), note="new hypothesis")
+        beta = self.beta(tree)
+        h = self._hypothesis(tree, live, n_total, beta)
+        return self._architecture(tree, h, rng, beta)
+
+    # -- values --------------------------------------------------------------------------
+
+    def _options(self, tree: RunTree, h: HypothesisNode, beta: float) -> list[tuple[ArchNode, float, int]]:
+        """(node, V, N) of every choosable architecture of `h`: trained ones (to expand) and
+        predicted-only ones within the user's limits (to promote)."""
+        out = []
+        limit = tree.steering.max_params
+        for nid in h.nodes:
+            node = tree.nodes[nid]
+            if self._blocked(tree, node):
+                continue
+            if node.trained:
+                out.append((node, tree.metric.utility(node.val_accuracy or 0.0), len(node.children)))
+            elif node.predicted_only and node.mean is not None and not (limit and (node.params or 0) > limit):
+                a = acquisition(tree.metric.utilities(np.array([node.mean])), np.array([node.std or 0.0]), beta)
+                out.append((node, float(a[0]), 0))
+        return out
+
+    @staticmethod
+    def _scale(options: list[tuple[ArchNode, float, int]]) -> float:
+        """s: the typical doubt of the value model over the options (unit-free scores)."""
+        stds = [n.std for n, _, _ in options if n.std is not None and n.std > 1e-9]
+        return float(np.median(stds)) if stds else DEFAULT_STD
+
+    def _hypothesis(self, tree: RunTree, live: list[HypothesisNode], n_total: int, beta: float) -> HypothesisNode:
+        hyps = sorted(live, key=lambda h: h.id)
+        per = [self._options(tree, h, beta) for h in hyps]
+        values = np.array([max((v for _, v, _ in o), default=-np.inf) for o in per])
+        visits = np.array([sum(n.trained for n, _, _ in o) for o in per])
+        scale = self._scale([x for o in per for x in o])
+        scores = puct_scores(values, visits, n_total, scale, self.puct)
+        return hyps[int(np.argmax(scores))]
+
+    def _architecture(self, tree: RunTree, h: HypothesisNode, rng: random.Random, beta: float) -> Step:
+        options = self._options(tree, h, beta)
+        if not options:  # nothing trained or predicted here yet: fresh samples of the direction
+            return Step(expand=Expansion(hypothesis_id=h.id), note=f"fresh samples of {h.id}")
+        values = np.array([v for _, v, _ in options])
+        visits = np.array([n for _, _, n in options])
+        parent = sum(node.trained for node, _, _ in options)
+        scores = puct_scores(values, visits, parent, self._scale(options), self.puct)
+        node = options[int(np.argmax(scores))][0]
+        if not node.trained:
+            return Step(evaluate=(EvalRequest(node_id=node.id),), note=f"promote {node.id}")
+        other = None
+        if rng.random() < self.recombine_p:
+            others = [m for m in tree.trained_nodes() if m.id != node.id and not self._blocked(tree, m)]
+            if others:
+                other = min(others, key=lambda m: tree.metric.sort_key(m.val_accuracy)).id
+        return Step(expand=Expansion(hypothesis_id=h.id, parent_id=node.id, other_id=other),
+                    note=f"expand {node.id}" + (f" with {other}" if other else ""))
+
+    # -- steering ------------------------------------------------------------------------
 
     @staticmethod
     def _blocked(tree: RunTree, node: ArchNode) -> bool:
@@ -81,45 +138,3 @@ class Policy:
                 tree.nodes[s.focus].hypothesis_id if s.focus in tree.nodes else None)
             hyps = [h for h in hyps if h.id == target] or hyps
         return hyps
-
-    def _hypothesis(self, tree: RunTree, live: list[HypothesisNode], n_total: int) -> HypothesisNode:
-        hyps = sorted(live, key=lambda h: h.id)
-        opt = np.array([max((self._optimism(tree.nodes[i]) for i in h.nodes), default=0.0) for h in hyps])
-        prior = np.exp((opt - opt.max()) * 20.0) if len(opt) else opt
-        prior = prior / prior.sum() if prior.sum() > 0 else np.full(len(hyps), 1 / len(hyps))
-        best = max(range(len(hyps)), key=lambda i: self._q(tree, hyps[i]) + self.c * prior[i] * math.sqrt(
-            n_total + 1) / (1 + sum(tree.nodes[j].trained for j in hyps[i].nodes)))
-        return hyps[best]
-
-    def _optimism(self, node: ArchNode) -> float:
-        if node.trained:
-            return node.val_accuracy or 0.0
-        if node.mean is None:
-            return 0.0
-        return node.mean + self.beta * (node.std or 0.0)
-
-    @staticmethod
-    def _q(tree: RunTree, h: HypothesisNode) -> float:
-        return max((tree.nodes[i].val_accuracy or 0.0 for i in h.nodes if tree.nodes[i].trained), default=0.0)
-
-    def _architecture(self, tree: RunTree, h: HypothesisNode, rng: np.random.Generator) -> Selection:
-        nodes = [tree.nodes[i] for i in h.nodes if not self._blocked(tree, tree.nodes[i])]
-        n_h = sum(n.trained for n in nodes)
-        options: list[tuple[float, Selection]] = [
-            (self.c * math.sqrt(n_h + 1) / (1 + n_h) * 0.5, Selection("expand", hypothesis_id=h.id))]
-        for n in nodes:
-            if n.trained:
-                bonus = self.c * (n.std if n.std is not None else 0.05) * math.sqrt(n_h + 1) / (1 + len(n.children))
-                options.append(((n.val_accuracy or 0.0) + bonus, Selection("expand", h.id, node_id=n.id)))
-            elif n.predicted_only and n.mean is not None and not (
-                    tree.steering.max_params and (n.params or 0) > tree.steering.max_params):
-                options.append((n.mean + self.beta * (n.std or 0.0), Selection("promote", h.id, node_id=n.id)))
-        if tree.steering.focus in tree.nodes and len(options) > 1:
-            options = options[1:]  # focused on a node: expand inside its subtree, not from scratch
-        _, choice = max(options, key=lambda o: o[0])
-        if choice.kind == "expand" and choice.node_id is not None and rng.random() < self.recombine_p:
-            others = [m for m in tree.trained_nodes() if m.id != choice.node_id and not self._blocked(tree, m)]
-            if others:
-                other = max(others, key=lambda m: m.val_accuracy or 0.0)
-                return Selection("expand", h.id, node_id=choice.node_id, other_id=other.id)
-        return choice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agentnas.journal.tree import SearchTree
 from agentnas.search.base import SearchPolicy
 from agentnas.search.baselines import LocalSearch, RandomSearch, RegularizedEvolution
 from agentnas.search.estimate import ValueEstimator
@@ -13,7 +14,7 @@ POLICY_NAMES: tuple[str, ...] = ("random", "rea", "ls", "mcts")
 
 
 def make_policy(name: str, grammar: ChoiceGrammar, estimator: ValueEstimator | None = None,
-                proposer: Proposer | None = None, params: MctsParams | None = None) -> SearchPolicy:
+                proposer: Proposer | None = None, params: MctsParams | None = None) -> SearchPolicy[SearchTree]:
     """The policy called `name` over a tabular grammar; MCTS also needs a value estimator."""
     if name == "random":
         return RandomSearch(grammar)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from agentnas.records import Observation
-from agentnas.search.driver import Evaluate
+from agentnas.search.base import Evaluate
 from agentnas.search.estimate import GpEstimator
 from agentnas.tasks.tabular import TabularSpace, TabularTask
 from agentnas.value.pretrain import PretrainOptions, fit, labelled_sets

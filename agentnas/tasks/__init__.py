@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from agentnas.tasks.base import Baseline, Metric, Recipe, Task, TaskData, TaskError, TaskSpec
+from agentnas.records import Metric
+from agentnas.tasks.base import Baseline, Recipe, Task, TaskData, TaskError, TaskSpec
 from agentnas.tasks.digits import DigitsTask
 from agentnas.tasks.mnist1d import Mnist1dTask
 from agentnas.tasks.npz import NpzTask

@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.records import Metric
+
 
 class Recipe(BaseModel):
     """The fixed training recipe. It crosses into the sandbox as JSON."""
@@ -37,19 +39,6 @@ class Recipe(BaseModel):
     def with_seed(self, seed: int | None) -> Recipe:
         """The same recipe with another seed (the `--seed` override, for seed-to-seed spread)."""
         return self if seed is None else self.model_copy(update={"seed": seed})
-
-
-class Metric(BaseModel):
-    """The one object that knows a metric's direction: nobody flips signs by hand."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str = "accuracy"
-    higher_is_better: bool = True
-
-    def better(self, a: float, b: float) -> bool:
-        """True when score `a` is strictly better than score `b`."""
-        return a > b if self.higher_is_better else a < b
 
 
 class Baseline(BaseModel):

@@ -13,7 +13,7 @@ from pathlib import Path
 from agentnas.agents.state import Candidate, Context
 from agentnas.journal import Journal, open_journal
 from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, Metrics
-from agentnas.run.loop import Recorder
+from agentnas.run.record import Recorder
 from agentnas.run.service import check_identity
 from agentnas.run.settings import RunOptions
 

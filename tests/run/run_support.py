@@ -3,6 +3,7 @@ iteration's RNG, so the loop's determinism and resume are tested apart from the 
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ class ScriptedResearcher:
                 return Draft(code=code, operator="refill", description=f"MLP 1x{hidden}", fallback=reason)
         return None
 
-    def new_hypothesis(self, tree: RunTree, rng: np.random.Generator) -> str:
+    def new_hypothesis(self, tree: RunTree, rng: random.Random) -> str:
         return ["wider layers", "deeper stacks", "small and fast"][len(tree.hypotheses) % 3]
 
 

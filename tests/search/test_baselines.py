@@ -8,6 +8,7 @@ import random
 import pytest
 from search_support import ALL_KEYS, ToyEvaluator, ToyGrammar, records, toy_val
 
+from agentnas.run.search import run_search
 from agentnas.search import (
     Budget,
     LocalSearch,
@@ -16,7 +17,6 @@ from agentnas.search import (
     SearchNode,
     SearchResult,
     SearchTree,
-    run_search,
     step_rng,
 )
 
@@ -26,7 +26,7 @@ POLICIES = [RandomSearch(ToyGrammar()), RegularizedEvolution(ToyGrammar()), Loca
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_each_baseline_spends_exactly_its_budget_and_never_queries_twice(policy: object) -> None:
     evaluator = ToyEvaluator()
-    tree = run_search(policy, evaluator, Budget(max_cost=30), seed=1)  # type: ignore[arg-type]
+    tree = run_search(policy, evaluator, Budget(evals=30), seed=1)  # type: ignore[arg-type]
     keys = [r.key for r in tree.results]
     assert len(keys) == 30 and tree.cost() == 30
     assert len(set(keys)) == 30
@@ -35,22 +35,22 @@ def test_each_baseline_spends_exactly_its_budget_and_never_queries_twice(policy:
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_a_budget_larger_than_the_space_stops_when_every_architecture_is_known(policy: object) -> None:
-    tree = run_search(policy, ToyEvaluator(), Budget(max_cost=500), seed=2)  # type: ignore[arg-type]
+    tree = run_search(policy, ToyEvaluator(), Budget(evals=500), seed=2)  # type: ignore[arg-type]
     assert sorted(r.key for r in tree.results) == sorted(ALL_KEYS)
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_same_seed_same_search_other_seed_other_search(policy: object) -> None:
-    a = run_search(policy, ToyEvaluator(), Budget(max_cost=25), seed=7)  # type: ignore[arg-type]
-    b = run_search(policy, ToyEvaluator(), Budget(max_cost=25), seed=7)  # type: ignore[arg-type]
-    c = run_search(policy, ToyEvaluator(), Budget(max_cost=25), seed=8)  # type: ignore[arg-type]
+    a = run_search(policy, ToyEvaluator(), Budget(evals=25), seed=7)  # type: ignore[arg-type]
+    b = run_search(policy, ToyEvaluator(), Budget(evals=25), seed=7)  # type: ignore[arg-type]
+    c = run_search(policy, ToyEvaluator(), Budget(evals=25), seed=8)  # type: ignore[arg-type]
     assert records(a) == records(b)
     assert [r.key for r in a.results] != [r.key for r in c.results]
 
 
 def test_rea_starts_with_ten_random_samples_then_mutates_tournament_winners() -> None:
     grammar = ToyGrammar()
-    tree = run_search(RegularizedEvolution(grammar), ToyEvaluator(), Budget(max_cost=40), seed=3)
+    tree = run_search(RegularizedEvolution(grammar), ToyEvaluator(), Budget(evals=40), seed=3)
     ops = [tree.nodes[r.node_id].operator for r in tree.results]
     assert ops[:10] == ["sample"] * 10
     for r in tree.results[10:]:
@@ -94,7 +94,7 @@ def test_rea_tournament_parent_is_the_best_of_three_sampled_members() -> None:
 
 def test_local_search_restarts_only_at_a_local_optimum() -> None:
     grammar = ToyGrammar()
-    tree = run_search(LocalSearch(grammar, initial=1), ToyEvaluator(), Budget(max_cost=60), seed=4)
+    tree = run_search(LocalSearch(grammar, initial=1), ToyEvaluator(), Budget(evals=60), seed=4)
     starts = [i for i, r in enumerate(tree.results) if tree.nodes[r.node_id].operator == "sample"]
     assert len(starts) >= 2, "the toy space is small enough that LS restarts within 60 queries"
     for i in starts[1:]:
@@ -113,7 +113,7 @@ def test_local_search_restarts_only_at_a_local_optimum() -> None:
 
 def test_local_search_moves_to_the_best_neighbour() -> None:
     grammar = ToyGrammar()
-    tree = run_search(LocalSearch(grammar, initial=1), ToyEvaluator(), Budget(max_cost=60), seed=5)
+    tree = run_search(LocalSearch(grammar, initial=1), ToyEvaluator(), Budget(evals=60), seed=5)
     centres = []
     for r in tree.results:
         node = tree.nodes[r.node_id]
@@ -129,7 +129,7 @@ def test_local_search_moves_to_the_best_neighbour() -> None:
 
 
 def test_local_search_starts_from_the_best_of_its_initial_samples() -> None:
-    tree = run_search(LocalSearch(ToyGrammar(), initial=5), ToyEvaluator(), Budget(max_cost=8), seed=6)
+    tree = run_search(LocalSearch(ToyGrammar(), initial=5), ToyEvaluator(), Budget(evals=8), seed=6)
     first = tree.results[:5]
     best = max(first, key=lambda r: r.val_accuracy or 0.0)
     assert all(tree.nodes[r.node_id].parent_id == best.node_id for r in tree.results[5:])

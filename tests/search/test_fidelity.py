@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 from search_support import ALL_KEYS, ToyEvaluator, toy_proposer, toy_val
 
+from agentnas.run.search import run_search
 from agentnas.search import (
     FULL,
     Budget,
@@ -18,7 +19,6 @@ from agentnas.search import (
     SearchTree,
     TableEstimator,
     pending_promotions,
-    run_search,
 )
 
 THIRD = 1 / 3
@@ -68,7 +68,7 @@ def test_mcts_with_halving_records_fidelities_and_charges_by_fidelity() -> None:
     estimator = TableEstimator({k: toy_val(k) for k in ALL_KEYS}, std=0.5)
     policy = MctsPolicy(toy_proposer(), estimator, MctsParams(samples_per_hypothesis=6, halving=halving))
     evaluator = ToyEvaluator()
-    tree = run_search(policy, evaluator, Budget(max_cost=8), seed=0, estimator=estimator)
+    tree = run_search(policy, evaluator, Budget(evals=8), seed=0, estimator=estimator)
     fidelities = [r.fidelity for r in tree.results]
     assert set(fidelities) == {THIRD, FULL}
     assert fidelities.count(THIRD) == 3 * fidelities.count(FULL)  # every bracket of 3 promoted exactly one

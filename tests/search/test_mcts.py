@@ -8,6 +8,7 @@ import random
 import numpy as np
 from search_support import ALL_KEYS, OPTIMUM, ToyEvaluator, records, toy_proposer, toy_val
 
+from agentnas.run.search import run_search
 from agentnas.search import (
     Budget,
     GpEstimator,
@@ -19,7 +20,6 @@ from agentnas.search import (
     SearchTree,
     TableEstimator,
     acquisition,
-    run_search,
 )
 
 PERFECT = {k: toy_val(k) for k in ALL_KEYS}
@@ -36,7 +36,7 @@ def _one_hot(keys: list[str] | tuple[str, ...]) -> np.ndarray:
 def test_a_perfect_value_model_finds_the_optimum_within_a_few_queries() -> None:
     for seed in range(5):
         estimator = TableEstimator(PERFECT, std=0.0)
-        tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(max_cost=6), seed=seed, estimator=estimator)
+        tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(evals=6), seed=seed, estimator=estimator)
         assert OPTIMUM in [r.key for r in tree.results], f"seed {seed}"
 
 
@@ -45,14 +45,14 @@ def test_a_random_value_model_runs_within_budget_without_repeating_a_query() -> 
     noise = {k: float(v) for k, v in zip(ALL_KEYS, rng.normal(size=len(ALL_KEYS)), strict=True)}
     estimator = TableEstimator(noise, std=1.0)
     evaluator = ToyEvaluator()
-    tree = run_search(_mcts(estimator), evaluator, Budget(max_cost=40), seed=1, estimator=estimator)
+    tree = run_search(_mcts(estimator), evaluator, Budget(evals=40), seed=1, estimator=estimator)
     assert tree.cost() == 40 == len({r.key for r in tree.results})
     assert all(n == 1 for n in evaluator.calls.values())
 
 
 def test_the_tree_has_hypotheses_over_architectures_and_children_of_architectures() -> None:
     estimator = TableEstimator(PERFECT)
-    tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(max_cost=15), seed=2, estimator=estimator)
+    tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(evals=15), seed=2, estimator=estimator)
     assert {h.text for h in tree.hypotheses()} == {"uniform", "mostly a"}
     for node in tree.nodes.values():
         if node.kind == "architecture":
@@ -64,7 +64,7 @@ def test_the_tree_has_hypotheses_over_architectures_and_children_of_architecture
 
 def test_real_rewards_back_up_to_every_ancestor() -> None:
     estimator = TableEstimator(PERFECT, std=0.5)
-    tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(max_cost=20), seed=3, estimator=estimator)
+    tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(evals=20), seed=3, estimator=estimator)
     for nid in tree.nodes:
         below = [r for r in tree.results if nid in tree.lineage(r.node_id)]
         assert tree.visits(nid) == len(below)
@@ -96,7 +96,7 @@ def test_the_gate_sends_only_the_best_predicted_child_to_real_evaluation() -> No
 
 def test_predicted_only_nodes_are_promoted_in_later_steps() -> None:
     estimator = TableEstimator(PERFECT, std=0.2)
-    tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(max_cost=25), seed=4, estimator=estimator)
+    tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(evals=25), seed=4, estimator=estimator)
     promoted = [r for r in tree.results if tree.nodes[r.node_id].step < r.step]
     assert promoted, "some evaluated nodes were created as predicted-only in an earlier step"
 
@@ -105,7 +105,7 @@ def test_same_seed_gives_the_same_tree() -> None:
     trees = []
     for _ in range(2):
         estimator = GpEstimator(_one_hot, prior=None)
-        trees.append(run_search(_mcts(estimator), ToyEvaluator(), Budget(max_cost=20), seed=9,
+        trees.append(run_search(_mcts(estimator), ToyEvaluator(), Budget(evals=20), seed=9,
                                 estimator=estimator))
     assert records(trees[0]) == records(trees[1])
 
@@ -115,15 +115,15 @@ def test_resuming_from_the_records_ends_with_the_same_tree_as_an_uninterrupted_s
         return GpEstimator(_one_hot, prior=None)
 
     whole_estimator = fresh()
-    whole = run_search(_mcts(whole_estimator), ToyEvaluator(), Budget(max_cost=30), seed=5,
+    whole = run_search(_mcts(whole_estimator), ToyEvaluator(), Budget(evals=30), seed=5,
                        estimator=whole_estimator)
     first_estimator = fresh()
-    first = run_search(_mcts(first_estimator), ToyEvaluator(), Budget(max_cost=12), seed=5,
+    first = run_search(_mcts(first_estimator), ToyEvaluator(), Budget(evals=12), seed=5,
                        estimator=first_estimator)
     nodes, results = list(first.nodes.values()), list(first.results)
     rebuilt = SearchTree.replay(nodes, results)  # what a journal replay gives back
     resumed_estimator = fresh()
-    resumed = run_search(_mcts(resumed_estimator), ToyEvaluator(), Budget(max_cost=30), seed=5, tree=rebuilt,
+    resumed = run_search(_mcts(resumed_estimator), ToyEvaluator(), Budget(evals=30), seed=5, tree=rebuilt,
                          estimator=resumed_estimator)
     assert records(resumed) == records(whole)
 
@@ -132,7 +132,7 @@ def test_an_online_gp_without_a_prior_still_finds_the_toy_optimum() -> None:
     found = 0
     for seed in range(5):
         estimator = GpEstimator(_one_hot, prior=None)
-        tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(max_cost=30), seed=seed, estimator=estimator)
+        tree = run_search(_mcts(estimator), ToyEvaluator(), Budget(evals=30), seed=seed, estimator=estimator)
         found += OPTIMUM in {r.key for r in tree.results}
     assert found >= 4
 
@@ -167,8 +167,7 @@ def _split_tree(evaluated: int) -> SearchTree:
 
 
 def test_the_exploration_bonus_is_wide_for_the_first_queries_then_narrows() -> None:
-    params = {"beta_early": 3.0, "early_queries": 4, "puct": PuctParams(beta=0.5), "eager_top": 0,
-              "min_frontier": 0}
+    params = {"puct": PuctParams(beta=0.5, beta_early=3.0, early_queries=4), "eager_top": 0, "min_frontier": 0}
     policy = _mcts(_SplitEstimator(), **params)
     early, late = _split_tree(evaluated=3), _split_tree(evaluated=4)
     assert policy.beta(early) == 3.0 and policy.beta(late) == 0.5

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentnas.search import Budget, Nb201Grammar, Observation, RegularizedEvolution, SearchResult, run_search
+from agentnas.run.search import run_search
+from agentnas.search import Budget, Nb201Grammar, Observation, RegularizedEvolution, SearchResult
 from agentnas.search.tabular import table_evaluator
 from agentnas.space import load_macro, load_nb201
 from agentnas.tasks import TASK_NAMES, TabularTask, TaskError, get_task
@@ -70,7 +71,7 @@ def test_the_search_never_sees_test_accuracy(bench_data: Path) -> None:
         seen.append(obs)
         return obs
 
-    tree = run_search(RegularizedEvolution(Nb201Grammar()), spy, Budget(max_cost=30), seed=0)
+    tree = run_search(RegularizedEvolution(Nb201Grammar()), spy, Budget(evals=30), seed=0)
     assert len(seen) == 30
     for obs, r in zip(seen, tree.results, strict=True):
         assert obs.val_accuracy == task.evaluate(r.key) != task.test_accuracy(r.key)
