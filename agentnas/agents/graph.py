@@ -123,7 +123,7 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
     def made(ctx: Context, d: Draft, slot: int, refill: int) -> Candidate:
         return Candidate(id=candidate_id(ctx.iteration, slot, refill), code=d.code, operator=d.operator,
                          description=d.description, rationale=d.rationale, arch=d.arch, slot=slot, refill=refill,
-                         fallback=d.fallback)
+                         fallback=d.fallback, autofix=d.autofix)
 
     def propose(state: ExpansionState) -> dict[str, Any]:
         ctx = _ctx(state)
@@ -165,6 +165,7 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
             else:
                 fixed.append(c.model_copy(update={
                     "code": draft.code, "operator": c.operator, "status": "drafted", "attempts": c.attempts + 1,
+                    "autofix": draft.autofix or c.autofix,
                     "rationale": draft.rationale or c.rationale, "arch": draft.arch,
                     "failure_kind": None, "failure_message": None, "history": [*c.history, failed]}))
         return {"candidates": dump(_replace(cands, fixed)), "repair_round": state.get("repair_round", 0) + 1}

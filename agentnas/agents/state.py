@@ -27,6 +27,7 @@ class Draft(BaseModel):
     # why the grammar wrote this draft in the place of the researcher's (a duplicate, a broken
     # proposal, the call budget); None for a draft that is the proposer's own
     fallback: str | None = None
+    autofix: str | None = None  # what the trusted side mended mechanically (agents.fixups), if anything
 
 
 class Candidate(BaseModel):
@@ -64,6 +65,7 @@ class Candidate(BaseModel):
     refill: int = 0    # 0: the first proposal of its slot; 1: re-asked; 2: filled by the grammar
     fallback: str | None = None  # why the grammar filled the slot (see Draft.fallback)
     closed: bool = False  # nothing more will be tried for this slot
+    autofix: str | None = None  # what the trusted side mended mechanically before the check (see Draft)
 
 
 class Context(BaseModel):

@@ -190,6 +190,7 @@ class ArchNode:
     children: list[str] = field(default_factory=list)
     refill: int = 0               # 0: first proposal of its slot, 1: re-asked, 2: written by the grammar
     fallback: str | None = None   # why the grammar wrote it in the proposer's place
+    autofix: str | None = None    # what the trusted side mended before the check (missing imports)
 
     @property
     def trained(self) -> bool:
@@ -248,7 +249,7 @@ class RunTree:
         node = ArchNode(id=key, hypothesis_id=p.hypothesis_id, parent_id=p.parent_id, code=p.code, arch=p.arch,
                         status=p.status, operator=p.operator, description=p.description, iteration=p.iteration,
                         params=p.params, mean=p.mean, std=p.std, attempts=p.attempts, features=p.features,
-                        refill=p.refill, fallback=p.fallback)
+                        refill=p.refill, fallback=p.fallback, autofix=p.autofix)
         self.nodes[key] = node
         if node.hypothesis_id in self.hypotheses:
             self.hypotheses[node.hypothesis_id].nodes.append(node.id)

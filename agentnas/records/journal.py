@@ -58,6 +58,7 @@ class NodeEntry(Payload):
     slot: int = 0                  # v2
     refill: int = 0                # v2
     fallback: str | None = None    # v2
+    autofix: str | None = None     # v2: imports the trusted side added before the check
 
 
 class ExperimentEntry(Payload):

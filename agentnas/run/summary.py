@@ -107,7 +107,8 @@ def proposal_counts(nodes: list[Any]) -> dict[str, int]:
             "valid_first_try": sum(1 for n in ok if n.attempts == 0),
             "valid_after_repair": len(ok), "repaired": sum(1 for n in ok if n.attempts > 0),
             "duplicates": sum(1 for n in nodes if n.status == "duplicate"),
-            "fallbacks": sum(1 for n in nodes if n.fallback)}
+            "fallbacks": sum(1 for n in nodes if n.fallback),
+            "autofixed": sum(1 for n in own if getattr(n, "autofix", None))}
 
 
 def llm_totals(calls: list[LLMCall]) -> dict[str, Any]:
