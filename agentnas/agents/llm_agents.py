@@ -21,11 +21,9 @@ from agentnas.agents.fixups import add_missing_imports
 from agentnas.agents.offline import OfflineAnalyst, OfflineResearcher
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
-from agentnas.journal import Journal, JournalConflict
 from agentnas.journal.tree import RunTree
 from agentnas.llm import (
     CandidateBrief,
-    Cassette,
     Constraints,
     LLMClient,
     LLMError,
@@ -37,37 +35,10 @@ from agentnas.llm import Hypothesis as HypothesisReply
 from agentnas.llm import Lesson as LessonReply
 from agentnas.llm import Proposal as ProposalReply
 from agentnas.llm import Repair as RepairReply
-from agentnas.llm.errors import FATAL, CassetteConflict, CassetteMiss
-from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, LLMExchange, LLMRequest, LLMResponse, Metrics
+from agentnas.llm.errors import FATAL
+from agentnas.records import EvalResult, Failure, FailureKind, Metrics
 from agentnas.tasks.base import TaskSpec
 from agentnas.words import clip
-
-
-class JournalCassette(Cassette):
-    """The run journal as the LLM cassette: kind `llm_exchange`, keyed by the request key."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-
-    def record(self, key: str, request: LLMRequest, response: LLMResponse) -> None:
-        exchange = LLMExchange(key=key, request=request, response=response)
-        try:
-            self.journal.append("llm_exchange", key, exchange.model_dump(mode="json"))
-        except JournalConflict as e:
-            raise CassetteConflict(str(e)) from e
-
-    def lookup(self, key: str) -> LLMExchange | None:
-        entry = self.journal.get("llm_exchange", key)
-        return None if entry is None else LLMExchange.model_validate(entry.payload)
-
-
-def journal_calls(journal: Journal) -> Any:
-    """The ledger's `on_call`: one `llm_call` row a call, in order (replayed ones too)."""
-
-    def on_call(call: LLMCall) -> None:
-        journal.append("llm_call", f"{journal.count('llm_call'):06d}", call.model_dump(mode="json"))
-
-    return on_call
 
 
 def _brief(id_: str, code: str | None, val: float | None = None, lesson: str | None = None,
@@ -246,25 +217,3 @@ class LLMAnalyst:
             lesson = clean_note(reply.lesson, shown_texts(context))
             out.append(c.model_copy(update={"lesson": lesson or self.offline.analyse(ctx, [c])[0].lesson}))
         return out
-
-
-def journaled_retrieval(journal: Journal, retrieve: Any) -> Any:
-    """Memory retrieval for prompts, journaled: the same (iteration, text) is answered from the
-    journal after the first time, so a resumed run and a replay build byte-identical prompts
-    (the memory itself keeps growing)."""
-    import hashlib
-
-    from agentnas.memory.retrieve import PromptMemory
-
-    def lookup(iteration: int, text: str) -> Any:
-        key = f"{iteration}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
-        entry = journal.get("retrieval", key)
-        if entry is not None:
-            return PromptMemory.model_validate(entry.payload)
-        if retrieve is None:
-            raise CassetteMiss(key, "retrieval", "memory")
-        found = retrieve(text)
-        journal.append("retrieval", key, found.model_dump(mode="json"))
-        return found
-
-    return lookup

@@ -23,6 +23,7 @@ from typing import Any
 from agentnas.config import AgentnasConfig
 from agentnas.journal import open_journal
 from agentnas.journal.tree import RunTree
+from agentnas.llm.ledger import summarise
 from agentnas.records import LLMCall
 from agentnas.run.settings import RunOptions
 from agentnas.run.summary import proposal_counts
@@ -49,7 +50,7 @@ def run_stats(run_dir: Path, wall_s: float) -> dict[str, Any]:
         tree = RunTree.from_journal(journal)
         calls = [LLMCall.model_validate(e.payload) for e in journal.entries("llm_call")]
         stop = [e.payload.get("reason") for e in journal.entries("event") if e.payload.get("kind") == "stopped"]
-    live = [c for c in calls if c.status != "replayed"]
+    llm = summarise(calls, live_only=True)  # the ledger's one summary: live calls, replayed ones paid once
     evals = len(tree.experiments)
     best = tree.best()
     per = max(evals, 1)
@@ -60,11 +61,11 @@ def run_stats(run_dir: Path, wall_s: float) -> dict[str, Any]:
         "valid_first_try_rate": counts["valid_first_try"] / counts["checked"] if counts["checked"] else None,
         "valid_after_repairs_rate": counts["valid_after_repair"] / counts["checked"] if counts["checked"] else None,
         "duplicate_trainings": len(codes) - len(set(codes)),
-        "llm_calls": len(live), "llm_calls_per_eval": len(live) / per,
-        "llm_tokens_per_eval": sum(c.prompt_tokens + c.completion_tokens for c in live) / per,
-        "llm_tokens_estimated": any(c.usage_estimated for c in live),
-        "llm_seconds_per_eval": sum(c.latency_s for c in live) / per,
-        "llm_failed_calls": sum(c.status == "error" for c in live),
+        "llm_calls": llm.calls, "llm_calls_per_eval": llm.calls / per,
+        "llm_tokens_per_eval": (llm.prompt_tokens + llm.completion_tokens) / per,
+        "llm_tokens_estimated": llm.estimated_calls > 0,
+        "llm_seconds_per_eval": sum(t.latency_s for t in llm.by_role.values()) / per,
+        "llm_failed_calls": llm.failed_calls,
         "best_val_accuracy": best.val_accuracy if best else None,
         "best_test_accuracy": best.test_accuracy if best else None,
         "best_params": best.params if best else None,

@@ -112,11 +112,17 @@ def summarise(calls: Iterable[LLMCall], *, live_only: bool = False, cap_hit: str
     every = list(calls)
     counted = [c for c in every if c.status != "replayed"] if live_only else every
     by_role: dict[str, LLMTotals] = {}
-    for c in counted:
+    for c in every:
         t = by_role.get(c.role, LLMTotals())
-        by_role[c.role] = LLMTotals(calls=t.calls + 1, prompt_tokens=t.prompt_tokens + c.prompt_tokens,
-                                    completion_tokens=t.completion_tokens + c.completion_tokens,
-                                    cost_usd=t.cost_usd + c.cost_usd)
+        if live_only and c.status == "replayed":
+            by_role[c.role] = t.model_copy(update={"replayed": t.replayed + 1})
+            continue
+        by_role[c.role] = LLMTotals(
+            calls=t.calls + 1, prompt_tokens=t.prompt_tokens + c.prompt_tokens,
+            completion_tokens=t.completion_tokens + c.completion_tokens, cost_usd=t.cost_usd + c.cost_usd,
+            errors=t.errors + (c.status == "error"), replayed=t.replayed + (c.status == "replayed"),
+            latency_s=t.latency_s + c.latency_s, estimated=t.estimated + c.usage_estimated,
+            unpriced=t.unpriced or (not c.priced and c.status == "ok"))
     return LLMSummary(
         calls=len(counted),
         prompt_tokens=sum(c.prompt_tokens for c in counted),

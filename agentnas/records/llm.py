@@ -84,12 +84,19 @@ class LLMCall(BaseModel):
 
 
 class LLMTotals(BaseModel):
+    """One role's share of the calls `summarise` counted (errors among them; replayed ones beside)."""
+
     model_config = ConfigDict(frozen=True)
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    errors: int = 0
+    replayed: int = 0
+    latency_s: float = 0.0
+    estimated: int = 0      # calls whose token counts are estimates
+    unpriced: bool = False  # a model without a price answered: the cost is unknown, not zero
 
 
 class LLMSummary(BaseModel):

@@ -27,7 +27,7 @@ from agentnas.records import SteeringMessage
 from agentnas.replay.serve import ReplayChecker, ReplayDivergence, ReplayScorer, ReplayTrainer
 from agentnas.run.assemble import TIME_CUT, Agents
 from agentnas.run.expansion import code_loop
-from agentnas.run.record import Recorder, RunIndex
+from agentnas.run.record import Recorder, RunIndex, copy_entries, start_copy
 from agentnas.run.settings import SETTINGS_PREFIX, RunError, RunOptions
 from agentnas.run.summary import leaderboard
 from agentnas.run.warmstart import KEY as WARM_KEY
@@ -83,9 +83,9 @@ def replay_agents(options: RunOptions, source: Journal, target: Journal, task: A
 
     if options.proposer != "llm":
         return offline_agents(options, task, target)
-    from agentnas.agents.llm_agents import JournalCassette, journal_calls
     from agentnas.llm import Ledger, LLMClient, LLMConfig
     from agentnas.run.assemble import llm_roles
+    from agentnas.run.record import JournalCassette, journal_calls
 
     llm_entry = source.get("run", "llm")
     settings = dict(llm_entry.payload) if llm_entry is not None else {}
@@ -95,7 +95,7 @@ def replay_agents(options: RunOptions, source: Journal, target: Journal, task: A
                        ledger=Ledger(config.prices, None, on_call=journal_calls(target)))
     agents = llm_roles(client, options, task, target)
     if source.count("retrieval"):  # the recorded run retrieved from memory: serve the same answers
-        from agentnas.agents.llm_agents import journaled_retrieval
+        from agentnas.run.record import journaled_retrieval
 
         agents.researcher.retrieve = journaled_retrieval(source, None)  # type: ignore[attr-defined]
     return agents
@@ -138,10 +138,7 @@ def replay(source_dir: Path, work_dir: Path, agents_factory: Any = None) -> Repl
             raise RunError(f"{work_dir} already holds a journal: replay into an empty directory")
         target = open_journal(work_dir)
         with target:
-            target.append("run", "config", options.model_dump(mode="json"))
-            llm_entry = source.get("run", "llm")
-            if llm_entry is not None:
-                target.append("run", "llm", llm_entry.payload)
+            start_copy(target, source, options.model_dump(mode="json"))
             warm = source.get("run", WARM_KEY)
             if warm is not None:  # the warm start the run was given, not today's memory
                 warm_start(target, lambda: WarmStart.model_validate(warm.payload))
@@ -231,18 +228,12 @@ def fork(source_dir: Path, at: int, new_dir: Path) -> int:
         if (new_dir / "journal.sqlite").exists():
             raise RunError(f"{new_dir} already holds a journal: fork into a new --run-dir")
         limit = cut.seq if cut is not None else 0
-        copied = 0
+        # the new run records its own settings and events; a time-budget cut is part of the tree
+        kept = [e for e in source.entries() if e.seq <= limit and not (
+            (e.kind == "run" and e.key != WARM_KEY) or (e.kind == "event" and not e.key.startswith(TIME_CUT)))]
         with open_journal(new_dir) as target:
-            target.append("event", "forked", {"source": str(source_dir), "at": at})
-            for e in source.entries():
-                if e.seq > limit:
-                    break
-                # the new run records its own settings and events; a time-budget cut is part of the tree
-                if (e.kind == "run" and e.key != WARM_KEY) or (e.kind == "event" and not e.key.startswith(TIME_CUT)):
-                    continue
-                target.append(e.kind, e.key, e.payload)
-                copied += 1
-                if e.kind == "node" and (source_dir / "candidates" / e.key).is_dir():
-                    shutil.copytree(source_dir / "candidates" / e.key, new_dir / "candidates" / e.key,
-                                    dirs_exist_ok=True)
+            copied = copy_entries(target, kept, str(source_dir), at)
+        for e in kept:
+            if e.kind == "node" and (source_dir / "candidates" / e.key).is_dir():
+                shutil.copytree(source_dir / "candidates" / e.key, new_dir / "candidates" / e.key, dirs_exist_ok=True)
     return copied

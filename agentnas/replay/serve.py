@@ -85,7 +85,7 @@ class ReplayTrainer:
                 key = Recorder.key(c.id, fidelity)
                 entry = self.source.get("experiment", key)
                 if entry is not None:
-                    self.recorder.journal.append("experiment", key, entry.payload)
+                    self.recorder.copy_experiment(key, entry.payload)
                     found = self.recorder.lookup(c, fidelity)
             if found is None:
                 raise ReplayDivergence(f"iteration {ctx.iteration}: {c.id} was granted training, but the recorded "

@@ -7,24 +7,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agentnas.llm.ledger import summarise
+from agentnas.records import LLMCall, LLMTotals
 from agentnas.report.data import Evaluation, RunData
 from agentnas.report.view import ReportView, Section, esc, table
 
 
-class RoleCost(BaseModel):
-    """One role's LLM use. Replayed calls (served from the journal) were paid for once, when they
-    were live, so tokens, cost and latency count live calls only, as `runs show` does."""
+class RoleCost(LLMTotals):
+    """One role's LLM use, as the ledger's one summary counts it (`summarise`, live calls only:
+    replayed calls were paid for once, when they were live, as `runs show` counts them)."""
 
     role: str
-    calls: int = 0  # live calls: ok + errors
-    errors: int = 0
-    replayed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_s: float = 0.0
-    estimated: int = 0      # answered calls whose token counts are estimates (the server reported none)
-    unpriced: bool = False  # a model without a price answered: the cost is unknown, not zero
 
     @property
     def mean_latency_s(self) -> float:
@@ -50,21 +43,8 @@ class OutcomeTime(BaseModel):
 
 
 def by_role(calls: Sequence[dict[str, Any]]) -> list[RoleCost]:
-    roles: dict[str, RoleCost] = {}
-    for c in calls:
-        r = roles.setdefault(str(c.get("role", "?")), RoleCost(role=str(c.get("role", "?"))))
-        if c.get("status") == "replayed":
-            r.replayed += 1
-            continue
-        r.calls += 1
-        r.errors += c.get("status") == "error"
-        r.prompt_tokens += int(c.get("prompt_tokens") or 0)
-        r.completion_tokens += int(c.get("completion_tokens") or 0)
-        r.cost_usd += float(c.get("cost_usd") or 0.0)
-        r.latency_s += float(c.get("latency_s") or 0.0)
-        r.estimated += bool(c.get("usage_estimated"))
-        r.unpriced = r.unpriced or (c.get("status") == "ok" and c.get("priced") is False)
-    return sorted(roles.values(), key=lambda r: r.role)
+    summary = summarise([LLMCall.model_validate(c) for c in calls], live_only=True)
+    return [RoleCost(role=role, **totals.model_dump()) for role, totals in summary.by_role.items()]
 
 
 def by_outcome(evaluations: Sequence[Evaluation], payloads: dict[str, dict[str, Any]]) -> list[OutcomeTime]:
@@ -101,11 +81,11 @@ class CostSection(Section):
         rows = [[esc(r.role), str(r.calls), str(r.errors), str(r.replayed), r.tokens(r.prompt_tokens),
                  r.tokens(r.completion_tokens), r.cost(), f"{r.mean_latency_s:.2f}", _s(r.latency_s)]
                 for r in roles]
-        total = RoleCost(role="total", calls=sum(r.calls for r in roles), errors=sum(r.errors for r in roles),
-                         replayed=sum(r.replayed for r in roles), prompt_tokens=sum(r.prompt_tokens for r in roles),
-                         completion_tokens=sum(r.completion_tokens for r in roles),
-                         cost_usd=sum(r.cost_usd for r in roles), latency_s=sum(r.latency_s for r in roles),
-                         estimated=sum(r.estimated for r in roles), unpriced=any(r.unpriced for r in roles))
+        every = summarise([LLMCall.model_validate(c) for c in data.llm_calls], live_only=True)
+        total = RoleCost(role="total", calls=every.calls, errors=every.failed_calls, replayed=every.replayed_calls,
+                         prompt_tokens=every.prompt_tokens, completion_tokens=every.completion_tokens,
+                         cost_usd=every.cost_usd, latency_s=sum(r.latency_s for r in roles),
+                         estimated=every.estimated_calls, unpriced=bool(every.unpriced_models))
         rows.append([f"<b>{t}</b>" for t in ("total", str(total.calls), str(total.errors), str(total.replayed),
                                              total.tokens(total.prompt_tokens), total.tokens(total.completion_tokens),
                                              total.cost(), f"{total.mean_latency_s:.2f}", _s(total.latency_s))])

@@ -161,7 +161,7 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
             notify(f"warm start from memory: {len(warm.experiments)} experiments for the value model "
                    f"({warm.skipped} no longer build), {len(warm.hypotheses)} hypotheses queued")
     if memory is not None and hasattr(agents.researcher, "retrieve"):
-        from agentnas.agents.llm_agents import journaled_retrieval
+        from agentnas.run.record import journaled_retrieval
 
         agents.researcher.retrieve = journaled_retrieval(journal, memory.retrieve)
     root = run_dir / "candidates"
@@ -293,8 +293,8 @@ def llm_agents(options: RunOptions, task: Any, journal: Journal, env: dict[str, 
     now, so an unreachable one fails fast with a clear message instead of hanging later."""
     import os
 
-    from agentnas.agents.llm_agents import JournalCassette, journal_calls
     from agentnas.llm import Ledger, LLMCall, LLMClient, LLMConfig, LLMError
+    from agentnas.run.record import JournalCassette, journal_calls
 
     try:
         config = LLMConfig.resolve(base_url=options.llm_base_url, model=options.llm_model,

@@ -4,7 +4,10 @@
 graph return candidates, and these methods write them): experiments as each training ends,
 nodes and the iteration row when the expansion is recorded (and the experiment memory's
 records, when the run has one). `RunIndex` reads the code and graph hashes of every node
-back, for the duplicate screen and the novelty verdict.
+back, for the duplicate screen and the novelty verdict. The LLM's exchanges and calls, and
+the memory's answers for prompts, reach the journal through the sinks made here
+(`JournalCassette`, `journal_calls`, `journaled_retrieval`), which the run's assembly injects
+into the LLM client and the researcher: the agents themselves never touch the journal.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import numpy as np
 
 from agentnas.agents.state import Candidate, Context
 from agentnas.fingerprint import code_hash
-from agentnas.journal import Journal
-from agentnas.records import EvalResult
+from agentnas.journal import Journal, JournalConflict
+from agentnas.llm import Cassette
+from agentnas.llm.errors import CassetteConflict, CassetteMiss
+from agentnas.records import EvalResult, LLMCall, LLMExchange, LLMRequest, LLMResponse
 from agentnas.run.roles import trained
 
 
@@ -61,6 +66,10 @@ class Recorder:
                                                 "failure_message": p["failure_message"]})
         return candidate.model_copy(update={"status": "trained", "experiment_id": entry.key,
                                             "val_accuracy": p["val_accuracy"], "test_accuracy": p["test_accuracy"]})
+
+    def copy_experiment(self, key: str, payload: dict[str, Any]) -> None:
+        """Write an experiment another journal recorded (a replay serves its trainings so)."""
+        self.journal.append("experiment", key, payload)
 
     def record(self, ctx: Context, candidates: list[Candidate]) -> None:
         if self.on_record is not None:  # the memory: upserts, so a resumed expansion is harmless
@@ -127,3 +136,73 @@ class RunIndex:
 def approval_key(thread: str, question: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(question, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"{thread}:{digest}"
+
+
+class JournalCassette(Cassette):
+    """The run journal as the LLM cassette: kind `llm_exchange`, keyed by the request key."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def record(self, key: str, request: LLMRequest, response: LLMResponse) -> None:
+        exchange = LLMExchange(key=key, request=request, response=response)
+        try:
+            self.journal.append("llm_exchange", key, exchange.model_dump(mode="json"))
+        except JournalConflict as e:
+            raise CassetteConflict(str(e)) from e
+
+    def lookup(self, key: str) -> LLMExchange | None:
+        entry = self.journal.get("llm_exchange", key)
+        return None if entry is None else LLMExchange.model_validate(entry.payload)
+
+
+def journal_calls(journal: Journal) -> Any:
+    """The ledger's `on_call`: one `llm_call` row a call, in order (replayed ones too)."""
+
+    def on_call(call: LLMCall) -> None:
+        journal.append("llm_call", f"{journal.count('llm_call'):06d}", call.model_dump(mode="json"))
+
+    return on_call
+
+
+def journaled_retrieval(journal: Journal, retrieve: Any) -> Any:
+    """Memory retrieval for prompts, journaled: the same (iteration, text) is answered from the
+    journal after the first time, so a resumed run and a replay build byte-identical prompts
+    (the memory itself keeps growing)."""
+    import hashlib
+
+    from agentnas.memory.retrieve import PromptMemory
+
+    def lookup(iteration: int, text: str) -> Any:
+        key = f"{iteration}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+        entry = journal.get("retrieval", key)
+        if entry is not None:
+            return PromptMemory.model_validate(entry.payload)
+        if retrieve is None:
+            raise CassetteMiss(key, "retrieval", "memory")
+        found = retrieve(text)
+        journal.append("retrieval", key, found.model_dump(mode="json"))
+        return found
+
+    return lookup
+
+
+def start_copy(target: Journal, source: Journal, options: dict[str, Any]) -> None:
+    """Begin a replay's journal: the recorded run's settings and LLM configuration (written here,
+    by the run's own writer, as a first start writes them)."""
+    from agentnas.run.settings import record_settings
+
+    record_settings(target, options, {})
+    llm_entry = source.get("run", "llm")
+    if llm_entry is not None:
+        target.append("run", "llm", llm_entry.payload)
+
+
+def copy_entries(target: Journal, entries: Any, source: str, at: int) -> int:
+    """A fork's journal: the recorded entries given, after an event naming where they come from."""
+    target.append("event", "forked", {"source": source, "at": at})
+    copied = 0
+    for e in entries:
+        target.append(e.kind, e.key, e.payload)
+        copied += 1
+    return copied
