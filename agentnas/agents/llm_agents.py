@@ -25,16 +25,16 @@ from agentnas.journal.tree import RunTree
 from agentnas.llm import (
     CandidateBrief,
     Constraints,
+    HypothesisReply,
+    LessonReply,
     LLMClient,
     LLMError,
     MemoryItem,
     PromptContext,
+    ProposalReply,
+    RepairReply,
     build_prompt,
 )
-from agentnas.llm import Hypothesis as HypothesisReply
-from agentnas.llm import Lesson as LessonReply
-from agentnas.llm import Proposal as ProposalReply
-from agentnas.llm import Repair as RepairReply
 from agentnas.llm.errors import FATAL
 from agentnas.records import EvalResult, Failure, FailureKind, Metrics
 from agentnas.tasks.base import TaskSpec

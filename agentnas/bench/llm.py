@@ -2,7 +2,7 @@
 
 One "proposal" is the real path of the researcher's mutate step: assemble the prompt (MNIST-1D
 task, the example CNN as parent, two siblings, retrieved items), one chat completion through
-the `openai` client with our retries, ledger and cassette, then parse and validate the Proposal.
+the `openai` client with our retries, ledger and cassette, then parse and validate the ProposalReply.
 The baseline is the same request body POSTed with httpx and the JSON decoded, nothing else:
 the difference is the layer's own overhead. Measured streamed and not streamed.
 
@@ -32,7 +32,7 @@ from agentnas.llm import (
     LLMConfig,
     MemoryItem,
     PromptContext,
-    Proposal,
+    ProposalReply,
     build_prompt,
 )
 from agentnas.llm.structured import with_schema
@@ -92,7 +92,7 @@ def run_llm_bench(n: int = 100, *, base_url: str | None = None, model: str | Non
     context = mutate_context()
     prompt = build_prompt("mutate", context)
     code = (shipped_dir("examples") / "mnist1d_cnn.py").read_text(encoding="utf-8")
-    reply = Proposal(rationale="dilate the second and third convolutions [K1]", code=code).model_dump_json()
+    reply = ProposalReply(rationale="dilate the second and third convolutions [K1]", code=code).model_dump_json()
     if base_url is None:
         with scripted_server(reply) as url:
             return _measure(n, url, SCRIPTED_MODEL, None, prompt, context, log, scripted=True)
@@ -108,7 +108,7 @@ def _measure(n: int, url: str, model: str | None, api_key: str | None, prompt: A
                               "model": config.model_for("researcher"), "n": n}
     assembly = _timed(n, lambda: build_prompt("mutate", context))
     report["prompt_assembly"] = _quantiles(assembly)
-    messages = with_schema(prompt.messages, Proposal)  # what `ask` sends
+    messages = with_schema(prompt.messages, ProposalReply)  # what `ask` sends
     body = {"model": config.model_for("researcher"), "messages": [m.model_dump() for m in messages]}
     headers = {"Authorization": f"Bearer {config.api_key_value()}"}
     with httpx.Client(base_url=str(config.base_url), headers=headers, timeout=config.timeout_s) as http:

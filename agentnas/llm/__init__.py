@@ -30,7 +30,7 @@ from agentnas.llm.errors import (
 from agentnas.llm.ledger import Ledger, estimate_tokens
 from agentnas.llm.prompts import Prompt, PromptError, PromptLibrary, build_prompt
 from agentnas.llm.retry import RetryPolicy, retry_after_seconds
-from agentnas.llm.schemas import SCHEMAS, AgentReply, Hypothesis, Lesson, Proposal, Repair
+from agentnas.llm.schemas import SCHEMAS, AgentReply, HypothesisReply, LessonReply, ProposalReply, RepairReply
 from agentnas.llm.structured import Parsed, parse_reply, schema_instructions
 from agentnas.records import ChatMessage, LLMCall, LLMExchange, LLMRequest, LLMResponse, LLMSummary, LLMUsage
 
@@ -38,10 +38,10 @@ __all__ = [
     "NO_KEY_PLACEHOLDER", "ROLES", "SCHEMAS", "AgentReply", "BudgetExceeded", "CallFailureKind", "CandidateBrief",
     "Cassette", "CassetteConflict", "ChatMessage", "LLMCall", "LLMExchange", "LLMRequest", "LLMResponse",
     "LLMSummary", "LLMUsage", "CassetteMiss", "CassetteMode", "ConnectivityReport", "Constraints", "EndpointDown",
-    "Hypothesis", "InvalidReply", "InvalidReplyKind", "JsonlCassette", "KeyCounter", "LLMCallFailed", "LLMCaps",
-    "LLMClient", "LLMConfig", "LLMConfigError", "LLMError", "LLMReply", "LLMUnavailable", "Ledger", "Lesson",
+    "HypothesisReply", "InvalidReply", "InvalidReplyKind", "JsonlCassette", "KeyCounter", "LLMCallFailed", "LLMCaps",
+    "LLMClient", "LLMConfig", "LLMConfigError", "LLMError", "LLMReply", "LLMUnavailable", "Ledger", "LessonReply",
     "MemoryCassette", "MemoryItem", "ModelPrice", "Parsed", "Prompt", "PromptContext", "PromptError",
-    "PromptLibrary", "Proposal", "Repair", "RetryPolicy", "Role", "StructuredReply", "build_prompt",
+    "PromptLibrary", "ProposalReply", "RepairReply", "RetryPolicy", "Role", "StructuredReply", "build_prompt",
     "estimate_tokens", "normalise_base_url", "parse_reply", "request_fingerprint", "retry_after_seconds",
     "schema_instructions",
 ]

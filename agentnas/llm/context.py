@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentnas.llm.schemas import Hypothesis
+from agentnas.llm.schemas import HypothesisReply
 from agentnas.records import EvalResult, Failure
 from agentnas.tasks.base import TaskSpec
 
@@ -46,7 +46,7 @@ class PromptContext(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     task: TaskSpec | None = None
-    hypothesis: Hypothesis | None = None
+    hypothesis: HypothesisReply | None = None
     hypothesis_id: str | None = None
     parent: CandidateBrief | None = None
     parents: tuple[CandidateBrief, ...] = ()

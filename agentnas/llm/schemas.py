@@ -63,7 +63,7 @@ _EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<ids>.*)$", re.IGNORECASE | re.M
 _CITED = re.compile(r"\[([A-Za-z0-9][\w.:/-]*)\]")
 
 
-class Hypothesis(AgentReply):
+class HypothesisReply(AgentReply):
     """A researcher's idea to test, before any code."""
 
     reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
@@ -91,7 +91,7 @@ class Hypothesis(AgentReply):
                 "rationale": "<why, citing ids like [K3]>"}
 
 
-class Proposal(AgentReply):
+class ProposalReply(AgentReply):
     """A candidate: the full model file, and why it should help."""
 
     reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
@@ -117,7 +117,7 @@ class Proposal(AgentReply):
                 "code": "<the whole new Python file, as one JSON string>"}
 
 
-class Repair(AgentReply):
+class RepairReply(AgentReply):
     """The engineer's fix of a failed candidate."""
 
     reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
@@ -140,7 +140,7 @@ class Repair(AgentReply):
                 "code": "<the whole corrected Python file, as one JSON string>"}
 
 
-class Lesson(AgentReply):
+class LessonReply(AgentReply):
     """The analyst's lesson from one result, with the ids of the evidence it rests on."""
 
     reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
@@ -175,4 +175,5 @@ class Lesson(AgentReply):
         return [e for e in self.evidence if e not in known_ids]
 
 
-SCHEMAS: dict[str, type[AgentReply]] = {s.__name__: s for s in (Hypothesis, Proposal, Repair, Lesson)}
+SCHEMAS: dict[str, type[AgentReply]] = {
+    s.__name__: s for s in (HypothesisReply, ProposalReply, RepairReply, LessonReply)}

@@ -36,7 +36,7 @@ def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
     """Run (or resume) the search; return the `runs show`-style document."""
     from agentnas.run.search import replay_table, run_search
     from agentnas.search.budget import Budget
-    from agentnas.search.grammar import grammar_for
+    from agentnas.search.keys import grammar_for
     from agentnas.search.registry import POLICY_NAMES, make_policy
     from agentnas.search.tabular import table_evaluator
     from agentnas.tasks import get_task

@@ -10,7 +10,7 @@ from agentnas.search.baselines import LocalSearch, RandomSearch, RegularizedEvol
 from agentnas.search.budget import Budget
 from agentnas.search.estimate import GpEstimator, TableEstimator, ValueEstimator
 from agentnas.search.fidelity import Halving, pending_promotions
-from agentnas.search.grammar import (
+from agentnas.search.keys import (
     ChoiceGrammar,
     MacroGrammar,
     Nb201Grammar,
@@ -19,14 +19,14 @@ from agentnas.search.grammar import (
     grammar_for,
 )
 from agentnas.search.mcts import MctsParams, MctsPolicy
-from agentnas.search.proposer import Proposal, Proposer
+from agentnas.search.proposer import KeyProposal, Proposer
 from agentnas.search.registry import POLICY_NAMES, make_policy
 from agentnas.search.selection import PuctParams, acquisition, gate, priors, puct_scores
 
 __all__ = [
     "FULL", "POLICY_NAMES", "Budget", "ChoiceGrammar", "EvalRequest", "Evaluate", "GpEstimator", "Halving",
     "LocalSearch", "MacroGrammar", "MctsParams", "MctsPolicy", "Nb201Grammar", "NodeKind", "Observation",
-    "Operator", "Proposal", "Proposer", "PuctParams", "RandomSearch", "RegularizedEvolution",
+    "Operator", "KeyProposal", "Proposer", "PuctParams", "RandomSearch", "RegularizedEvolution",
     "SearchNode", "SearchPolicy", "SearchResult", "SearchTree", "Step", "TableEstimator", "TabularHypothesis",
     "TabularProposer", "TreeError", "ValueEstimator", "acquisition", "gate", "grammar_for", "make_policy",
     "node_id", "pending_promotions", "priors", "puct_scores", "step_rng",

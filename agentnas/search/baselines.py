@@ -22,7 +22,7 @@ import random
 from agentnas.journal.tree import FULL, SearchTree
 from agentnas.records import EvalRequest, SearchNode, SearchResult, Step
 from agentnas.search.base import SearchPolicy, node_id
-from agentnas.search.grammar import ChoiceGrammar
+from agentnas.search.keys import ChoiceGrammar
 
 _TRIES = 200
 

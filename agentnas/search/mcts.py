@@ -34,7 +34,7 @@ from agentnas.records import EvalRequest, SearchNode, Step
 from agentnas.search.base import SearchPolicy, node_id
 from agentnas.search.estimate import ValueEstimator
 from agentnas.search.fidelity import Halving, pending_promotions
-from agentnas.search.proposer import Proposal, Proposer
+from agentnas.search.proposer import KeyProposal, Proposer
 from agentnas.search.selection import PuctParams, acquisition, gate, puct_scores
 
 NEG = float("-inf")
@@ -106,7 +106,7 @@ class MctsPolicy(SearchPolicy[SearchTree]):
 
     # -- expansion ---------------------------------------------------------------------
 
-    def _nodes(self, tree: SearchTree, parent: SearchNode | None, hyp: str, proposals: list[Proposal],
+    def _nodes(self, tree: SearchTree, parent: SearchNode | None, hyp: str, proposals: list[KeyProposal],
                start: int) -> list[SearchNode]:
         """New predicted-only children from proposals: no key twice, none already evaluated."""
         seen = {r.key for r in tree.results}

@@ -2,7 +2,7 @@
 
 On a real task the proposer is the agents graph (the researcher agent, or the offline
 grammar when no LLM is configured) writing code; on a tabular benchmark it is the space's
-own grammar (`agentnas.search.grammar`). Either way the search only sees `Proposal`s:
+own grammar (`agentnas.search.keys`). Either way the search only sees `KeyProposal`s:
 an architecture key plus how it was made.
 """
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentnas.records import Operator
 
 
-class Proposal(BaseModel):
+class KeyProposal(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     key: str = Field(min_length=1)
@@ -38,7 +38,7 @@ class Proposer(ABC):
     def hypotheses(self) -> list[str]: ...
 
     @abstractmethod
-    def sample(self, hypothesis: str, rng: random.Random, n: int) -> list[Proposal]: ...
+    def sample(self, hypothesis: str, rng: random.Random, n: int) -> list[KeyProposal]: ...
 
     @abstractmethod
-    def children(self, key: str, rng: random.Random, n: int, partners: Sequence[str] = ()) -> list[Proposal]: ...
+    def children(self, key: str, rng: random.Random, n: int, partners: Sequence[str] = ()) -> list[KeyProposal]: ...

@@ -6,7 +6,7 @@ from agentnas.journal.tree import SearchTree
 from agentnas.search.base import SearchPolicy
 from agentnas.search.baselines import LocalSearch, RandomSearch, RegularizedEvolution
 from agentnas.search.estimate import ValueEstimator
-from agentnas.search.grammar import ChoiceGrammar, TabularProposer
+from agentnas.search.keys import ChoiceGrammar, TabularProposer
 from agentnas.search.mcts import MctsParams, MctsPolicy
 from agentnas.search.proposer import Proposer
 

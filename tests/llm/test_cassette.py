@@ -9,7 +9,14 @@ import pytest
 from llm_support import API_KEY, CANDIDATE, client
 from scripted_openai import Reply, ScriptedOpenAI, free_port
 
-from agentnas.llm import CassetteConflict, CassetteMiss, JsonlCassette, MemoryCassette, Proposal, request_fingerprint
+from agentnas.llm import (
+    CassetteConflict,
+    CassetteMiss,
+    JsonlCassette,
+    MemoryCassette,
+    ProposalReply,
+    request_fingerprint,
+)
 from agentnas.records import ChatMessage, LLMRequest, LLMResponse
 
 ASK = [{"role": "user", "content": "Propose a model."}]
@@ -18,8 +25,8 @@ OTHER = [{"role": "user", "content": "Analyse the result."}]
 
 def _record_session(url: str, cassette_path: Path) -> list[str]:
     with client(url, cassette=JsonlCassette(cassette_path)) as llm:
-        first = llm.complete_structured("researcher", ASK, Proposal).value.rationale
-        second = llm.complete_structured("researcher", ASK, Proposal).value.rationale  # same prompt again
+        first = llm.complete_structured("researcher", ASK, ProposalReply).value.rationale
+        second = llm.complete_structured("researcher", ASK, ProposalReply).value.rationale  # same prompt again
         third = llm.complete("analyst", OTHER, stream=True).content
     return [first, second, third]
 
@@ -34,8 +41,8 @@ def test_replay_serves_identical_responses_in_order_with_the_server_down(server:
 
     down = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens here: any network call would fail
     with client(down, cassette=JsonlCassette(path), mode="replay") as llm:
-        replayed = [llm.complete_structured("researcher", ASK, Proposal).value.rationale,
-                    llm.complete_structured("researcher", ASK, Proposal).value.rationale,
+        replayed = [llm.complete_structured("researcher", ASK, ProposalReply).value.rationale,
+                    llm.complete_structured("researcher", ASK, ProposalReply).value.rationale,
                     llm.complete("analyst", OTHER).content]
         summary = llm.ledger.summary()
     assert replayed == live

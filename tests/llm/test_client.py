@@ -11,13 +11,13 @@ from scripted_openai import Reply, ScriptedOpenAI
 
 from agentnas.llm import (
     CallFailureKind,
-    Hypothesis,
+    HypothesisReply,
     InvalidReply,
     InvalidReplyKind,
-    Lesson,
+    LessonReply,
     LLMCallFailed,
-    Proposal,
-    Repair,
+    ProposalReply,
+    RepairReply,
 )
 
 MESSAGES = [{"role": "system", "content": "You are the researcher."}, {"role": "user", "content": "Propose a model."}]
@@ -26,7 +26,7 @@ MESSAGES = [{"role": "system", "content": "You are the researcher."}, {"role": "
 def test_proposal_json_reply_is_parsed_and_key_header_sent(server: ScriptedOpenAI) -> None:
     server.push(Reply.json({"hypothesis_id": 7, "rationale": "wider", "code": CANDIDATE}))
     with client(server.base_url) as llm:
-        out = llm.complete_structured("researcher", MESSAGES, Proposal)
+        out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
     assert out.value.code == CANDIDATE and out.value.hypothesis_id == "7" and out.via == "json"
     (request,) = server.chat_requests
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
@@ -39,7 +39,7 @@ def test_proposal_json_reply_is_parsed_and_key_header_sent(server: ScriptedOpenA
 def test_fenced_code_in_prose_is_recovered_as_a_repair(server: ScriptedOpenAI) -> None:
     server.push(Reply.text(f"The head was sized for length 40.\n```python\n{CANDIDATE}```\nThat fixes it."))
     with client(server.base_url) as llm:
-        out = llm.complete_structured("engineer", MESSAGES, Repair)
+        out = llm.complete_structured("engineer", MESSAGES, RepairReply)
     assert out.via == "fenced_code"
     assert out.value.code == CANDIDATE
     assert "sized for length 40" in out.value.diagnosis and "```" not in out.value.diagnosis
@@ -50,10 +50,10 @@ def test_invalid_reply_is_typed_then_a_retry_succeeds(server: ScriptedOpenAI) ->
                 Reply.text(f"Dilated convolutions widen the field.\n```python\n{CANDIDATE}```"))
     with client(server.base_url) as llm:
         with pytest.raises(InvalidReply) as info:  # a proposal with no code at all
-            llm.complete_structured("researcher", MESSAGES, Proposal)
+            llm.complete_structured("researcher", MESSAGES, ProposalReply)
         assert info.value.kind is InvalidReplyKind.NO_JSON
         assert info.value.role == "researcher" and info.value.key is not None and "deeper" in info.value.raw
-        out = llm.complete_structured("researcher", MESSAGES, Proposal)
+        out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
     assert out.value.code == CANDIDATE and "Dilated" in out.value.rationale
     assert len(server.chat_requests) == 2
 
@@ -62,7 +62,7 @@ def test_repairs_show_the_model_its_error_in_the_same_conversation(server: Scrip
     server.push(Reply.json({"rationale": "x", "code": "print('no model here')"}),
                 Reply.json({"rationale": "x", "code": CANDIDATE}))
     with client(server.base_url) as llm:
-        out = llm.complete_structured("researcher", MESSAGES, Proposal, repairs=1)
+        out = llm.complete_structured("researcher", MESSAGES, ProposalReply, repairs=1)
     assert out.completions == 2 and out.value.code == CANDIDATE
     second = server.chat_requests[1].messages
     assert second[-2]["role"] == "assistant" and "no model here" in second[-2]["content"]
@@ -72,7 +72,7 @@ def test_repairs_show_the_model_its_error_in_the_same_conversation(server: Scrip
 def test_schema_failure_after_all_repairs_is_typed_not_a_crash(server: ScriptedOpenAI) -> None:
     server.push(Reply.json({"title": ""}), Reply.json({"title": ""}))
     with client(server.base_url) as llm, pytest.raises(InvalidReply) as info:
-        llm.complete_structured("researcher", MESSAGES, Hypothesis, repairs=1)
+        llm.complete_structured("researcher", MESSAGES, HypothesisReply, repairs=1)
     assert info.value.kind is InvalidReplyKind.SCHEMA and "text" in info.value.detail
 
 
@@ -146,7 +146,7 @@ def test_json_mode_is_dropped_when_the_server_refuses_it(server: ScriptedOpenAI)
     server.push(Reply.error(400, "response_format is not supported"), Reply.json({"lesson": "l", "evidence": []}),
                 Reply.json({"lesson": "m"}))
     with client(server.base_url, json_mode=True, structured=False) as llm:
-        assert llm.complete_structured("analyst", MESSAGES, Lesson).value.lesson == "l"
+        assert llm.complete_structured("analyst", MESSAGES, LessonReply).value.lesson == "l"
         llm.complete("analyst", MESSAGES)
     bodies = [r.body for r in server.chat_requests]
     assert bodies[0]["response_format"] == {"type": "json_object"}
@@ -157,7 +157,7 @@ def test_streamed_completion_is_assembled_with_its_usage(server: ScriptedOpenAI)
     content = json.dumps({"rationale": "streamed", "code": CANDIDATE})
     server.push(Reply.text(content, stream_pieces=7, prompt_tokens=123, completion_tokens=45))
     with client(server.base_url, stream=True) as llm:
-        out = llm.complete_structured("researcher", MESSAGES, Proposal)
+        out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
     assert out.value.rationale == "streamed" and out.reply.content == content
     (request,) = server.chat_requests
     assert request.body["stream"] is True and request.body["stream_options"] == {"include_usage": True}

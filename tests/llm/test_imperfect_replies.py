@@ -10,17 +10,17 @@ from imperfect_models import behaviour
 from llm_support import Sleeps, client
 from scripted_openai import Reply, ScriptedOpenAI, free_port
 
-from agentnas.llm import EndpointDown, InvalidReply, LLMCallFailed, Prompt, Proposal, build_prompt
+from agentnas.llm import EndpointDown, InvalidReply, LLMCallFailed, Prompt, ProposalReply, build_prompt
 from agentnas.llm.errors import InvalidReplyKind
 
 from agentnas.bench.llm import mutate_context  # isort: skip  (the real mutate prompt)
 
 
-def ask(base_url: str, *, stream: bool = False, **overrides: object) -> tuple[Proposal, object]:
+def ask(base_url: str, *, stream: bool = False, **overrides: object) -> tuple[ProposalReply, object]:
     prompt = build_prompt("mutate", mutate_context())
     with client(base_url, **overrides) as llm:  # type: ignore[arg-type]
         got = llm.ask(prompt, stream=stream)
-        assert isinstance(got.value, Proposal)
+        assert isinstance(got.value, ProposalReply)
         return got.value, llm.ledger.summary()
 
 

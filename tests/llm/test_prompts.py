@@ -13,7 +13,7 @@ from llm_support import CANDIDATE
 from agentnas.llm import (
     CandidateBrief,
     Constraints,
-    Hypothesis,
+    HypothesisReply,
     MemoryItem,
     PromptContext,
     PromptError,
@@ -33,7 +33,7 @@ FAILED = EvalResult(path="c.py", status="failed", failure=Failure(kind=FailureKi
 def full_context() -> PromptContext:
     return PromptContext(
         task=get_task("mnist1d").spec,
-        hypothesis=Hypothesis(title="dilations", text="dilated convs see further", rationale="[K1]"),
+        hypothesis=HypothesisReply(title="dilations", text="dilated convs see further", rationale="[K1]"),
         hypothesis_id="H4",
         parent=CandidateBrief(id="X1", hypothesis="a small CNN", code=CANDIDATE, result=OK, lesson="width helps"),
         parents=(CandidateBrief(id="X1", code=CANDIDATE, result=OK), CandidateBrief(id="X2", code=CANDIDATE)),
@@ -53,7 +53,8 @@ def test_every_operator_has_a_template_with_its_role_and_schema() -> None:
     assert set(lib.operators) == {"new_hypothesis", "mutate", "recombine", "refine", "repair", "analyse"}
     roles = {op: t.role for op, t in lib.templates.items()}
     assert roles["repair"] == "engineer" and roles["analyse"] == "analyst" and roles["mutate"] == "researcher"
-    assert {t.reply for t in lib.templates.values()} == {"Hypothesis", "Proposal", "Repair", "Lesson"}
+    replies = {t.reply for t in lib.templates.values()}
+    assert replies == {"HypothesisReply", "ProposalReply", "RepairReply", "LessonReply"}
     assert lib.directory == shipped_dir("prompts")
 
 
@@ -79,7 +80,7 @@ def test_missing_optional_sections_are_omitted_cleanly() -> None:
     minimal = PromptContext(task=get_task("mnist1d").spec, parent=CandidateBrief(id="X1", code=CANDIDATE))
     user = build_prompt("mutate", minimal).messages[1].content
     for absent in ("Siblings", "Similar past", "Design knowledge", "Notes from the user", "Constraints",
-                   "Hypothesis to test"):
+                   "HypothesisReply to test"):
         assert absent not in user
     outside_code = re.sub(r"```python\n.*?```", "CODE", user, flags=re.DOTALL)
     assert "\n\n\n" not in outside_code and user.endswith("\n") and not user.endswith("\n\n")
@@ -102,26 +103,26 @@ def test_sections_show_ids_validation_only_and_the_log_tail() -> None:
     text = mutate.messages[1].content
     assert "val_accuracy 0.9123" in text and "0.8765" not in text  # never the test score
     assert "[K1] dilations grow the receptive field (source: Yu & Koltun 2016)" in text
-    assert "## Hypothesis to test [H4]: dilations" in text and "- try attention" in text
+    assert "## HypothesisReply to test [H4]: dilations" in text and "- try attention" in text
     assert text.count("```python") == 1  # siblings are shown without their code
     assert mutate.evidence_ids == ("X1", "X9", "X2", "X3", "X0", "K1", "H4")
-    assert mutate.reply_schema.__name__ == "Proposal"
+    assert mutate.reply_schema.__name__ == "ProposalReply"
 
 
 def test_custom_template_folder_and_malformed_templates(tmp_path: Path) -> None:
     (tmp_path / "_intro.txt").write_text("Be brief.\n")
-    (tmp_path / "ask.txt").write_text("# role: analyst\n# reply: Lesson\n# a comment: ignored\n"
+    (tmp_path / "ask.txt").write_text("# role: analyst\n# reply: LessonReply\n# a comment: ignored\n"
                                       "=== system ===\n{{> intro}}\n=== user ===\n{{steering?}}\nGo.\n")
     lib = PromptLibrary(tmp_path)
     prompt = lib.build("ask", PromptContext())
     assert [m.content for m in prompt.messages] == ["Be brief.\n", "Go.\n"]
-    (tmp_path / "bad.txt").write_text("# role: analyst\n# reply: Lesson\n=== system ===\nx\n=== user ===\n"
+    (tmp_path / "bad.txt").write_text("# role: analyst\n# reply: LessonReply\n=== system ===\nx\n=== user ===\n"
                                       "Use {{task}} inline\n")
     with pytest.raises(PromptError, match="stand alone"):
         PromptLibrary(tmp_path)
-    (tmp_path / "bad.txt").write_text("# role: boss\n# reply: Lesson\n=== system ===\nx\n=== user ===\ny\n")
+    (tmp_path / "bad.txt").write_text("# role: boss\n# reply: LessonReply\n=== system ===\nx\n=== user ===\ny\n")
     with pytest.raises(PromptError, match="role"):
         PromptLibrary(tmp_path)
-    (tmp_path / "bad.txt").write_text("# role: analyst\n# reply: Lesson\n=== system ===\n{{nope}}\n=== user ===\n")
+    (tmp_path / "bad.txt").write_text("# role: analyst\n# reply: LessonReply\n=== system ===\n{{nope}}\n=== user ===\n")
     with pytest.raises(PromptError, match="unknown section 'nope'"):
         PromptLibrary(tmp_path)

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from agentnas.search.proposer import Proposal, Proposer
+from agentnas.search.proposer import KeyProposal, Proposer
 from agentnas.space import NB201_OPS, parse_macro, parse_nb201
 
 _NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (node, source)
@@ -50,7 +50,7 @@ class ChoiceGrammar:
             values.append(rng.choices(options, weights=w)[0])
         return self.encode(values)
 
-    def neighbours(self, key: str) -> list[Proposal]:
+    def neighbours(self, key: str) -> list[KeyProposal]:
         """Every architecture one change away, in a fixed order."""
         values = self.decode(key)
         out = []
@@ -59,24 +59,24 @@ class ChoiceGrammar:
                 if o != values[i]:
                     changed = list(values)
                     changed[i] = o
-                    out.append(Proposal(key=self.encode(changed), operator="mutate", parents=(key,),
+                    out.append(KeyProposal(key=self.encode(changed), operator="mutate", parents=(key,),
                                         text=f"{self.labels[i]}: {values[i]} -> {o}"))
         return out
 
-    def mutate(self, key: str, rng: random.Random) -> Proposal:
+    def mutate(self, key: str, rng: random.Random) -> KeyProposal:
         """One random change of one position (the choice always differs)."""
         values = list(self.decode(key))
         i = rng.randrange(len(self.choices))
         old = values[i]
         values[i] = rng.choice([o for o in self.choices[i] if o != old])
-        return Proposal(key=self.encode(values), operator="mutate", parents=(key,),
+        return KeyProposal(key=self.encode(values), operator="mutate", parents=(key,),
                         text=f"{self.labels[i]}: {old} -> {values[i]}")
 
-    def recombine(self, a: str, b: str, rng: random.Random) -> Proposal:
+    def recombine(self, a: str, b: str, rng: random.Random) -> KeyProposal:
         """Each position from parent a or parent b, with equal odds."""
         va, vb = self.decode(a), self.decode(b)
         values = [x if rng.random() < 0.5 else y for x, y in zip(va, vb, strict=True)]
-        return Proposal(key=self.encode(values), operator="recombine", parents=(a, b),
+        return KeyProposal(key=self.encode(values), operator="recombine", parents=(a, b),
                         text="positions mixed from two parents")
 
 
@@ -174,13 +174,13 @@ class TabularProposer(Proposer):
     def hypotheses(self) -> list[str]:
         return list(self._hypotheses)
 
-    def sample(self, hypothesis: str, rng: random.Random, n: int) -> list[Proposal]:
+    def sample(self, hypothesis: str, rng: random.Random, n: int) -> list[KeyProposal]:
         h = self._hypotheses.get(hypothesis)
         weights = h.weights if h is not None else None
-        return [Proposal(key=self.grammar.random_key(rng, weights), operator="sample",
+        return [KeyProposal(key=self.grammar.random_key(rng, weights), operator="sample",
                          text=f"sampled: {hypothesis}") for _ in range(n)]
 
-    def children(self, key: str, rng: random.Random, n: int, partners: Sequence[str] = ()) -> list[Proposal]:
+    def children(self, key: str, rng: random.Random, n: int, partners: Sequence[str] = ()) -> list[KeyProposal]:
         found = self.grammar.neighbours(key)
         rng.shuffle(found)
         mixed = [self.grammar.recombine(key, p, rng) for p in partners if p != key
