@@ -23,8 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from agentnas.records.journal import SCHEMA_VERSION as PAYLOAD_VERSION
+
 JOURNAL_FILE = "journal.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the table layout; what the payloads hold is versioned apart (records.journal)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -94,6 +96,8 @@ class Journal:
                 self._db.executescript(_SCHEMA)
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = self._db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
+            found = self._db.execute("SELECT value FROM meta WHERE name='payloads'").fetchone()
+            payloads = int(found[0]) if found else 1  # journals from before payloads were versioned
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise JournalError(f"{self.path} is not an agentnas journal ({e}); it was left untouched") from e
@@ -104,6 +108,15 @@ class Journal:
         if row is None or int(row[0]) != SCHEMA_VERSION:
             self._db.close()
             raise JournalError(f"{self.path}: journal schema {row and row[0]} is not {SCHEMA_VERSION}")
+        if payloads > PAYLOAD_VERSION:
+            self._db.close()
+            raise JournalError(f"{self.path} was written by a newer agentnas (payload version {payloads}, this one "
+                               f"reads up to {PAYLOAD_VERSION}); upgrade agentnas to open it")
+        self.payload_version = payloads  # older payloads are migrated on read (agentnas.records.journal)
+        if not read_only and payloads < PAYLOAD_VERSION:
+            # from now on this journal also holds current payloads; older entries still read through the records
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('payloads', ?)", (str(PAYLOAD_VERSION),))
+            self.payload_version = PAYLOAD_VERSION
 
     def _problems(self) -> list[str]:
         """What is wrong with an existing file ([] when it is a whole journal): its schema table

@@ -89,3 +89,42 @@ def test_kill_during_appends_leaves_every_committed_entry_whole(tmp_path: Path) 
         assert [int(e.key) for e in rows] == list(range(len(rows)))
         assert all(e.payload == {"i": int(e.key), "blob": "x" * 5000} for e in rows)
         j.append("event", "after", {"ok": True})  # still writable
+
+
+def test_a_journal_written_before_payloads_were_versioned_reads_and_upgrades(tmp_path: Path) -> None:
+    import sqlite3
+
+    from agentnas.journal.tree import RunTree
+    from agentnas.records import SCHEMA_VERSION
+
+    with open_journal(tmp_path) as j:  # the shapes version 1 wrote: no graph hash, slot, refill, fidelity fraction
+        j.append("hypothesis", "h000", {"text": "wider", "source": "researcher", "iteration": 0})
+        j.append("node", "i00000-c0", {"hypothesis_id": "h000", "parent_id": None, "iteration": 0, "code": "x = 1\n",
+                                       "arch": None, "status": "scored", "operator": "seed", "description": "d",
+                                       "params": 10, "mean": 0.5, "std": 0.1, "code_hash": "abc"})
+        j.append("experiment", "i00000-c0", {"node_id": "i00000-c0", "status": "ok", "val_accuracy": 0.9,
+                                             "test_accuracy": 0.8, "iteration": 0, "fidelity": "full"})
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        db.execute("DELETE FROM meta WHERE name='payloads'")  # as an old journal has it
+    with open_journal(tmp_path, read_only=True) as j:
+        assert j.payload_version == 1
+        tree = RunTree.from_journal(j)
+    assert tree.best() is not None and tree.best().val_accuracy == 0.9  # type: ignore[union-attr]
+    assert tree.search.visits("h000") == 1
+    with open_journal(tmp_path) as j:
+        assert j.payload_version == SCHEMA_VERSION
+
+
+def test_a_journal_from_a_newer_agentnas_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    import sqlite3
+
+    from agentnas.journal import JournalError
+
+    with open_journal(tmp_path) as j:
+        j.append("event", "e", {"kind": "x"})
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('payloads', '99')")
+    before = (tmp_path / "journal.sqlite").read_bytes()
+    with pytest.raises(JournalError, match="newer agentnas"):
+        open_journal(tmp_path)
+    assert (tmp_path / "journal.sqlite").read_bytes() == before
