@@ -89,7 +89,7 @@ class LLMConfig(BaseModel):
     engineer_model: str | None = None
     analyst_model: str | None = None
     timeout_s: float = Field(default=600.0, gt=0)  # the openai SDK's own default; slow local models need more
-    check_timeout_s: float = Field(default=5.0, gt=0)
+    check_timeout_s: float = Field(default=30.0, gt=0)  # a busy local server answers slowly; a dead one refuses at once
     max_retries: int = Field(default=4, ge=0)
     backoff_base_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)
