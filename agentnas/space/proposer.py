@@ -44,9 +44,10 @@ from agentnas.space.grammar import (
 )
 from agentnas.space.mutate import OPERATORS, Mutator, crossover, mutation_order
 from agentnas.space.render import render
-from agentnas.space.sampler import SamplerConfig, Weights, fit_budget, sample
+from agentnas.space.sampler import fit_budget, sample
 from agentnas.space.shapes import analyse, input_to_shape, repair
 from agentnas.space.steering import KEYWORDS, Steering, input_words, steer
+from agentnas.space.weights import SamplerConfig, Weights
 
 Operator = Literal["sample", "mutate", "recombine", "seed"]
 Seed = int | np.random.Generator | random.Random | None
