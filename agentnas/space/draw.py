@@ -28,27 +28,7 @@ from typing import cast
 
 import numpy as np
 
-from agentnas.space.grammar import (
-    ACTS,
-    GLU,
-    NORMS,
-    SE,
-    Act,
-    ActKind,
-    Attention,
-    Branch,
-    Conv,
-    Identity,
-    Linear,
-    Node,
-    Norm,
-    NormKind,
-    Pool,
-    Residual,
-    Seq,
-    Shuffle,
-    Split,
-)
+from agentnas.space import grammar as g
 from agentnas.space.shapes import Shape, split_sizes
 from agentnas.space.weights import SamplerConfig, Weights, round_width
 
@@ -60,8 +40,8 @@ class Draw:
 
     def __init__(self, rng: np.random.Generator, weights: Weights, cfg: SamplerConfig, rank: int) -> None:
         self.rng, self.w, self.cfg, self.rank = rng, weights, cfg, rank
-        self.act = cast(ActKind, weights.pick(rng, "act", ACTS))
-        self.norm: str = weights.pick(rng, "norm", (*NORMS, "none"))
+        self.act = cast(g.ActKind, weights.pick(rng, "act", g.ACTS))
+        self.norm: str = weights.pick(rng, "norm", (*g.NORMS, "none"))
         self.order = weights.pick(rng, "order", ("post", "pre"))
 
     # small choices ---------------------------------------------------------------
@@ -83,15 +63,15 @@ class Draw:
         ok = [d for d in DILATIONS if d * (kernel - 1) + 1 <= max(x.spatial, default=1)]
         return self.int_choice(ok) if ok else 1
 
-    def act_node(self) -> Act:
-        kind = self.act if self.rng.random() < 0.9 else self.w.pick(self.rng, "act", ACTS)
-        return Act(kind=cast(ActKind, kind))
+    def act_node(self) -> g.Act:
+        kind = self.act if self.rng.random() < 0.9 else self.w.pick(self.rng, "act", g.ACTS)
+        return g.Act(kind=cast(g.ActKind, kind))
 
-    def norm_nodes(self, x: Shape) -> list[Node]:
-        kind = self.norm if self.rng.random() < 0.9 else self.w.pick(self.rng, "norm", NORMS)
+    def norm_nodes(self, x: Shape) -> list[g.Node]:
+        kind = self.norm if self.rng.random() < 0.9 else self.w.pick(self.rng, "norm", g.NORMS)
         if kind == "none":
             return []
-        return [Norm(kind=cast(NormKind, kind), groups=math.gcd(x.channels, 8) if kind == "group" else 8)]
+        return [g.Norm(kind=cast(g.NormKind, kind), groups=math.gcd(x.channels, 8) if kind == "group" else 8)]
 
     # units and cells ----------------------------------------------------------------
     def fit_dilation(self, kernel: int, d: int, x: Shape) -> int:
@@ -103,7 +83,7 @@ class Draw:
     def unit_kinds(self) -> tuple[str, ...]:
         return ("conv", "dwsep", "glu", "pool", "linear") if self.rank else ("linear", "glu")
 
-    def core(self, x: Shape, kind: str, out: int | None = None, dilation: int | None = None) -> list[Node]:
+    def core(self, x: Shape, kind: str, out: int | None = None, dilation: int | None = None) -> list[g.Node]:
         """The computation of a unit without its norm and activation."""
         if kind == "pool" and out is not None and out != x.channels:
             kind = "conv"
@@ -113,18 +93,18 @@ class Draw:
             groups = 1
             if self.w.chance(self.rng, "conv.grouped"):
                 groups = math.gcd(math.gcd(x.channels, out or x.channels), self.int_choice((2, 4, 8)))
-            return [Conv(out=out, kernel=k, dilation=d, groups=groups)]
+            return [g.Conv(out=out, kernel=k, dilation=d, groups=groups)]
         if kind == "dwsep":
             k = self.kernel(x)
             d = self.fit_dilation(k, dilation, x) if dilation is not None else self.dilation(k, x)
-            return [Conv(depthwise=True, kernel=k, dilation=d), *self.norm_nodes(x), Linear(out=out)]
+            return [g.Conv(depthwise=True, kernel=k, dilation=d), *self.norm_nodes(x), g.Linear(out=out)]
         if kind == "glu":
-            return [GLU(out=out, kernel=self.int_choice((1, 3, 5), (2.0, 2.0, 1.0)) if self.rank else 1)]
+            return [g.GLU(out=out, kernel=self.int_choice((1, 3, 5), (2.0, 2.0, 1.0)) if self.rank else 1)]
         if kind == "pool":
-            return [Pool(kind="max" if self.rng.random() < 0.5 else "avg", kernel=3, stride=1)]
-        return [Linear(out=out)]
+            return [g.Pool(kind="max" if self.rng.random() < 0.5 else "avg", kernel=3, stride=1)]
+        return [g.Linear(out=out)]
 
-    def unit(self, x: Shape, out: int | None = None, dilation: int | None = None) -> list[Node]:
+    def unit(self, x: Shape, out: int | None = None, dilation: int | None = None) -> list[g.Node]:
         """One computation unit reading x, with norm and activation; `out` forces its output channels."""
         kind = self.w.pick(self.rng, "unit", self.unit_kinds())
         if kind == "pool" and out is not None and out != x.channels:
@@ -135,14 +115,14 @@ class Draw:
         y = Shape(out or x.channels, x.spatial)
         if self.order == "pre":
             return [*self.norm_nodes(x), self.act_node(), *core]
-        tail: list[Node] = [] if kind == "glu" else [self.act_node()]
+        tail: list[g.Node] = [] if kind == "glu" else [self.act_node()]
         return [*core, *self.norm_nodes(y), *tail]
 
     def cell(self, x: Shape, level: int, out: int | None = None, n: int | None = None,
-             dilation: int | None = None) -> Node:
+             dilation: int | None = None) -> g.Node:
         """A short sequence of units (the first one sets `out` channels); may nest a block."""
         n = n or self.int_choice((1, 2, 3), (2.0, 3.0, 1.0))
-        nodes: list[Node] = []
+        nodes: list[g.Node] = []
         for i in range(n):
             o = out if i == 0 else None
             nest = level + 2 < self.cfg.max_depth and o is None and self.rng.random() < 0.08 / (1 + level)
@@ -150,7 +130,7 @@ class Draw:
                 nodes.append(self.block(Shape(out or x.channels, x.spatial), level + 1))
             else:
                 nodes.extend(self.unit(x if i == 0 else Shape(out or x.channels, x.spatial), o, dilation))
-        return Seq(children=tuple(nodes))
+        return g.Seq(children=tuple(nodes))
 
     # blocks ---------------------------------------------------------------------------
     def block_kinds(self, x: Shape) -> list[str]:
@@ -161,65 +141,66 @@ class Draw:
             kinds.remove("split")
         return kinds
 
-    def block(self, x: Shape, level: int = 0, dilation: int | None = None, kind: str | None = None) -> Node:
+    def block(self, x: Shape, level: int = 0, dilation: int | None = None, kind: str | None = None) -> g.Node:
         """A channel- and size-preserving block reading x (of the given kind, else drawn)."""
         kind = kind or self.w.pick(self.rng, "block", self.block_kinds(x))
         if kind == "residual":
             body = self.cell(x, level + 1, n=self.int_choice((1, 2, 3), (1.0, 4.0, 1.0)), dilation=dilation)
-            if self.order == "post" and isinstance(body, Seq) and isinstance(body.children[-1], Act):
+            if self.order == "post" and isinstance(body, g.Seq) and isinstance(body.children[-1], g.Act):
                 # ResNet v1: the last activation moves after the addition
-                return Seq(children=(Residual(body=Seq(children=body.children[:-1])), body.children[-1]))
-            return Residual(body=body)
+                return g.Seq(children=(g.Residual(body=g.Seq(children=body.children[:-1])), body.children[-1]))
+            return g.Residual(body=body)
         if kind == "plain":
             return self.cell(x, level + 1, dilation=dilation)
         if kind == "gated":
-            inner = Seq(children=(self.cell(x, level + 1, dilation=dilation),
-                                  SE(reduction=self.int_choice((2, 4, 8), (1.0, 2.0, 1.0)))))
-            return Residual(body=inner) if self.w.chance(self.rng, "block.residual") else inner
+            inner = g.Seq(children=(self.cell(x, level + 1, dilation=dilation),
+                                  g.SE(reduction=self.int_choice((2, 4, 8), (1.0, 2.0, 1.0)))))
+            return g.Residual(body=inner) if self.w.chance(self.rng, "block.residual") else inner
         if kind == "mlp":
             e = self.int_choice((2, 4))
             hidden = round_width(x.channels * e, 4, self.cfg.max_width * 4)
             norm = self.norm_nodes(x)
-            return Residual(body=Seq(children=(*norm, Linear(out=hidden), self.act_node(), Linear(out=x.channels))))
+            layers = (*norm, g.Linear(out=hidden), self.act_node(), g.Linear(out=x.channels))
+            return g.Residual(body=g.Seq(children=layers))
         if kind == "attention":
             heads = max(h for h in (1, 2, 4, 8) if x.channels % h == 0 and x.channels // h >= 4)
-            kind_norm = cast(NormKind, "layer" if self.norm in ("layer", "none") else self.norm)
-            attn = Residual(body=Seq(children=(Norm(kind=kind_norm, groups=math.gcd(x.channels, 8)),
-                                               Attention(heads=heads))))
+            kind_norm = cast(g.NormKind, "layer" if self.norm in ("layer", "none") else self.norm)
+            attn = g.Residual(body=g.Seq(children=(g.Norm(kind=kind_norm, groups=math.gcd(x.channels, 8)),
+                                               g.Attention(heads=heads))))
             if self.rng.random() < 0.5:
                 return attn
             e = self.int_choice((2, 4))
-            mlp = Residual(body=Seq(children=(Norm(kind=kind_norm, groups=math.gcd(x.channels, 8)),
-                                              Linear(out=x.channels * e), self.act_node(), Linear(out=x.channels))))
-            return Seq(children=(attn, mlp))
+            mlp = g.Residual(body=g.Seq(children=(g.Norm(kind=kind_norm, groups=math.gcd(x.channels, 8)),
+                                              g.Linear(out=x.channels * e), self.act_node(), g.Linear(out=x.channels))))
+            return g.Seq(children=(attn, mlp))
         if kind == "branch":
             n = self.int_choice((2, 3), (3.0, 1.0))
             merge = self.w.pick(self.rng, "merge", ("add", "concat"))
             if merge == "concat" and x.channels >= 2 * n:
                 sizes = split_sizes(x.channels, n)
                 branches = [self.cell(x, level + 1, out=s) for s in sizes]
-                return Branch(merge="concat", branches=tuple(branches))
+                return g.Branch(merge="concat", branches=tuple(branches))
             branches = [self.cell(x, level + 1) for _ in range(n)]
             if self.rng.random() < 0.3:
-                branches[-1] = Identity()
-            return Branch(merge="add", branches=tuple(branches))
+                branches[-1] = g.Identity()
+            return g.Branch(merge="add", branches=tuple(branches))
         # split: channels routed into groups, one cell each, optionally shuffled back together
         n = self.int_choice((2, 4), (3.0, 1.0)) if x.channels >= 8 else 2
         parts = [self.cell(Shape(s, x.spatial), level + 1) for s in split_sizes(x.channels, n)]
-        nodes: list[Node] = [Split(parts=tuple(parts))]
+        nodes: list[g.Node] = [g.Split(parts=tuple(parts))]
         if x.channels % n == 0 and self.rng.random() < 0.5:
-            nodes.append(Shuffle(groups=n))
-        return Seq(children=tuple(nodes))
+            nodes.append(g.Shuffle(groups=n))
+        return g.Seq(children=tuple(nodes))
 
-    def downsample(self, x: Shape, out: int) -> list[Node]:
+    def downsample(self, x: Shape, out: int) -> list[g.Node]:
         kind = self.w.pick(self.rng, "down", ("conv", "pool", "none"))
         if kind == "conv":
-            core: list[Node] = [Conv(out=out, kernel=3, stride=2)]
+            core: list[g.Node] = [g.Conv(out=out, kernel=3, stride=2)]
             return [*core, *self.norm_nodes(Shape(out, x.spatial)), self.act_node()]
-        nodes: list[Node] = []
+        nodes: list[g.Node] = []
         if kind == "pool":
-            nodes.append(Pool(kind="max" if self.rng.random() < 0.6 else "avg", kernel=3, stride=2))
+            nodes.append(g.Pool(kind="max" if self.rng.random() < 0.6 else "avg", kernel=3, stride=2))
         if out != x.channels:
-            nodes.append(Linear(out=out) if self.rng.random() < 0.5 else Conv(out=out, kernel=3))
+            nodes.append(g.Linear(out=out) if self.rng.random() < 0.5 else g.Conv(out=out, kernel=3))
         return nodes
 

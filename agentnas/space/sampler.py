@@ -13,24 +13,8 @@ from typing import cast
 
 import numpy as np
 
+from agentnas.space import grammar as g
 from agentnas.space.draw import DILATIONS, Draw
-from agentnas.space.grammar import (
-    GLU,
-    Arch,
-    Conv,
-    Head,
-    HeadPool,
-    Linear,
-    Node,
-    NormKind,
-    Seq,
-    Stem,
-    canonical,
-    count_leaves,
-    depth,
-    kids,
-    with_kids,
-)
 from agentnas.space.shapes import Shape, analyse, body_input, infer, input_to_shape, repair
 from agentnas.space.weights import BASE_WEIGHTS, SamplerConfig, Weights, round_width
 
@@ -38,29 +22,29 @@ __all__ = ["BASE_WEIGHTS", "DILATIONS", "Draw", "SamplerConfig", "Weights", "dra
            "sample", "scale_widths", "within_limits"]
 
 
-def _stem(d: Draw, x: Shape, width: int) -> Stem:
-    norm = None if d.norm == "none" else cast(NormKind, d.norm)
+def _stem(d: Draw, x: Shape, width: int) -> g.Stem:
+    norm = None if d.norm == "none" else cast(g.NormKind, d.norm)
     if x.rank == 0:
         kind = d.w.pick(d.rng, "stem", ("signal", "dense")) if x.channels >= 8 else "dense"
         if kind == "dense":
-            return Stem(kind="dense", out=width, kernel=1, norm=norm, act=d.act)
-        return Stem(kind="signal", out=width, kernel=d.int_choice((3, 5, 7)), norm=norm, act=d.act)
+            return g.Stem(kind="dense", out=width, kernel=1, norm=norm, act=d.act)
+        return g.Stem(kind="signal", out=width, kernel=d.int_choice((3, 5, 7)), norm=norm, act=d.act)
     stride = 2 if min(x.spatial) >= 32 and d.rng.random() < 0.2 else 1
-    return Stem(kind="conv", out=width, kernel=d.int_choice((3, 5, 7), (3.0, 2.0, 1.0)), stride=stride,
+    return g.Stem(kind="conv", out=width, kernel=d.int_choice((3, 5, 7), (3.0, 2.0, 1.0)), stride=stride,
                 norm=norm, act=d.act)
 
 
-def _head(d: Draw, y: Shape) -> Head:
-    pools: tuple[HeadPool, ...] = ("avg", "max", "avgmax", "flatten")
+def _head(d: Draw, y: Shape) -> g.Head:
+    pools: tuple[g.HeadPool, ...] = ("avg", "max", "avgmax", "flatten")
     if y.rank and y.channels * math.prod(y.spatial) > 2048:
         pools = pools[:3]
-    pool = cast(HeadPool, "flatten" if y.rank == 0 else d.w.pick(d.rng, "head", pools))
+    pool = cast(g.HeadPool, "flatten" if y.rank == 0 else d.w.pick(d.rng, "head", pools))
     hidden = d.int_choice((32, 64, 128)) if d.w.chance(d.rng, "head.hidden") else None
-    return Head(pool=pool, hidden=hidden, act=d.act)
+    return g.Head(pool=pool, hidden=hidden, act=d.act)
 
 
 def draw(input_shape: tuple[int, ...], rng: np.random.Generator, weights: Weights,
-         cfg: SamplerConfig) -> Arch:
+         cfg: SamplerConfig) -> g.Arch:
     """One unconstrained draw from the grammar (valid for the input shape, budget not checked)."""
     x0 = input_to_shape(input_shape)
     d = Draw(rng, weights, cfg, x0.rank)
@@ -71,12 +55,12 @@ def draw(input_shape: tuple[int, ...], rng: np.random.Generator, weights: Weight
     width = round_width(d.int_choice(cfg.widths, prior) * scale, cfg.min_width, cfg.max_width)
     stem = _stem(d, x0, width)
     d.rank = 0 if stem.kind == "dense" else 1 if stem.kind == "signal" else x0.rank
-    x = x0_body = body_input(Arch(stem=stem), input_shape)
+    x = x0_body = body_input(g.Arch(stem=stem), input_shape)
     dz = weights["depth"]
     n_stages = d.int_choice(range(1, cfg.max_stages + 1), [2.0 * dz**i * (0.6**i) for i in range(cfg.max_stages)])
-    stages: list[Node] = []
+    stages: list[g.Node] = []
     for s in range(n_stages):
-        nodes: list[Node] = []
+        nodes: list[g.Node] = []
         if s > 0:
             can_down = x.rank > 0 and min(x.spatial) >= 4
             grow = d.int_choice((1, 2, 3), (1.0, 2.0, 1.0)) if can_down else d.int_choice((1, 2), (2.0, 1.0))
@@ -84,52 +68,52 @@ def draw(input_shape: tuple[int, ...], rng: np.random.Generator, weights: Weight
             if can_down:
                 nodes += d.downsample(x, out)
             elif out != x.channels:
-                nodes.append(Linear(out=out) if x.rank == 0 else Conv(out=out, kernel=3))
-            x = infer(Seq(children=tuple(nodes)), x) if nodes else x
+                nodes.append(g.Linear(out=out) if x.rank == 0 else g.Conv(out=out, kernel=3))
+            x = infer(g.Seq(children=tuple(nodes)), x) if nodes else x
         n_blocks = d.int_choice(range(1, cfg.max_blocks + 1), [3.0 * dz**i * (0.7**i) for i in range(cfg.max_blocks)])
         schedule = x.rank > 0 and d.w.chance(d.rng, "stage.dilation_schedule")
         if schedule:  # WaveNet-style: dilation 1, 2, 4, 8 over the stage's blocks
             n_blocks = max(n_blocks, min(cfg.max_blocks + 1, 4))
         for b in range(n_blocks):
             nodes.append(d.block(x, 0, dilation=2**b if schedule else None))
-        stages.append(Seq(children=tuple(nodes)))
-    body = canonical(Seq(children=tuple(stages)))
+        stages.append(g.Seq(children=tuple(nodes)))
+    body = g.canonical(g.Seq(children=tuple(stages)))
     y = infer(body, x0_body)
-    return repair(Arch(stem=stem, body=body, head=_head(d, y)), input_shape)
+    return repair(g.Arch(stem=stem, body=body, head=_head(d, y)), input_shape)
 
 
-def scale_widths(arch: Arch, factor: float, cfg: SamplerConfig) -> Arch:
+def scale_widths(arch: g.Arch, factor: float, cfg: SamplerConfig) -> g.Arch:
     """All explicit widths (stem, convs, linears, gated units, head) scaled by `factor`."""
     def w(v: int | None) -> int | None:
         return None if v is None else round_width(v * factor, cfg.min_width, cfg.max_width * 4)
 
-    def go(node: Node) -> Node:
-        children = kids(node)
+    def go(node: g.Node) -> g.Node:
+        children = g.kids(node)
         if children:
-            return with_kids(node, tuple(go(c) for c in children))
-        if isinstance(node, Conv | Linear | GLU) and node.out is not None:
+            return g.with_kids(node, tuple(go(c) for c in children))
+        if isinstance(node, g.Conv | g.Linear | g.GLU) and node.out is not None:
             return node.model_copy(update={"out": w(node.out)})
         return node
 
     stem = arch.stem.model_copy(update={"out": w(arch.stem.out)})
     head = arch.head.model_copy(update={"hidden": w(arch.head.hidden)})
-    return Arch(version=arch.version, stem=stem, body=go(arch.body), head=head)
+    return g.Arch(version=arch.version, stem=stem, body=go(arch.body), head=head)
 
 
-def within_limits(arch: Arch, input_shape: tuple[int, ...], num_classes: int, cfg: SamplerConfig) -> bool:
-    if depth(arch.body) > cfg.max_depth or count_leaves(arch.body) > cfg.max_leaves:
+def within_limits(arch: g.Arch, input_shape: tuple[int, ...], num_classes: int, cfg: SamplerConfig) -> bool:
+    if g.depth(arch.body) > cfg.max_depth or g.count_leaves(arch.body) > cfg.max_leaves:
         return False
     stats = analyse(arch, input_shape, num_classes)
     return (cfg.max_params is None or stats.params <= cfg.max_params) and \
         (cfg.max_macs is None or stats.macs <= cfg.max_macs)
 
 
-def fit_budget(arch: Arch, input_shape: tuple[int, ...], num_classes: int, cfg: SamplerConfig) -> Arch | None:
+def fit_budget(arch: g.Arch, input_shape: tuple[int, ...], num_classes: int, cfg: SamplerConfig) -> g.Arch | None:
     """`arch` itself if within limits, else a narrower copy that is, else None."""
     for _ in range(6):
         if within_limits(arch, input_shape, num_classes, cfg):
             return arch
-        if depth(arch.body) > cfg.max_depth or count_leaves(arch.body) > cfg.max_leaves:
+        if g.depth(arch.body) > cfg.max_depth or g.count_leaves(arch.body) > cfg.max_leaves:
             return None
         stats = analyse(arch, input_shape, num_classes)
         ratios = [stats.params / cfg.max_params if cfg.max_params else 0.0,
@@ -139,7 +123,7 @@ def fit_budget(arch: Arch, input_shape: tuple[int, ...], num_classes: int, cfg: 
 
 
 def sample(input_shape: tuple[int, ...], num_classes: int, rng: np.random.Generator,
-           weights: Weights | None = None, cfg: SamplerConfig | None = None) -> Arch:
+           weights: Weights | None = None, cfg: SamplerConfig | None = None) -> g.Arch:
     """A valid architecture within the config's limits; raises RuntimeError if none is found."""
     cfg = cfg or SamplerConfig()
     weights = weights or Weights()

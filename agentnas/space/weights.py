@@ -1,7 +1,7 @@
 """What the sampler draws with: the production weights and the bounds of a draw.
 
 `BASE_WEIGHTS` weighs every choice of the productions (draw.py); `Weights` multiplies it
-by the steering factors of a hypothesis text (steering.py). `SamplerConfig` bounds the
+by the keyword factors of a hypothesis text (keywords.py). `SamplerConfig` bounds the
 trees (depth, leaves, widths) and the budget (parameters and multiply-adds).
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentnas.space.steering import Steering
+from agentnas.space.keywords import KeywordBias
 
 BASE_WEIGHTS: dict[str, float] = {
     # block productions
@@ -56,8 +56,8 @@ class SamplerConfig:
 class Weights:
     """Production weights: the base table times the steering factors."""
 
-    def __init__(self, steering: Steering | None = None, base: dict[str, float] | None = None) -> None:
-        self.steering = steering or Steering()
+    def __init__(self, steering: KeywordBias | None = None, base: dict[str, float] | None = None) -> None:
+        self.steering = steering or KeywordBias()
         self.table = {k: v * self.steering.factor(k) for k, v in (base or BASE_WEIGHTS).items()}
 
     def __getitem__(self, key: str) -> float:
