@@ -2,8 +2,10 @@
 
 Each `Behaviour` answers a request the way small local models were seen to: the same answer
 every time, code without any JSON, JSON in a fenced block with prose around it, the answer in
-a tool call with `content: null`, no `usage`, a reply cut by the token limit, or an echo of a
-JSON schema instead of a filled object. Hypothesis, repair and lesson requests get a fitting
+a tool call with `content: null`, no `usage`, a reply cut by the token limit, an echo of a
+JSON schema instead of a filled object, or (`echo_format`, seen with Qwen2.5-Coder-1.5B) the
+prompt's reply-format paragraph copied before an answer laid out under markdown headings.
+Hypothesis, repair and lesson requests get a fitting
 answer in the same style, so a whole run can be driven by one behaviour.
 """
 
@@ -50,6 +52,21 @@ def kind_of(request: RecordedRequest) -> str:
     return "proposal"
 
 
+def reply_format(request: RecordedRequest) -> str:
+    """The prompt's '## Reply format' paragraph, as a model copies it."""
+    text = str(request.messages[-1].get("content", ""))
+    return text.split("## Reply format", 1)[-1].strip() if "## Reply format" in text else ""
+
+
+def _in_words(kind: str, n: int) -> str:
+    if kind == "hypothesis":
+        return f"## Title:\n**Wider layers**\n\n### Description:\nwider hidden layers ({n}) [K1]"
+    if kind == "lesson":
+        return "### Lesson:\nWider layers helped a little.\nEvidence: K1"
+    code = MLP.format(h=16 + 8 * n)
+    return f"### Changes:\nwidened the hidden layer\n```python\n{code}```"
+
+
 def _wrap(obj: dict[str, object], style: str) -> Reply:
     if style == "fenced_json":
         return Reply.text(f"Sure! Here is the answer.\n```json\n{json.dumps(obj, indent=1)}\n```\nHope this helps.")
@@ -78,6 +95,8 @@ class Behaviour:
         kind = kind_of(request)
         self.seen[kind] += 1
         n = next(self._n)
+        if self.style == "echo_format":
+            return Reply.text(reply_format(request) + "\n\n" + _in_words(kind, n))
         if kind == "hypothesis":
             return _wrap({"title": "width", "text": f"wider hidden layers ({n})", "rationale": "capacity"},
                          self._json_style())

@@ -7,7 +7,7 @@ evaluation budget). A role that may not call falls back to its offline twin (the
 the offline lesson) or gives up (the engineer), so the bound holds whatever the model does.
 
 `clean_note` keeps rationales and lessons from quoting earlier lessons: small models copy
-what the prompt showed them ("LessonReply: The previous attempt failed with: 'LessonReply: …"), and a
+what the prompt showed them ("Lesson: The previous attempt failed with: 'Lesson: …"), and a
 note that carries its ancestors grows with every generation.
 """
 
@@ -42,7 +42,7 @@ class CallBudget:
 
 def clean_note(text: str, shown: Iterable[str] = (), limit: int = 400) -> str:
     """`text` without copies of the texts in `shown` (earlier lessons and notes the prompt held),
-    without 'LessonReply:'-style labels, on one line, at most `limit` characters (cut at a word)."""
+    without 'Lesson:'-style labels, on one line, at most `limit` characters (cut at a word)."""
     out = text
     for s in sorted({s.strip() for s in shown if len(s.strip()) >= _MIN_QUOTED}, key=len, reverse=True):
         out = out.replace(s, " ")

@@ -2,7 +2,7 @@
 
 One "proposal" is the real path of the researcher's mutate step: assemble the prompt (MNIST-1D
 task, the example CNN as parent, two siblings, retrieved items), one chat completion through
-the `openai` client with our retries, ledger and cassette, then parse and validate the ProposalReply.
+the `openai` client with our retries, ledger and cassette, then parse and validate the proposal.
 The baseline is the same request body POSTed with httpx and the JSON decoded, nothing else:
 the difference is the layer's own overhead. Measured streamed and not streamed.
 

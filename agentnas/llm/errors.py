@@ -61,6 +61,7 @@ class InvalidReplyKind(StrEnum):
     NO_JSON = "no_json"       # prose with neither a JSON object nor usable fenced code
     SCHEMA = "schema"         # a JSON object that does not validate against the schema
     TRUNCATED = "truncated"   # the reply hit the token limit before the object was complete
+    ECHO = "echo"             # the reply only repeated the prompt's reply-format instructions
 
 
 class InvalidReply(LLMError):

@@ -41,7 +41,7 @@ class Prompt(BaseModel):
     role: str
     reply: str
     messages: tuple[ChatMessage, ...]
-    evidence_ids: tuple[str, ...] = ()   # every id shown, to check a LessonReply's citations
+    evidence_ids: tuple[str, ...] = ()   # every id shown, to check a lesson's citations
     dropped: tuple[str, ...] = ()        # optional sections left out to keep within the prompt cap
 
     @property
@@ -88,10 +88,10 @@ _MODULE_DOC = re.compile(r'\A\s*(?:"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\')\s*\n')
 def _candidate(title: str, c: CandidateBrief, *, code: bool = True) -> str:
     lines = [f"## {title} [{c.id}]"]
     if c.hypothesis:
-        lines.append(f"HypothesisReply: {c.hypothesis.strip()}")
+        lines.append(f"Hypothesis: {c.hypothesis.strip()}")
     lines.append(f"Result: {_result(c.result)}")
     if c.lesson:
-        lines.append(f"LessonReply: {c.lesson.strip()}")
+        lines.append(f"Lesson: {c.lesson.strip()}")
     if code and c.code:
         lines.append(f"```python\n{_MODULE_DOC.sub('', c.code, count=1).strip()}\n```")
     return "\n".join(lines)
@@ -143,7 +143,7 @@ def _hypothesis(ctx: PromptContext) -> str:
     h = ctx.hypothesis
     assert h is not None
     hid = f" [{ctx.hypothesis_id}]" if ctx.hypothesis_id else ""
-    lines = [f"## HypothesisReply to test{hid}: {h.title.strip()}", h.text.strip()]
+    lines = [f"## Hypothesis to test{hid}: {h.title.strip()}", h.text.strip()]
     if h.rationale:
         lines.append(f"Rationale: {h.rationale.strip()}")
     return "\n".join(lines)

@@ -30,6 +30,33 @@ def _code(v: Any) -> Any:
     return code + "\n"
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def drop_echo(prose: str, instructions: str) -> str:
+    """`prose` without the sentences of `instructions` it repeats word for word.
+
+    Small models often start a reply by copying the prompt's reply-format paragraph ("On the first
+    line, a short title for the idea…") before, or instead of, their answer; taken as the answer,
+    the copy became a hypothesis's title. Only sentences of two words or more count, compared
+    case-insensitively with any whitespace, so a reply that merely uses a word of the instructions
+    keeps it."""
+    for sentence in _SENTENCE_END.split(instructions.strip()):
+        words = sentence.split()
+        if len(words) < 2:
+            continue
+        pattern = r"\s+".join(re.escape(w) for w in words)
+        prose = re.sub(pattern, "", prose, flags=re.IGNORECASE)
+    return re.sub(r"\n\s*\n+", "\n\n", prose).strip()
+
+
+def without_labels(prose: str) -> str:
+    """`prose` without markdown section labels ("## Title:", "### Description:", "**Changes:**"); an
+    "Evidence:" label stays, since it marks the ids a lesson cites."""
+    lines = [_SECTION_LABEL.sub("", ln).strip() for ln in _INLINE_LABEL.sub(r"\n\1", prose).splitlines()]
+    return "\n".join(ln for ln in lines if ln)
+
+
 def _id(v: Any) -> Any:
     return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
@@ -59,6 +86,10 @@ class AgentReply(BaseModel):
 
 
 _LABEL = re.compile(r"^\s*(?:#+\s*|\*\*|__)?\s*(?:title|hypothesis|idea)?\s*[:\-]?\s*", re.IGNORECASE)
+# markdown section labels ("## Title:", "### Description:", "**Expected result:**"): the model's layout,
+# not the idea; a label written mid-line starts a new line first
+_INLINE_LABEL = re.compile(r"\s+(#{1,6}\s*[\w ]{1,40}:)")
+_SECTION_LABEL = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)(?!evidence\b)[\w ]{0,40}:(?:\*\*)?\s*", re.IGNORECASE)
 _EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<ids>.*)$", re.IGNORECASE | re.MULTILINE)
 _CITED = re.compile(r"\[([A-Za-z0-9][\w.:/-]*)\]")
 

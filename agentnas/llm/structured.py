@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agentnas.llm.errors import InvalidReply, InvalidReplyKind
-from agentnas.llm.schemas import AgentReply
+from agentnas.llm.schemas import AgentReply, drop_echo, without_labels
 from agentnas.records import ChatMessage, LLMResponse
 
 T = TypeVar("T", bound=BaseModel)
@@ -200,8 +200,12 @@ def parse_reply(text: str, schema: type[T], *, finish_reason: str | None = None)
                                                and "def build_model" not in text):
         # a reply in words (or words and code); not a JSON object that failed validation, which is no prose
         prose, code = _fenced_code(text)
+        own = drop_echo(prose, schema.instructions)
+        if prose and not own and code is None:
+            raise InvalidReply(InvalidReplyKind.ECHO, "the reply only repeated the reply-format instructions; "
+                               "follow them instead: " + schema.instructions, schema=name, raw=text)
         try:
-            value = schema.from_fallback(prose, code)
+            value = schema.from_fallback(without_labels(own), code)
         except ValidationError as e:
             value, first_error = None, first_error or _errors(e)
         if value is not None:

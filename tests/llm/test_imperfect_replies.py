@@ -10,8 +10,9 @@ from imperfect_models import behaviour
 from llm_support import Sleeps, client
 from scripted_openai import Reply, ScriptedOpenAI, free_port
 
-from agentnas.llm import EndpointDown, InvalidReply, LLMCallFailed, Prompt, ProposalReply, build_prompt
+from agentnas.llm import EndpointDown, HypothesisReply, InvalidReply, LLMCallFailed, Prompt, ProposalReply, build_prompt
 from agentnas.llm.errors import InvalidReplyKind
+from agentnas.llm.structured import parse_reply
 
 from agentnas.bench.llm import mutate_context  # isort: skip  (the real mutate prompt)
 
@@ -51,6 +52,27 @@ def test_a_cut_or_echoed_reply_is_a_typed_failure_not_a_proposal(style: str, kin
     with ScriptedOpenAI(handler=behaviour(style)) as server, pytest.raises(InvalidReply) as info:
         ask(server.base_url)
     assert info.value.kind == kind
+
+
+def test_a_reply_that_copies_the_format_paragraph_first_gives_the_answer_after_it() -> None:
+    with ScriptedOpenAI(handler=behaviour("echo_format")) as server:
+        proposal, _ = ask(server.base_url)
+    assert "def build_model" in proposal.code and "Write one to three sentences" not in proposal.rationale
+    assert proposal.rationale == "widened the hidden layer"
+
+
+def test_a_hypothesis_laid_out_under_headings_takes_its_title_from_the_idea_not_the_labels() -> None:
+    text = (HypothesisReply.instructions + "\n\n## Title: **Dilated residual stack** ### Description: three "
+            "residual blocks with dilations 1, 2, 4 [K1].\n\n### Expected Validation Result:\nabove 0.97")
+    got = parse_reply(text, HypothesisReply).value
+    assert got.title == "Dilated residual stack"
+    assert got.text.startswith("three residual blocks") and "0.97" in got.text and "Title" not in got.text
+
+
+def test_a_reply_that_only_copies_the_format_paragraph_is_an_echo_to_ask_again() -> None:
+    with pytest.raises(InvalidReply) as info:
+        parse_reply(HypothesisReply.instructions, HypothesisReply)
+    assert info.value.kind == InvalidReplyKind.ECHO and "follow them" in info.value.detail
 
 
 def lesson_prompt() -> Prompt:

@@ -80,7 +80,7 @@ def test_missing_optional_sections_are_omitted_cleanly() -> None:
     minimal = PromptContext(task=get_task("mnist1d").spec, parent=CandidateBrief(id="X1", code=CANDIDATE))
     user = build_prompt("mutate", minimal).messages[1].content
     for absent in ("Siblings", "Similar past", "Design knowledge", "Notes from the user", "Constraints",
-                   "HypothesisReply to test"):
+                   "Hypothesis to test"):
         assert absent not in user
     outside_code = re.sub(r"```python\n.*?```", "CODE", user, flags=re.DOTALL)
     assert "\n\n\n" not in outside_code and user.endswith("\n") and not user.endswith("\n\n")
@@ -103,7 +103,7 @@ def test_sections_show_ids_validation_only_and_the_log_tail() -> None:
     text = mutate.messages[1].content
     assert "val_accuracy 0.9123" in text and "0.8765" not in text  # never the test score
     assert "[K1] dilations grow the receptive field (source: Yu & Koltun 2016)" in text
-    assert "## HypothesisReply to test [H4]: dilations" in text and "- try attention" in text
+    assert "## Hypothesis to test [H4]: dilations" in text and "- try attention" in text
     assert text.count("```python") == 1  # siblings are shown without their code
     assert mutate.evidence_ids == ("X1", "X9", "X2", "X3", "X0", "K1", "H4")
     assert mutate.reply_schema.__name__ == "ProposalReply"

@@ -58,6 +58,20 @@ def test_a_model_that_repeats_itself_never_trains_a_model_twice_and_the_budget_i
     assert all("repeated" in f["fallback"] or "parent" in f["fallback"] for f in fallbacks)
 
 
+def test_a_model_that_copies_the_reply_format_first_still_drives_a_run_with_its_own_ideas(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with ScriptedOpenAI(handler=Behaviour("echo_format")) as server:
+        done = agentnas(run_args(run_dir, tmp_path / "cache", 2), server.base_url, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    assert len(doc["experiments"]) == 2 and doc["proposals"]["fallbacks"] == 0
+    with __import__("agentnas.journal", fromlist=["open_journal"]).open_journal(run_dir, read_only=True) as j:
+        hypotheses = [e.payload for e in j.entries("hypothesis")]
+    researched = [h["text"] for h in hypotheses if h["source"] == "researcher"]
+    assert researched and all(t.startswith("Wider layers: wider hidden layers") for t in researched), researched
+    assert not any("On the first line" in json.dumps(h) for h in hypotheses)
+
+
 def test_a_model_the_server_does_not_know_stops_the_run_at_once_with_the_resume_command(tmp_path: Path) -> None:
     with ScriptedOpenAI(handler=Behaviour("json"), strict_models=True, models=("real-model",)) as server:
         done = agentnas(run_args(tmp_path / "run", tmp_path / "cache", 4), server.base_url, tmp_path)
