@@ -19,7 +19,7 @@ from agentnas.config import AgentnasConfig, ConfigError, load_config
 
 # Piped output (logs, CI) gets a wide fixed width instead of rich's 80-column fallback.
 out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default: ./agentnas.toml)")]
 TaskOpt = Annotated[str | None, typer.Option(
