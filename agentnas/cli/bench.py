@@ -263,8 +263,9 @@ def bench_search(
             fail("--plot needs matplotlib, which is not installed; run without --plot or install it")
     try:
         # Progress goes to stderr even with --json (stdout holds only the JSON): a first run
-        # encodes for many minutes and must not look hung.
-        report = run_search_bench(space, dataset, queries, seeds, chosen, cfg.cache_dir, log=err.print)
+        # encodes for many minutes and must not look hung. One line per message, unwrapped.
+        report = run_search_bench(space, dataset, queries, seeds, chosen, cfg.cache_dir,
+                                  log=lambda m: err.print(m, soft_wrap=True, highlight=False))
     except (BenchError, TaskError) as e:
         fail(str(e))
     if plot_path is not None:
