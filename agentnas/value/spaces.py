@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -45,6 +46,7 @@ from agentnas.encode.embed import EncodeMode, EncodingCache, GraphEncoding, enco
 from agentnas.encode.features import FEATURES_VERSION
 from agentnas.encode.threads import one_thread
 from agentnas.evaluator.proxies import compute_proxies, proxy_vector
+from agentnas.signals import STOP_SIGNALS
 from agentnas.space import load_macro, load_nb201, macro_source, nb201_source
 from agentnas.space.nb201 import nb201_computed
 
@@ -153,6 +155,12 @@ def _encode_job(job: _Job) -> tuple[str, GraphEncoding]:
 
 
 def _worker_start() -> None:
+    # The pool ends its workers with TERM once a batch is done; the CLI's handler
+    # (agentnas.signals) would turn that into a traceback, so a worker just ends. Ctrl-C
+    # is the parent's to handle: it leaves the pool, which ends the workers.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # the workers are the parallelism; see one_thread
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,24 @@ def test_encode_progress_says_done_total_rate_and_time_left() -> None:
         progress(done, 4)
     assert lines == ["nb201: encoded 2/4 networks (0.17/s, about 12 s left)",
                      "nb201: encoded 4 network(s) in 24 s (0.17/s; 9 so far)"]
+
+
+def test_encoding_workers_leave_the_cli_signal_handlers_to_the_parent() -> None:
+    # The CLI makes TERM raise (agentnas.signals); the pool ends its idle workers with TERM,
+    # which printed a "Terminated" traceback per worker. A worker starts with the defaults.
+    import torch
+
+    from agentnas import signals
+    from agentnas.value.spaces import _worker_start
+
+    before = {s: signal.getsignal(s) for s in (*signals.STOP_SIGNALS, signal.SIGINT)}
+    threads = torch.get_num_threads()
+    try:
+        signals.install()
+        _worker_start()
+        assert all(signal.getsignal(s) is signal.SIG_DFL for s in signals.STOP_SIGNALS)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # Ctrl-C: the parent ends the pool
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        torch.set_num_threads(threads)
