@@ -155,9 +155,10 @@ def _encode_job(job: _Job) -> tuple[str, GraphEncoding]:
 
 
 def _worker_start() -> None:
-    # The pool ends its workers with TERM once a batch is done; the CLI's handler
-    # (agentnas.signals) would turn that into a traceback, so a worker just ends. Ctrl-C
-    # is the parent's to handle: it leaves the pool, which ends the workers.
+    # A pool left early (an error, Ctrl-C) ends its workers with TERM: under the CLI's
+    # handler (agentnas.signals) that raised in the worker, printed a traceback and could
+    # leave the queue's lock held. A worker dies at once instead. Ctrl-C is the parent's
+    # to handle: it leaves the pool, which ends the workers.
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -173,6 +174,11 @@ def encode_many(jobs: list[_Job], workers: int) -> Iterator[tuple[str, GraphEnco
         return
     with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
         yield from pool.imap_unordered(_encode_job, jobs, chunksize=1)
+        # Workers leave on their own once the queue is drained. Leaving the block ends them
+        # with TERM instead, which under the CLI's handler once left a worker killed while
+        # it held the queue's lock and the pool waiting for the other forever.
+        pool.close()
+        pool.join()
 
 
 def _duration(seconds: float) -> str:

@@ -119,8 +119,9 @@ def test_encode_progress_says_done_total_rate_and_time_left() -> None:
 
 
 def test_encoding_workers_leave_the_cli_signal_handlers_to_the_parent() -> None:
-    # The CLI makes TERM raise (agentnas.signals); the pool ends its idle workers with TERM,
-    # which printed a "Terminated" traceback per worker. A worker starts with the defaults.
+    # The CLI makes TERM raise (agentnas.signals); a pool ends its workers with TERM, which
+    # then printed a traceback per worker and once hung a search (a worker killed holding the
+    # queue's lock). A worker starts with the default handlers: TERM kills it at once.
     import torch
 
     from agentnas import signals
