@@ -246,7 +246,8 @@ def bench_search(
     """Search policies on a tabular benchmark: per method, the mean ± 95 % CI of the TEST
     accuracy of the best-VALIDATION architecture after 10, 25, 50, 100 queries, and the median
     number of queries to reach the space's best-validation architecture. MCTS encodes each
-    architecture it scores once (an ONNX export) into the cache: a first run is slow, later ones fast."""
+    architecture it scores once (an ONNX export, in parallel processes) into the cache: a first
+    run takes longer, with progress on stderr (also with --json); the baselines report first."""
     from agentnas.bench.search import BenchError, plot, render, run_search_bench
     from agentnas.search import POLICY_NAMES
     from agentnas.tasks import TaskError
@@ -261,8 +262,10 @@ def bench_search(
         except ImportError:
             fail("--plot needs matplotlib, which is not installed; run without --plot or install it")
     try:
+        # Progress goes to stderr even with --json (stdout holds only the JSON): a first run
+        # encodes for many minutes and must not look hung. One line per message, unwrapped.
         report = run_search_bench(space, dataset, queries, seeds, chosen, cfg.cache_dir,
-                                  log=None if json_out else err.print)
+                                  log=lambda m: err.print(m, soft_wrap=True, highlight=False))
     except (BenchError, TaskError) as e:
         fail(str(e))
     if plot_path is not None:

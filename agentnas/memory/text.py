@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from agentnas.encode.embed import (
     text_sha256,
     token_budget,
 )
+from agentnas.encode.threads import one_thread
 
 TextEmbedder = Callable[[Sequence[str]], np.ndarray]
 """texts -> float32 array (len(texts), TEXT_DIM), rows of unit norm."""
@@ -25,21 +25,6 @@ TextEmbedder = Callable[[Sequence[str]], np.ndarray]
 # An empty hypothesis still needs a vector (Chroma stores one per item, and a zero vector has
 # no cosine distance); every empty one gets this text's.
 NO_HYPOTHESIS = "(no hypothesis was written for this experiment)"
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Encode on one torch thread. Measured on the project's 2-core machine while other
-    processes ran: 20 short texts took 23 s with torch's default 2 threads (they spin
-    against each other and the neighbours) and 0.8 s with one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def minilm_embedder(cache_dir: Path | None = None) -> TextEmbedder:

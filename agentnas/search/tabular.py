@@ -3,9 +3,10 @@
 The value model for a space may learn only from that space's queried results, so its
 zero-shot prior is pretrained on the OTHER space (NB201 tasks: a Macro-only predictor;
 Macro: an NB201-only one), and the online GP learns from the run's own results.
-Encodings are the graph features of each architecture's ONNX export (SpaceEncoder,
-cached on disk as JSONL); they are computed lazily, only for architectures a search
-considers, so the cache fills across seeds and runs.
+Encodings are the graph features of each architecture's ONNX export with its zero-cost
+proxies (SpaceEncoder, cached on disk as JSONL); they are computed lazily, only for
+architectures a search considers, in parallel worker processes with progress through the
+log, so the cache fills across seeds and runs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from agentnas.search.base import Evaluate
 from agentnas.search.estimate import GpEstimator
 from agentnas.tasks.tabular import TabularSpace, TabularTask
 from agentnas.value.pretrain import PretrainOptions, fit, labelled_sets
-from agentnas.value.spaces import SpaceEncoder
+from agentnas.value.spaces import EncodeProgress, SpaceEncoder
 from agentnas.value.zeroshot import ZeroShotPredictor
 
 Log = Callable[[str], Any]
@@ -48,26 +49,27 @@ def encodings_dir(cache_dir: Path) -> Path:
 class SpaceFeatures:
     """keys -> feature rows, from the on-disk encoding cache; misses are encoded (and cached)."""
 
-    def __init__(self, space: TabularSpace, cache_dir: Path, log: Log | None = None) -> None:
+    def __init__(self, space: TabularSpace, cache_dir: Path, log: Log | None = None,
+                 workers: int | None = None) -> None:
         self.space = space
-        self.encoder = SpaceEncoder(encodings_dir(cache_dir), "features")
+        self.encoder = SpaceEncoder(encodings_dir(cache_dir), "features", workers=workers)
         self.log = log
         # The whole cache file is read once; later misses are encoded in batches. A row of
         # another length (a cache written by another version) is dropped and re-encoded.
-        rows = {k: e.array() for k, e in self.encoder._load(space).items()}
+        rows = {k: e.array() for k, e in self.encoder.load(space).items()}
         dims = [len(r) for r in rows.values()]
         common = max(set(dims), key=dims.count) if dims else 0
         self.rows: dict[str, np.ndarray] = {k: r for k, r in rows.items() if len(r) == common}
-        self.encoded = 0  # new encodings this object paid for
+        self.encoded = 0  # new architectures this object paid for (NB201 cells of one network count once each)
 
     def __call__(self, keys: Sequence[str]) -> np.ndarray:
         missing = sorted({k for k in keys if k not in self.rows})
         if missing:
-            if self.log is not None and len(missing) > 20:
-                self.log(f"{self.space}: encoding {len(missing)} new architectures (cached for next time)")
-            found = self.encoder.encode(self.space, missing)
-            for k, x in zip(found.keys, found.x, strict=True):
-                self.rows[k] = x
+            progress = None
+            if self.log is not None:
+                progress = EncodeProgress(self.space, self.log, before=self.encoder.computed)
+            found = self.encoder.compute(self.space, missing, progress)
+            self.rows.update({k: e.array() for k, e in found.items()})
             self.encoded += len(missing)
         if not keys:
             return np.zeros((0, 0))

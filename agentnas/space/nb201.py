@@ -256,6 +256,23 @@ def build_model(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
 '''
 
 
+def nb201_computed(arch: str) -> str:
+    """The architecture string of what the generated network computes: every edge that
+    `nb201_source` leaves out (see the module docstring) shown as `none`.
+
+    Two cells with the same computed string get the same model code apart from the
+    docstrings and ARCH, hence the same seeded weights, graph and encoding: an encoder can
+    build one of them and reuse the result for all (15,625 cells, 10,405 computed networks).
+    """
+    cell = parse_nb201(arch)
+    plan = _plan(cell)
+    nodes = tuple(
+        tuple(e if plan.live[i] and e in plan.kept[i - 1] else Nb201Edge("none", e.source) for e in edges)
+        for i, edges in enumerate(cell.nodes, start=1)
+    )
+    return Nb201Cell(nodes).arch
+
+
 def nb201_source(arch: str) -> str:
     """A self-contained candidate file (imports only torch) for the NB201 network of `arch`.
 

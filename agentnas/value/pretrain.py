@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agentnas.encode.embed import EncodeMode
 from agentnas.value.metrics import kendall_tau
 from agentnas.value.ranking import RankTraining
-from agentnas.value.spaces import SPACES, LabelledSet, SpaceEncoder, SpaceName, sample_keys
+from agentnas.value.spaces import SPACES, EncodeProgress, LabelledSet, SpaceEncoder, SpaceName, sample_keys
 from agentnas.value.zeroshot import PriorWeight, ZeroShotPredictor, fit_ensemble
 
 
@@ -57,12 +57,7 @@ def labelled_sets(options: PretrainOptions, cache_dir: Path,
     sets = []
     for space in options.spaces:
         keys = sample_keys(space, options.per_space, options.seed)
-
-        def progress(done: int, total: int, space: str = space) -> None:
-            if log is not None and (done == total or done % 25 == 0):
-                log(f"{space}: encoded {done}/{total} new architectures")
-
-        sets.append(encoder.encode(space, keys, progress))
+        sets.append(encoder.encode(space, keys, EncodeProgress(space, log) if log is not None else None))
     return sets
 
 

@@ -11,15 +11,28 @@ definition of the features are never read as current.
 The zero-cost proxies (agentnas.encode.proxies) are computed here on the built model, as the
 sandbox worker computes them for a candidate; the model is built after seeding torch with
 BUILD_SEED, as the worker builds a candidate after seeding with the recipe's seed (0).
+
+Where the time goes (NB201, one network, measured on the 2-core dev machine under load):
+the ONNX export was 2.6 s of 3.3 s while torch ran on two threads; these networks are
+small and a second thread waiting for a busy core costs far more than it gives, so an
+encoding runs torch on one thread (export 0.4 s, proxies 0.4 s, build and features
+0.05 s; the numbers are unchanged). NB201 cells that compute the same network
+(`nb201_computed`: 10,405 networks for 15,625 cells) are built and encoded once. Misses
+are encoded in worker processes forked from this one (a fresh Python would pay seconds
+of imports), each on one torch thread, with progress reported (EncodeProgress).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
 import random
+import signal
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,8 +44,11 @@ import torch
 from agentnas.encode import infer_shapes_or_keep
 from agentnas.encode.embed import EncodeMode, EncodingCache, GraphEncoding, encode_graph
 from agentnas.encode.features import FEATURES_VERSION
+from agentnas.encode.threads import one_thread
 from agentnas.evaluator.proxies import compute_proxies, proxy_vector
+from agentnas.signals import STOP_SIGNALS
 from agentnas.space import load_macro, load_nb201, macro_source, nb201_source
+from agentnas.space.nb201 import nb201_computed
 
 SpaceName = Literal["nb201", "macro"]
 SPACES: tuple[SpaceName, ...] = ("nb201", "macro")
@@ -51,6 +67,11 @@ def space_labels(space: SpaceName) -> dict[str, float]:
 
 def space_source(space: SpaceName, key: str) -> str:
     return nb201_source(key) if space == "nb201" else macro_source(key)
+
+
+def model_identity(space: SpaceName, key: str) -> str:
+    """Keys with the same identity generate the same model code, hence the same encoding."""
+    return nb201_computed(key) if space == "nb201" else key
 
 
 def sample_keys(space: SpaceName, n: int, seed: int, exclude: set[str] | None = None) -> list[str]:
@@ -111,28 +132,106 @@ def current_vectors(encoding: GraphEncoding) -> GraphEncoding:
 def encode_architecture(space: SpaceName, key: str, mode: EncodeMode, text_cache: EncodingCache | None = None,
                         proxies: bool = True) -> GraphEncoding:
     """Build, export and encode one benchmark architecture (with its zero-cost proxies)."""
-    model = build_trusted_source(space_source(space, key))
-    graph = export_trusted_model(model)
-    found = compute_proxies(model, INPUT_SHAPE, NUM_CLASSES) if proxies else None
-    return encode_graph(graph, mode, text_cache, proxies=found)
+    with one_thread():
+        model = build_trusted_source(space_source(space, key))
+        graph = export_trusted_model(model)
+        found = compute_proxies(model, INPUT_SHAPE, NUM_CLASSES) if proxies else None
+        return encode_graph(graph, mode, text_cache, proxies=found)
+
+
+def default_workers() -> int:
+    """Worker processes for encoding: one per core this process may use, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores))
+
+
+_Job = tuple[SpaceName, str, EncodeMode, Path | None, bool]
+
+
+def _encode_job(job: _Job) -> tuple[str, GraphEncoding]:
+    space, key, mode, text_root, proxies = job
+    cache = EncodingCache(text_root) if text_root is not None else None
+    return key, encode_architecture(space, key, mode, cache, proxies)
+
+
+def _worker_start() -> None:
+    # A pool left early (an error, Ctrl-C) ends its workers with TERM: under the CLI's
+    # handler (agentnas.signals) that raised in the worker, printed a traceback and could
+    # leave the queue's lock held. A worker dies at once instead. Ctrl-C is the parent's
+    # to handle: it leaves the pool, which ends the workers.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)  # the workers are the parallelism; see one_thread
+
+
+def encode_many(jobs: list[_Job], workers: int) -> Iterator[tuple[str, GraphEncoding]]:
+    """(key, encoding) of every job, in any order: in worker processes forked from this one
+    when there are several jobs and workers (and the platform forks), else here in turn."""
+    workers = min(workers, len(jobs))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield from map(_encode_job, jobs)
+        return
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
+        yield from pool.imap_unordered(_encode_job, jobs, chunksize=1)
+        # Workers leave on their own once the queue is drained. Leaving the block ends them
+        # with TERM instead, which under the CLI's handler once left a worker killed while
+        # it held the queue's lock and the pool waiting for the other forever.
+        pool.close()
+        pool.join()
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+class EncodeProgress:
+    """Progress lines for one batch of encodings: done/total, rate and time left, at most one
+    every `every` seconds, and a last line when the batch is done. `before` counts the
+    networks encoded earlier (a search's earlier batches), shown in the last line."""
+
+    def __init__(self, space: str, log: Callable[[str], object], every: float = 15.0, before: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.space, self.log, self.every, self.before, self.clock = space, log, every, before, clock
+        self.start = self.last = clock()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        if done == total:
+            so_far = f"; {self.before + done} so far" if self.before else ""
+            self.log(f"{self.space}: encoded {total} network(s) in {_duration(elapsed)} ({rate:.2f}/s{so_far})")
+        elif now - self.last >= self.every:
+            self.last = now
+            self.log(f"{self.space}: encoded {done}/{total} networks ({rate:.2f}/s, about "
+                     f"{_duration((total - done) / rate)} left)")
 
 
 class SpaceEncoder:
     """Encodes benchmark architectures, remembering every result in `cache_dir`.
 
-    `proxies=False` skips the zero-cost proxies (about 0.2 s per architecture on one core):
-    the encodings then say so in their `proxy_missing` column and live in their own file."""
+    `proxies=False` skips the zero-cost proxies (about 0.4 s per architecture on one core):
+    the encodings then say so in their `proxy_missing` column and live in their own file.
+    Misses are encoded by `workers` processes (default: one per core); `computed` counts
+    the networks this object built and encoded."""
 
-    def __init__(self, cache_dir: Path, mode: EncodeMode = "both", proxies: bool = True) -> None:
+    def __init__(self, cache_dir: Path, mode: EncodeMode = "both", proxies: bool = True,
+                 workers: int | None = None) -> None:
         self.mode = mode
         self.proxies = proxies
+        self.workers = workers if workers is not None else default_workers()
         self.dir = Path(cache_dir) / "value-spaces"
-        self.text_cache = EncodingCache(Path(cache_dir) / "encodings")
+        self.text_root = Path(cache_dir) / "encodings"
+        self.text_cache = EncodingCache(self.text_root)
+        self.computed = 0
 
     def _file(self, space: SpaceName) -> Path:
         return self.dir / f"{space}-{self.mode}-f{FEATURES_VERSION}{'' if self.proxies else '-noproxy'}.jsonl"
 
-    def _load(self, space: SpaceName) -> dict[str, GraphEncoding]:
+    def load(self, space: SpaceName) -> dict[str, GraphEncoding]:
+        """Every encoding cached on disk for `space` (in this encoder's mode)."""
         found: dict[str, GraphEncoding] = {}
         path = self._file(space)
         if path.exists():
@@ -144,19 +243,35 @@ class SpaceEncoder:
                     continue  # a line cut by a kill: recomputed below
         return found
 
-    def encode(self, space: SpaceName, keys: list[str],
-               progress: Callable[[int, int], None] | None = None) -> LabelledSet:
-        done = self._load(space)
-        todo = [k for k in keys if k not in done]
+    def compute(self, space: SpaceName, keys: list[str],
+                progress: Callable[[int, int], None] | None = None) -> dict[str, GraphEncoding]:
+        """Encode `keys` (one network per model identity, in parallel) and append them to the
+        cache; `progress(done, total)` counts networks."""
+        groups: dict[str, list[str]] = {}
+        for k in dict.fromkeys(keys):
+            groups.setdefault(model_identity(space, k), []).append(k)
+        text_root = self.text_root if self.mode != "features" else None
+        jobs: list[_Job] = [(space, ks[0], self.mode, text_root, self.proxies) for ks in groups.values()]
+        found: dict[str, GraphEncoding] = {}
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self._file(space), "a", encoding="utf-8") as out:
-            for i, key in enumerate(todo):
-                encoding = encode_architecture(space, key, self.mode, self.text_cache, self.proxies)
-                out.write(json.dumps({"key": key, "encoding": encoding.model_dump(mode="json")}) + "\n")
+            for i, (key, encoding) in enumerate(encode_many(jobs, self.workers)):
+                dumped = encoding.model_dump(mode="json")
+                for k in groups[model_identity(space, key)]:
+                    out.write(json.dumps({"key": k, "encoding": dumped}) + "\n")
+                    found[k] = encoding
                 out.flush()
-                done[key] = encoding
+                self.computed += 1
                 if progress is not None:
-                    progress(i + 1, len(todo))
+                    progress(i + 1, len(jobs))
+        return found
+
+    def encode(self, space: SpaceName, keys: list[str],
+               progress: Callable[[int, int], None] | None = None) -> LabelledSet:
+        done = self.load(space)
+        todo = [k for k in keys if k not in done]
+        if todo:
+            done.update(self.compute(space, todo, progress))
         labels = space_labels(space)
         rows = [done[k] for k in keys]
         return LabelledSet(

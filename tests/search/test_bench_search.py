@@ -64,6 +64,17 @@ def test_bench_json_has_every_method_and_checkpoint(bench_data: Path, tmp_path: 
     assert report["methods"]["random"]["mean_test_at"]["10"] < perfect["mean_test_at"]["10"]
 
 
+def test_baselines_report_before_mcts_whatever_the_order_given(bench_data: Path, tmp_path: Path) -> None:
+    task = get_task("nb201-cifar10")
+    assert isinstance(task, TabularTask)
+    oracle = {k: task.evaluate(k) for k in task.architectures()}
+    lines: list[str] = []
+    report = run_search_bench("nb201", "cifar10", 10, 1, ["mcts", "random", "ls"], tmp_path, log=lines.append,
+                              estimator_factory=lambda: TableEstimator(oracle, std=0.1))
+    assert [line.split(":")[0] for line in lines] == ["random", "ls", "mcts"]
+    assert list(report["methods"]) == ["mcts", "random", "ls"]
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     (cwd / "agentnas.toml").write_text(f'cache_dir = "{cwd / "cache"}"\n')
     return subprocess.run([sys.executable, "-m", "agentnas", "bench", "search", *args], cwd=cwd,
@@ -78,6 +89,7 @@ def test_cli_prints_the_json_schema_and_writes_a_plot(bench_data: Path, tmp_path
     report = json.loads(done.stdout)
     _check_schema(report, ["random", "ls"], ["10", "12"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "random: 2 seeds" in done.stderr  # progress still shows, on stderr, beside the JSON
 
 
 @pytest.mark.parametrize("args, message", [
