@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from agentnas.records.evaluation import (
     ACCURACY,
+    LOSS,
     EvalResult,
     Failure,
     FailureKind,
@@ -58,7 +59,7 @@ from agentnas.records.steering import (
 
 __all__ = [
     "OPERATORS", "Expansion",
-    "ACCURACY", "Metric", "PAYLOADS", "SCHEMA_VERSION", "EventEntry", "ExperimentEntry", "HypothesisEntry",
+    "ACCURACY", "LOSS", "Metric", "PAYLOADS", "SCHEMA_VERSION", "EventEntry", "ExperimentEntry", "HypothesisEntry",
     "IterationEntry", "NodeEntry", "Payload", "read_payload",
     "ChatMessage",
     "EvalRequest",
