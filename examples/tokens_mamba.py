@@ -12,6 +12,8 @@ Contract (causal_lm): build_model(vocab_size, seq_len): tokens (B, T) -> logits 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,8 +30,11 @@ class SelectiveSSM(nn.Module):
         self.in_proj = nn.Linear(width, 2 * inner)                        # x and the gate z
         self.conv = nn.Conv1d(inner, inner, CONV, groups=inner)
         self.bc_dt = nn.Linear(inner, 2 * STATE * HEADS + HEADS)          # B_t, C_t per head, dt_t per head
-        self.A_log = nn.Parameter(torch.zeros(HEADS))
-        self.dt_bias = nn.Parameter(torch.full((HEADS,), -2.0))
+        # Mamba-2's initialisation: decay rates A in [1, 16], steps dt from 0.001 to 0.1 (log-spaced),
+        # so some heads forget within a few tokens and others remember across the whole sequence.
+        self.A_log = nn.Parameter(torch.log(torch.linspace(1.0, 16.0, HEADS)))
+        dt = torch.exp(torch.linspace(math.log(1e-3), math.log(1e-1), HEADS))
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))     # softplus(dt_bias) == dt
         self.D = nn.Parameter(torch.ones(inner))
         self.out_proj = nn.Linear(inner, width)
 

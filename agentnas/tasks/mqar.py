@@ -6,8 +6,8 @@ then a query region where every key appears once more, in random order, at even 
 drawn with Zoology's power law (queries tend to come early); every other position of the
 region holds a random token. The model must output, at each query's position, the value
 bound to that key earlier in the sequence. Only those answer positions are scored (loss
-and accuracy), as in the literature: every other target is IGNORE. The answer never
-appears in the inputs after its query, so the sandbox never sees a validation answer.
+and accuracy), as in the literature: every other target is IGNORE. The answer is not
+given after its query (the next input is noise), so the inputs do not hold the targets.
 
 It is the standard synthetic probe that separates attention from weaker token mixers:
 recall needs content-based lookup over the whole context, which a fixed-size recurrent
