@@ -13,26 +13,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from agentnas.config import AgentnasConfig, ConfigError, load_config
+from agentnas.cli.apps import memory_app
+from agentnas.cli.options import ConfigOpt, JsonOpt, config_or_exit, err, fail, out
+from agentnas.config import AgentnasConfig
 from agentnas.memory.base import Hit, MemoryFilter, MemoryStore
 from agentnas.memory.lock import MemoryStoreError
 from agentnas.records import ExperimentRecord, ExperimentStatus, FailureKind
 
-memory_app = typer.Typer(no_args_is_help=True, help="The experiment memory: list, search, compare, move.")
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
-
 MemorySpecOpt = Annotated[str | None, typer.Option(
     "--memory", envvar="AGENTNAS_MEMORY",
     help="Store folder or http://HOST:PORT of a `chroma run` server (default: <cache_dir>/memory).")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default: ./agentnas.toml)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
 TaskOpt = Annotated[str | None, typer.Option("--task", help="Only experiments of this task.")]
 StatusOpt = Annotated[ExperimentStatus | None, typer.Option("--status", help="Only this status.")]
 RunOpt = Annotated[str | None, typer.Option("--run", help="Only experiments of this run id.")]
@@ -42,16 +37,8 @@ MaxOpt = Annotated[float | None, typer.Option("--max-score", help="Validation ac
 KOpt = Annotated[int, typer.Option("--k", min=1, max=1000, help="How many results.")]
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 def _config(config: Path | None, **flags: Any) -> AgentnasConfig:
-    try:
-        return load_config(config, **flags)
-    except ConfigError as e:
-        fail(str(e))
+    return config_or_exit(config, **flags)
 
 
 def _check_spec(spec: str | None) -> None:

@@ -11,61 +11,40 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from agentnas.cli import options as opt
 from agentnas.cli.apps import app, value_app
-from agentnas.cli.options import (
-    CacheOpt,
-    ConfigOpt,
-    DeviceOpt,
-    EpochsOpt,
-    FilesArg,
-    GraphFilesArg,
-    IsolationOpt,
-    JsonOpt,
-    MemoryOpt,
-    OutOpt,
-    SeedOpt,
-    SlotsOpt,
-    TaskOpt,
-    TimeoutOpt,
-    UnsafeOpt,
-    config_or_exit,
-    err,
-    fail,
-    out,
-    task_or_exit,
-)
 
 
 @app.command()
 def evaluate(
-    files: FilesArg,
-    task: TaskOpt = None,
-    json_out: JsonOpt = False,
-    epochs: EpochsOpt = None,
-    seed: SeedOpt = None,
-    timeout: TimeoutOpt = None,
-    memory_limit: MemoryOpt = None,
-    slots: SlotsOpt = None,
-    device: DeviceOpt = None,
-    isolation: IsolationOpt = None,
-    unsafe_no_isolation: UnsafeOpt = None,
-    out_dir: OutOpt = None,
-    cache_dir: CacheOpt = None,
-    config: ConfigOpt = None,
+    files: opt.FilesArg,
+    task: opt.TaskOpt = None,
+    json_out: opt.JsonOpt = False,
+    epochs: opt.EpochsOpt = None,
+    seed: opt.SeedOpt = None,
+    timeout: opt.TimeoutOpt = None,
+    memory_limit: opt.MemoryOpt = None,
+    slots: opt.SlotsOpt = None,
+    device: opt.DeviceOpt = None,
+    isolation: opt.IsolationOpt = None,
+    unsafe_no_isolation: opt.UnsafeOpt = None,
+    out_dir: opt.OutOpt = None,
+    cache_dir: opt.CacheOpt = None,
+    config: opt.ConfigOpt = None,
 ) -> None:
     """Train and score candidate files in the sandbox; print a table (or JSON list).
 
     Exit 0 when every file was evaluated, whatever its status; 2 on usage or config errors.
     """
-    cfg = config_or_exit(config, task=task, epochs=epochs, seed=seed, timeout_s=timeout,
+    cfg = opt.config_or_exit(config, task=task, epochs=epochs, seed=seed, timeout_s=timeout,
                          memory_limit_gb=memory_limit, slots=slots, device=device, isolation=isolation,
                          unsafe_no_isolation=unsafe_no_isolation, out_dir=out_dir, cache_dir=cache_dir)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        fail(f"no such candidate file: {', '.join(missing)}")
+        opt.fail(f"no such candidate file: {', '.join(missing)}")
     from agentnas.evaluator import EvalOptions, Evaluator, IsolationUnavailable, SandboxStartError
 
-    the_task = task_or_exit(cfg.task)
+    the_task = opt.task_or_exit(cfg.task)
     options = EvalOptions(epochs=cfg.epochs, seed=cfg.seed, timeout_s=cfg.timeout_s,
                           memory_limit_gb=cfg.memory_limit_gb, file_size_limit_mb=cfg.file_size_limit_mb,
                           slots=min(cfg.slots, len(files)),
@@ -75,26 +54,26 @@ def evaluate(
     try:
         evaluator = Evaluator(the_task, options, cache_dir=cfg.cache_dir, out_dir=cfg.out_dir / "candidates")
     except (IsolationUnavailable, TaskError) as e:  # TaskError: e.g. a tabular task has no data to train on
-        fail(str(e))
+        opt.fail(str(e))
     if evaluator.isolation.name == "none":
-        err.print("[bold red]WARNING: candidates run WITHOUT isolation (--unsafe-no-isolation).[/]")
+        opt.err.print("[bold red]WARNING: candidates run WITHOUT isolation (--unsafe-no-isolation).[/]")
     done = 0
 
     def progress(result: Any) -> None:
         nonlocal done
         done += 1
-        if not json_out or err.is_terminal:
-            err.print(f"[{done}/{len(files)}] {result.path}: {result.status}", highlight=False)
+        if not json_out or opt.err.is_terminal:
+            opt.err.print(f"[{done}/{len(files)}] {result.path}: {result.status}", highlight=False)
 
     try:
         with evaluator:
             results = evaluator.evaluate(files, on_result=progress)
     except SandboxStartError as e:
-        fail(str(e), code=1)
+        opt.fail(str(e), code=1)
     except KeyboardInterrupt as stop:
         from agentnas.signals import describe
 
-        fail(f"{describe(stop)}; evaluations in progress were stopped", code=130)
+        opt.fail(f"{describe(stop)}; evaluations in progress were stopped", code=130)
     if json_out:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2) + "\n")
         return
@@ -118,10 +97,10 @@ def evaluate(
         if "failure" in columns:
             row.append(f"{r.failure.kind}: {r.failure.message[:80]}" if r.failure else "")
         table.add_row(*row)
-    out.print(table)
+    opt.out.print(table)
     if the_task.spec.baselines:
         published = ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in the_task.spec.baselines)
-        out.print(f"published {the_task.spec.name} baselines (test accuracy): {published}", highlight=False)
+        opt.out.print(f"published {the_task.spec.name} baselines (test accuracy): {published}", highlight=False)
 
 
 def _score_cells(m: Any, tokens: bool) -> list[str]:
@@ -136,17 +115,17 @@ def _score_cells(m: Any, tokens: bool) -> list[str]:
 
 @app.command()
 def encode(
-    files: GraphFilesArg,
-    task: TaskOpt = None,
-    json_out: JsonOpt = False,
-    config: ConfigOpt = None,
+    files: opt.GraphFilesArg,
+    task: opt.TaskOpt = None,
+    json_out: opt.JsonOpt = False,
+    config: opt.ConfigOpt = None,
 ) -> None:
     """Print each graph as ONNX-Net style text (--json: one line per file with its hash,
     chunk count, features and vector).
 
     Exit 1 when any file could not be encoded (the others are still printed); 2 on usage or config errors.
     """
-    cfg = config_or_exit(config, task=task)
+    cfg = opt.config_or_exit(config, task=task)
     from agentnas.encode.files import EncodeOptions, run_encode
 
     code = run_encode(EncodeOptions(paths=files, json_out=json_out, config=cfg))
@@ -156,11 +135,11 @@ def encode(
 
 @app.command()
 def predict(
-    files: GraphFilesArg,
-    task: TaskOpt = None,
-    json_out: JsonOpt = False,
+    files: opt.GraphFilesArg,
+    task: opt.TaskOpt = None,
+    json_out: opt.JsonOpt = False,
     model: Annotated[Path | None, typer.Option(help="Value model file (default: the one shipped).")] = None,
-    config: ConfigOpt = None,
+    config: opt.ConfigOpt = None,
 ) -> None:
     """Predict each architecture's value before any training. Per file: its score ("mean",
     the value model's ranking score: higher means better predicted accuracy, not an accuracy),
@@ -172,14 +151,14 @@ def predict(
 
     Exit 0 when every file was handled (scored or reported); 2 on usage or config errors.
     """
-    cfg = config_or_exit(config, task=task)
+    cfg = opt.config_or_exit(config, task=task)
     from agentnas.tasks import TaskError, get_task
     from agentnas.value.predict import run_predict
 
     try:
         get_task(cfg.task)
     except TaskError as e:
-        fail(str(e))
+        opt.fail(str(e))
     code = run_predict(files, cfg, model, json_out)
     if code:
         raise typer.Exit(code)
@@ -195,8 +174,8 @@ def value_pretrain(
     seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
     prior_weight: Annotated[str, typer.Option(help="Weight of the zero-cost committee prior: a number >= 0, "
                                               "'auto' (leave-one-space-out CV) or 'cv' (k-fold CV).")] = "auto",
-    json_out: JsonOpt = False,
-    config: ConfigOpt = None,
+    json_out: opt.JsonOpt = False,
+    config: opt.ConfigOpt = None,
 ) -> None:
     """Pretrain the zero-shot predictor on NAS-Bench-201 (CIFAR-10) and NAS-Bench-Macro
     architectures with a pairwise ranking loss. Encodings are cached: a rerun is cheap."""
@@ -204,26 +183,26 @@ def value_pretrain(
 
     from agentnas.value.pretrain import PretrainOptions, pretrain
 
-    cfg = config_or_exit(config)
+    cfg = opt.config_or_exit(config)
     try:
         # Validated by pydantic: an unknown space or mode becomes a clear usage error.
         options = PretrainOptions.model_validate({
             "spaces": [s.strip() for s in spaces.split(",") if s.strip()], "per_space": per_space,
             "mode": mode, "members": members, "seed": seed, "prior_weight": prior_weight})
     except ValidationError as e:
-        fail(f"invalid option: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
+        opt.fail(f"invalid option: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
     try:
-        report = pretrain(options, cfg.cache_dir, out_path, log=None if json_out else err.print)
+        report = pretrain(options, cfg.cache_dir, out_path, log=None if json_out else opt.err.print)
     except FileNotFoundError as e:
-        fail(str(e))
+        opt.fail(str(e))
     if json_out:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        out.print(report)
+        opt.out.print(report)
 
 
 @app.command()
-def tasks(json_out: JsonOpt = False) -> None:
+def tasks(json_out: opt.JsonOpt = False) -> None:
     """List the built-in tasks with their kind, metric, recipe and published baselines, then
     each kind's candidate contract (what `build_model` takes and what the model must return)."""
     from agentnas.tasks import CONTRACTS, TASK_NAMES, get_task
@@ -242,10 +221,10 @@ def tasks(json_out: JsonOpt = False) -> None:
         table.add_row(s.name, s.kind, str(s.input_shape), str(s.num_classes), metric,
                       f"{r.optimizer} lr={r.lr:g} {r.schedule} {r.epochs} ep bs={r.batch_size} seed={r.seed}",
                       ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in s.baselines) or "-")
-    out.print(table)
+    opt.out.print(table)
     for kind, contract in CONTRACTS.items():
-        out.print(f"\n[bold]{kind}[/] candidate contract:", highlight=False)
-        out.print(contract.text(), highlight=False, markup=False)
+        opt.out.print(f"\n[bold]{kind}[/] candidate contract:", highlight=False)
+        opt.out.print(contract.text(), highlight=False, markup=False)
 
 
 @app.command()
@@ -255,7 +234,7 @@ def report(
         "--out", help="The HTML file to write, or a folder for index.html (default: DIR/report/index.html); "
                       "the PNGs are written beside it.")] = None,
     top: Annotated[int, typer.Option(help="Models shown with code, diff and lesson.")] = 25,
-    json_out: JsonOpt = False,
+    json_out: opt.JsonOpt = False,
 ) -> None:
     """Write the run's report: one self-contained HTML page (best-so-far curves against a random-search
     baseline, the search tree, the leaderboard with code, diffs and lessons, cost and time) plus its
@@ -263,20 +242,20 @@ def report(
     from agentnas.report import ReportError, build_report
 
     if top <= 0:
-        fail("--top must be positive")
+        opt.fail("--top must be positive")
     try:
         result = build_report(run_dir, out_path, top)
     except ReportError as e:
-        fail(str(e))
+        opt.fail(str(e))
     except OSError as e:
-        fail(f"cannot write the report: {e}")
+        opt.fail(f"cannot write the report: {e}")
     if json_out:
         sys.stdout.write(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
         return
-    out.print(f"report of {result.experiments} evaluations, {result.nodes} architectures: {result.html}",
+    opt.out.print(f"report of {result.experiments} evaluations, {result.nodes} architectures: {result.html}",
               highlight=False, soft_wrap=True)
     for png in result.pngs:
-        out.print(f"  {png}", highlight=False, soft_wrap=True)
+        opt.out.print(f"  {png}", highlight=False, soft_wrap=True)
 
 # The commands of these modules register themselves on `app` when imported (kept apart so no
 # module grows past a screenful of commands).

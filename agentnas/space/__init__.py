@@ -12,6 +12,7 @@ from agentnas.space.data import (
 )
 from agentnas.space.describe import describe, describe_arch
 from agentnas.space.grammar import Arch, arch_from_json, arch_from_source, arch_hash, arch_json, canonical_arch
+from agentnas.space.keywords import KEYWORDS, KeywordBias, keyword_bias
 from agentnas.space.macro import MACRO_CHOICES, MACRO_LAYERS, macro_source, parse_macro
 from agentnas.space.nb201 import NB201_OPS, Nb201Cell, Nb201Edge, nb201_source, parse_nb201
 from agentnas.space.proposer import (
@@ -25,7 +26,6 @@ from agentnas.space.proposer import (
 )
 from agentnas.space.render import render
 from agentnas.space.shapes import ArchStats, ShapeError, analyse, repair
-from agentnas.space.steering import KEYWORDS, Steering, steer
 
 __all__ = [
     "BENCH_DATA_ENV", "MACRO_CHOICES", "MACRO_LAYERS", "NB201_OPS", "MacroRecord", "Nb201Cell", "Nb201Dataset",
@@ -33,6 +33,6 @@ __all__ = [
     "parse_macro", "parse_nb201",
     # the grammar and the offline proposer
     "KEYWORDS", "Arch", "ArchStats", "BaseProposer", "Hypothesis", "OfflineProposer", "Proposal", "ProposerConfig",
-    "ShapeError", "Steering", "analyse", "arch_from_json", "arch_from_source", "arch_hash", "arch_json", "as_arch",
-    "canonical_arch", "describe", "describe_arch", "render", "repair", "seed_archs", "steer",
+    "ShapeError", "KeywordBias", "analyse", "arch_from_json", "arch_from_source", "arch_hash", "arch_json", "as_arch",
+    "canonical_arch", "describe", "describe_arch", "render", "repair", "keyword_bias", "seed_archs",
 ]

@@ -7,51 +7,34 @@ consecutive blocks are folded into `×n`.
 
 from __future__ import annotations
 
-from agentnas.space.grammar import (
-    GLU,
-    SE,
-    Act,
-    Arch,
-    Attention,
-    Branch,
-    Conv,
-    Identity,
-    Linear,
-    Node,
-    Norm,
-    Pool,
-    Residual,
-    Seq,
-    Shuffle,
-    Split,
-)
+from agentnas.space import grammar as g
 
 _NORM = {"batch": "bn", "layer": "ln", "group": "gn"}
 
 
-def _leaf(node: Node) -> str:
-    if isinstance(node, Conv):
+def _leaf(node: g.Node) -> str:
+    if isinstance(node, g.Conv):
         text = f"{'dwconv' if node.depthwise else 'conv'}{node.kernel}"
         text += f" d{node.dilation}" * (node.dilation > 1) + f" s{node.stride}" * (node.stride > 1)
         text += f" g{node.groups}" * (node.groups > 1 and not node.depthwise)
         return text + (f"→{node.out}" if node.out and not node.depthwise else "")
-    if isinstance(node, Linear):
+    if isinstance(node, g.Linear):
         return "linear" + (f"→{node.out}" if node.out else "")
-    if isinstance(node, Norm):
+    if isinstance(node, g.Norm):
         return _NORM[node.kind]
-    if isinstance(node, Act):
+    if isinstance(node, g.Act):
         return node.kind
-    if isinstance(node, Pool):
+    if isinstance(node, g.Pool):
         return f"{node.kind}pool{node.kernel}" + f" s{node.stride}" * (node.stride > 1)
-    if isinstance(node, Attention):
+    if isinstance(node, g.Attention):
         return f"attn h{node.heads}"
-    if isinstance(node, SE):
+    if isinstance(node, g.SE):
         return f"se/{node.reduction}"
-    if isinstance(node, GLU):
+    if isinstance(node, g.GLU):
         return f"glu{node.kernel}" + (f"→{node.out}" if node.out else "")
-    if isinstance(node, Shuffle):
+    if isinstance(node, g.Shuffle):
         return f"shuffle{node.groups}"
-    if isinstance(node, Identity):
+    if isinstance(node, g.Identity):
         return "id"
     return node.op
 
@@ -70,20 +53,20 @@ def _fold(parts: list[str]) -> list[str]:
     return out
 
 
-def describe(node: Node) -> str:
+def describe(node: g.Node) -> str:
     """A compact formula for a sub-tree."""
-    if isinstance(node, Seq):
+    if isinstance(node, g.Seq):
         return " → ".join(_fold([describe(c) for c in node.children]))
-    if isinstance(node, Residual):
+    if isinstance(node, g.Residual):
         return f"res[{describe(node.body)}]"
-    if isinstance(node, Branch):
+    if isinstance(node, g.Branch):
         return f"{node.merge}[" + " | ".join(describe(b) for b in node.branches) + "]"
-    if isinstance(node, Split):
+    if isinstance(node, g.Split):
         return "split[" + " | ".join(describe(p) for p in node.parts) + "]"
     return _leaf(node)
 
 
-def describe_arch(arch: Arch, limit: int | None = None) -> str:
+def describe_arch(arch: g.Arch, limit: int | None = None) -> str:
     """One line for the whole architecture: stem · body · head (cut to `limit` characters)."""
     s = arch.stem
     stem = {"conv": f"conv{s.kernel}", "dense": "dense", "signal": f"signal→conv{s.kernel}"}[s.kind]

@@ -6,7 +6,7 @@ deterministic for a given seed. The contract (`BaseProposer`):
 - `propose(parent, hypothesis_text, k, seed)` returns up to k distinct `Proposal`s:
   fresh samples when `parent` is None, else mutations of the parent (one or two steps)
   and, when `partners` are given, recombinations with them. The hypothesis text steers
-  both (keyword table in `agentnas.space.steering`).
+  both (keyword table in `agentnas.space.keywords`).
 - `recombine(a, b, hypothesis_text, seed)` returns one child of two parents.
 - `hypotheses(k, seed)` returns k short design directions (hypothesis nodes of the tree
   search), each built from the keyword table, so proposing under it shifts the grammar.
@@ -42,11 +42,12 @@ from agentnas.space.grammar import (
     arch_from_source,
     arch_hash,
 )
+from agentnas.space.keywords import KEYWORDS, KeywordBias, input_words, keyword_bias
 from agentnas.space.mutate import OPERATORS, Mutator, crossover, mutation_order
 from agentnas.space.render import render
-from agentnas.space.sampler import SamplerConfig, Weights, fit_budget, sample
+from agentnas.space.sampler import fit_budget, sample
 from agentnas.space.shapes import analyse, input_to_shape, repair
-from agentnas.space.steering import KEYWORDS, Steering, input_words, steer
+from agentnas.space.weights import SamplerConfig, Weights
 
 Operator = Literal["sample", "mutate", "recombine", "seed"]
 Seed = int | np.random.Generator | random.Random | None
@@ -150,7 +151,7 @@ class OfflineProposer(BaseProposer):
 
     # single operators ------------------------------------------------------------------
     def make(self, arch: Arch, operator: Operator, description: str, *, hypothesis: str = "",
-             steering: Steering | None = None, parents: Sequence[Arch] = ()) -> Proposal:
+             steering: KeywordBias | None = None, parents: Sequence[Arch] = ()) -> Proposal:
         """A proposal for a given tree (repaired for the input shape); also how seeds are made."""
         arch = repair(arch, self.input_shape)
         stats = analyse(arch, self.input_shape, self.num_classes)
@@ -161,14 +162,14 @@ class OfflineProposer(BaseProposer):
                         params=stats.params, macs=stats.macs)
 
     def sample(self, hypothesis_text: str = "", seed: Seed = None) -> Proposal:
-        rng, steering = as_rng(seed), steer(hypothesis_text)
+        rng, steering = as_rng(seed), keyword_bias(hypothesis_text)
         arch = sample(self.input_shape, self.num_classes, rng, Weights(steering), self.cfg)
         return self.make(arch, "sample", f"sampled {describe_arch(arch, 160)}", hypothesis=hypothesis_text,
                          steering=steering)
 
     def mutate(self, parent: Arch, hypothesis_text: str = "", seed: Seed = None, steps: int = 1) -> Proposal | None:
         """A mutation of `parent` (`steps` operators in a row), or None if no operator yields a new tree."""
-        rng, steering = as_rng(seed), steer(hypothesis_text)
+        rng, steering = as_rng(seed), keyword_bias(hypothesis_text)
         weights = Weights(steering)
         parent = repair(parent, self.input_shape)
         arch, notes = parent, []
@@ -207,7 +208,7 @@ class OfflineProposer(BaseProposer):
 
     def recombine(self, a: Arch, b: Arch, hypothesis_text: str = "", seed: Seed = None) -> Proposal:
         """A child of two parents; if every crossover copies a parent, that copy is mutated once."""
-        rng, steering = as_rng(seed), steer(hypothesis_text)
+        rng, steering = as_rng(seed), keyword_bias(hypothesis_text)
         a, b = repair(a, self.input_shape), repair(b, self.input_shape)
         parents = {arch_hash(a), arch_hash(b)}
         child, note = a, "copy of A"
@@ -264,7 +265,7 @@ class OfflineProposer(BaseProposer):
                 if len(picked) >= k or (pass_ == 0 and name in names) or any(h.text == text for h in picked):
                     continue
                 names.add(name)
-                picked.append(Hypothesis(text=text, keywords=steer(text).matched))
+                picked.append(Hypothesis(text=text, keywords=keyword_bias(text).matched))
         return picked
 
     def seeds(self) -> list[Proposal]:

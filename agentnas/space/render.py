@@ -14,28 +14,8 @@ from __future__ import annotations
 import math
 import textwrap
 
+from agentnas.space import grammar as g
 from agentnas.space.describe import describe_arch
-from agentnas.space.grammar import (
-    ARCH_MARKER,
-    GLU,
-    SE,
-    Act,
-    Arch,
-    Attention,
-    Branch,
-    Conv,
-    Identity,
-    Linear,
-    Node,
-    Norm,
-    Pool,
-    Residual,
-    Seq,
-    Shuffle,
-    Split,
-    arch_json,
-    canonical_arch,
-)
 from agentnas.space.shapes import (
     Shape,
     analyse,
@@ -215,50 +195,50 @@ def _norm(w: _Writer, kind: str, x: Shape, groups: int) -> str:
     return f"ChannelLayerNorm({x.channels})"
 
 
-def _leaf(w: _Writer, node: Node, x: Shape, y: Shape, ind: int) -> None:
+def _leaf(w: _Writer, node: g.Node, x: Shape, y: Shape, ind: int) -> None:
     r, C = x.rank, x.channels
-    if isinstance(node, Conv):
+    if isinstance(node, g.Conv):
         groups = C if node.depthwise else node.groups
         note = "depthwise " * node.depthwise + f"dilation {node.dilation}: " * (node.dilation > 1)
         w.add(ind, _conv(r, C, y.channels, node.kernel, node.stride, node.dilation, groups) + ",", f"{note}{y}")
-    elif isinstance(node, Linear):
+    elif isinstance(node, g.Linear):
         code = f"nn.Linear({C}, {y.channels})" if r == 0 else _conv(r, C, y.channels, 1)
         w.add(ind, code + ",", f"point-wise {y}" if r else str(y))
-    elif isinstance(node, Norm):
+    elif isinstance(node, g.Norm):
         w.add(ind, _norm(w, node.kind, x, node.groups) + ",")
-    elif isinstance(node, Act):
+    elif isinstance(node, g.Act):
         w.add(ind, _ACT[node.kind] + ",")
-    elif isinstance(node, Pool):
+    elif isinstance(node, g.Pool):
         name = {"max": "MaxPool", "avg": "AvgPool"}[node.kind]
         stride = f", stride={node.stride}" if node.stride > 1 else ", stride=1"
         w.add(ind, f"nn.{name}{_DIMS[r]}({node.kernel}{stride}, padding={node.kernel // 2}),", str(y))
-    elif isinstance(node, Attention):
+    elif isinstance(node, g.Attention):
         w.helpers.add("SelfAttention")
         w.add(ind, f"SelfAttention({C}, heads={node.heads}),", f"{math.prod(x.spatial)} tokens {y}")
-    elif isinstance(node, SE):
+    elif isinstance(node, g.SE):
         w.helpers.add("SqueezeExcite")
         w.add(ind, f"SqueezeExcite({C}, hidden={se_hidden(C, node.reduction)}),", str(y))
-    elif isinstance(node, GLU):
+    elif isinstance(node, g.GLU):
         inner = f"nn.Linear({C}, {2 * y.channels})" if r == 0 else _conv(r, C, 2 * y.channels, node.kernel)
         w.add(ind, f"nn.Sequential({inner}, nn.GLU(dim=1)),", f"gated: half gates half {y}")
-    elif isinstance(node, Shuffle):
+    elif isinstance(node, g.Shuffle):
         w.helpers.add("ChannelShuffle")
         w.add(ind, f"ChannelShuffle({node.groups}),")
-    elif isinstance(node, Identity):
+    elif isinstance(node, g.Identity):
         w.add(ind, "nn.Identity(),")
     else:  # pragma: no cover - every leaf op is handled above
         raise ValueError(f"cannot render {node.op}")
 
 
-def _node(w: _Writer, node: Node, x: Shape, shapes: dict[tuple[int, ...], tuple[Shape, Shape]],
+def _node(w: _Writer, node: g.Node, x: Shape, shapes: dict[tuple[int, ...], tuple[Shape, Shape]],
           path: tuple[int, ...], ind: int) -> None:
     _, y = shapes[path]
-    if isinstance(node, Seq):
+    if isinstance(node, g.Seq):
         w.add(ind, "nn.Sequential(")
         for i, child in enumerate(node.children):
             _node(w, child, shapes[(*path, i)][0], shapes, (*path, i), ind + 1)
         w.add(ind, "),", str(y))
-    elif isinstance(node, Residual):
+    elif isinstance(node, g.Residual):
         w.helpers.add("Residual")
         w.add(ind, "Residual(", f"{x} -> {y}")
         _node(w, node.body, x, shapes, (*path, 0), ind + 1)
@@ -267,13 +247,13 @@ def _node(w: _Writer, node: Node, x: Shape, shapes: dict[tuple[int, ...], tuple[
                 _conv(x.rank, x.channels, y.channels, 1, stride_of(node.body))
             w.add(ind + 1, f"proj={proj},", "skip path")
         w.add(ind, "),")
-    elif isinstance(node, Branch):
+    elif isinstance(node, g.Branch):
         w.helpers.add("Branch")
         w.add(ind, f'Branch("{node.merge}",', f"{len(node.branches)} branches on {x}")
         for i, b in enumerate(node.branches):
             _node(w, b, x, shapes, (*path, i), ind + 1)
         w.add(ind, "),", str(y))
-    elif isinstance(node, Split):
+    elif isinstance(node, g.Split):
         w.helpers.add("Split")
         sizes = split_sizes(x.channels, len(node.parts))
         w.add(ind, f"Split({sizes},", f"channels of {x} in {len(sizes)} groups")
@@ -284,13 +264,13 @@ def _node(w: _Writer, node: Node, x: Shape, shapes: dict[tuple[int, ...], tuple[
         _leaf(w, node, x, y, ind)
 
 
-def render(arch: Arch, input_shape: tuple[int, ...], num_classes: int = 10, *, title: str = "",
+def render(arch: g.Arch, input_shape: tuple[int, ...], num_classes: int = 10, *, title: str = "",
            notes: str = "") -> str:
     """The candidate file for `arch`; raises ShapeError when the tree is invalid for `input_shape`.
 
     `num_classes` only fills the shape comments: the code reads it from build_model's argument.
     """
-    arch = canonical_arch(arch)
+    arch = g.canonical_arch(arch)
     stats = analyse(arch, input_shape, num_classes, shapes=True)
     x_in = input_to_shape(input_shape)
     w = _Writer()
@@ -317,8 +297,8 @@ def render(arch: Arch, input_shape: tuple[int, ...], num_classes: int = 10, *, t
     if stem.act is not None:
         w.add(2, _ACT[stem.act] + ",")
     w.add(2, "# body")
-    body = arch.body.children if isinstance(arch.body, Seq) else (arch.body,)
-    prefix = () if isinstance(arch.body, Seq) else None
+    body = arch.body.children if isinstance(arch.body, g.Seq) else (arch.body,)
+    prefix = () if isinstance(arch.body, g.Seq) else None
     for i, node in enumerate(body):
         path = (i,) if prefix is not None else ()
         _node(w, node, stats.shapes[path][0], stats.shapes, path, 2)
@@ -357,6 +337,6 @@ def render(arch: Arch, input_shape: tuple[int, ...], num_classes: int = 10, *, t
         "import math\n\nimport torch\nfrom torch import nn",
         *([helpers] if helpers else []),
         "def build_model(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:\n" + w.text(),
-        ARCH_MARKER + arch_json(arch),
+        g.ARCH_MARKER + g.arch_json(arch),
     ]
     return "\n\n\n".join(parts) + "\n"

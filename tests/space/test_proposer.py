@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from grammar_support import SHAPES, forward_backward, small_proposer
 
-from agentnas.space import Arch, OfflineProposer, ProposerConfig, analyse, arch_hash, as_arch, seed_archs, steer
+from agentnas.space import Arch, OfflineProposer, ProposerConfig, analyse, arch_hash, as_arch, keyword_bias, seed_archs
 from agentnas.space.grammar import GLU, SE, Attention, Conv, Residual, count_leaves, depth, walk
 from agentnas.space.mutate import OPERATORS, Mutator
 from agentnas.space.sampler import Weights
@@ -149,11 +149,11 @@ def test_steering_shifts_which_mutations_are_made() -> None:
 
 
 def test_steer_reports_keywords_and_negations() -> None:
-    s = steer("Residual blocks, but without attention; GELU")
+    s = keyword_bias("Residual blocks, but without attention; GELU")
     assert {"residual", "gelu"} <= set(s.matched)
     assert s.negated == ("attention",)
     assert s.factor("block.attention") < 1 < s.factor("block.residual")
-    assert steer("a GRU over time").matched == ()
+    assert keyword_bias("a GRU over time").matched == ()
 
 
 @pytest.mark.parametrize("kind", sorted(SHAPES))
@@ -189,7 +189,7 @@ def test_hypotheses_are_distinct_directions_that_steer() -> None:
     hyps = proposer.hypotheses(8, seed=0)
     assert len({h.text for h in hyps}) == 8
     assert len({h.keywords[0] for h in hyps}) == 8
-    assert all(h.keywords == steer(h.text).matched and h.keywords for h in hyps)
+    assert all(h.keywords == keyword_bias(h.text).matched and h.keywords for h in hyps)
     assert hyps == proposer.hypotheses(8, seed=0)
     more = proposer.hypotheses(5, seed=1, exclude=[h.text for h in hyps])
     assert not {h.text for h in more} & {h.text for h in hyps}

@@ -1,6 +1,6 @@
-"""Steering by hypothesis text: keywords multiply the grammar's production weights.
+"""Keyword bias of a hypothesis text: keywords multiply the grammar's production weights.
 
-`steer(text)` finds the keywords below in a hypothesis (case-insensitive) and returns
+`keyword_bias(text)` finds the keywords below in a hypothesis (case-insensitive) and returns
 the product of their factors per production; a keyword preceded within three words by
 "no", "not", "without", "avoid", "remove", "drop", "less" or "fewer" in the same clause counts inverted
 (factor 1/f). The sampler and the mutation operators read the same weights, so "dilated"
@@ -128,7 +128,7 @@ KEYWORDS: tuple[Keyword, ...] = (
 
 
 @dataclass(frozen=True)
-class Steering:
+class KeywordBias:
     """The keywords found in a text and the production-weight factors they imply."""
 
     text: str = ""
@@ -146,7 +146,7 @@ def _negated(text: str, start: int) -> bool:
     return any(w in _NEGATIONS for w in before)
 
 
-def steer(text: str) -> Steering:
+def keyword_bias(text: str) -> KeywordBias:
     """Parse a hypothesis: which keywords it names (or negates) and the resulting weight factors."""
     low = (text or "").lower()
     matched: list[str] = []
@@ -160,7 +160,7 @@ def steer(text: str) -> Steering:
         (negated if neg else matched).append(kw.name)
         for key, f in kw.boosts.items():
             factors[key] = factors.get(key, 1.0) * (1.0 / f if neg else f)
-    return Steering(text=text or "", matched=tuple(matched), negated=tuple(negated), factors=factors)
+    return KeywordBias(text=text or "", matched=tuple(matched), negated=tuple(negated), factors=factors)
 
 
 def input_words(rank: int) -> str:
