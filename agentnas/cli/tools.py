@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from agentnas.cli import options as opt
+import agentnas.cli.options as opt
 from agentnas.cli.apps import app, value_app
 
 

@@ -7,7 +7,7 @@ consecutive blocks are folded into `×n`.
 
 from __future__ import annotations
 
-from agentnas.space import grammar as g
+import agentnas.space.grammar as g
 
 _NORM = {"batch": "bn", "layer": "ln", "group": "gn"}
 

@@ -28,7 +28,7 @@ from typing import cast
 
 import numpy as np
 
-from agentnas.space import grammar as g
+import agentnas.space.grammar as g
 from agentnas.space.shapes import Shape, split_sizes
 from agentnas.space.weights import SamplerConfig, Weights, round_width
 

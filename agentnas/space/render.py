@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import textwrap
 
-from agentnas.space import grammar as g
+import agentnas.space.grammar as g
 from agentnas.space.describe import describe_arch
 from agentnas.space.shapes import (
     Shape,

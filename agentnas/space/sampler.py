@@ -13,7 +13,7 @@ from typing import cast
 
 import numpy as np
 
-from agentnas.space import grammar as g
+import agentnas.space.grammar as g
 from agentnas.space.draw import DILATIONS, Draw
 from agentnas.space.shapes import Shape, analyse, body_input, infer, input_to_shape, repair
 from agentnas.space.weights import BASE_WEIGHTS, SamplerConfig, Weights, round_width
