@@ -52,6 +52,12 @@ class Metric(BaseModel):
 ACCURACY = Metric()
 # Causal token modelling: validation cross-entropy per scored token, in nats.
 LOSS = Metric(name="loss", higher_is_better=False)
+METRICS: dict[str, Metric] = {m.name: m for m in (ACCURACY, LOSS)}
+
+
+def metric_named(name: str | None) -> Metric:
+    """The metric a record names (records written before metrics had names are accuracy)."""
+    return METRICS.get(name or "accuracy", ACCURACY)
 
 
 class FailureKind(StrEnum):
