@@ -257,9 +257,12 @@ class OfflineProposer(BaseProposer):
 
     def hypotheses(self, k: int, seed: Seed = None, *, exclude: Sequence[str] = ()) -> list[Hypothesis]:
         rng = as_rng(seed)
-        rank = 1 if self.tokens else input_to_shape(self.input_shape).rank  # a token model mixes a sequence
-        words = "token sequences" if self.tokens else input_words(rank)
-        pool = [(kw.name, t.format(input=words)) for kw in KEYWORDS if rank in kw.ranks for t in kw.templates]
+        rank = input_to_shape(self.input_shape).rank
+        # Token models: the directions that fit a causal sequence model (no word that names a keyword).
+        words = "the task's sequences" if self.tokens else input_words(rank)
+        pool = [(kw.name, t.format(input=words)) for kw in KEYWORDS
+                if (kw.tokens and (1 in kw.ranks or not kw.ranks) if self.tokens else rank in kw.ranks)
+                for t in kw.templates]
         pool = [(name, text) for name, text in pool if text not in set(exclude)]
         order = rng.permutation(len(pool))
         picked: list[Hypothesis] = []
