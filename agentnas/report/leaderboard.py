@@ -5,20 +5,13 @@ from __future__ import annotations
 import difflib
 
 from agentnas.journal.tree import ArchNode, RunTree
-from agentnas.report.view import ReportView, Section, esc, pct, table
+from agentnas.report.view import ReportView, Section, esc, score, table
 
 
 def ranked(tree: RunTree) -> list[ArchNode]:
     """Trained nodes, best first (the order of `runs show`: the task metric's validation score in
     its direction, then fewer params, earlier)."""
     return tree.ranked()
-
-
-def score(tree: RunTree, value: float | None) -> str:
-    """A score in the task metric's words: accuracy as a percentage, any other metric as it is."""
-    if tree.metric.name == "accuracy":
-        return pct(value)
-    return "-" if value is None else f"{tree.metric.name} {value:.4f}"
 
 
 def diff_lines(parent: ArchNode, child: ArchNode) -> list[str]:
