@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,17 @@ def test_runs_show_orders_the_leaderboard_by_validation_loss_ascending(mqar_run:
                           env={**os.environ, "COLUMNS": "200"})
     assert text.returncode == 0, text.stderr[-2000:]
     assert "by validation loss, lower is better" in text.stdout
+
+
+def test_report_of_the_mqar_run_ranks_models_by_validation_loss_lowest_first(mqar_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    proc = subprocess.run([AGENTNAS, "report", str(mqar_run), "--out", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = out.read_text(encoding="utf-8")
+    assert "Ranked by validation loss (lower is better" in page
+    shown = [float(v) for v in re.findall(r"<h3>#\d+ [^<]*? · validation loss ([0-9.]+)", page)]
+    assert len(shown) >= 2 and shown == sorted(shown)
 
 
 VOCAB, SEQ = 12, 16
