@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2  # 2: node graph_hash / slot / refill / fallback, experiment fidelity_fraction
+SCHEMA_VERSION = 3  # 2: node graph_hash / slot / refill / fallback, experiment fidelity_fraction;
+# 3: experiment metric / val_score / test_score (a token task ranks by its loss, which older readers would miss)
 
 
 class Payload(BaseModel):
