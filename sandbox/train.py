@@ -50,10 +50,14 @@ def lr_factor(step: int, total_steps: int, schedule: str) -> float:
 
 def train(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any],
           device: str = "cpu") -> TrainStats:
-    """Train `model` in place on (x, y) with the recipe; raise NonFiniteLoss on NaN/inf."""
+    """Train `model` in place on (x, y) with the recipe; raise NonFiniteLoss on NaN/inf.
+
+    Classification: x float (N, *input_shape), y (N,) classes. Causal token modelling: x int64
+    tokens (N, T), y (N, T) next tokens, -100 (cross_entropy's ignore_index) where not scored."""
     gen = torch.Generator().manual_seed(int(recipe.get("seed", 0)))
-    xt = torch.as_tensor(x, dtype=torch.float32)             # (N, *input_shape)
-    yt = torch.as_tensor(y, dtype=torch.long)                 # (N,)
+    tokens = np.issubdtype(x.dtype, np.integer)
+    xt = torch.as_tensor(x, dtype=torch.long if tokens else torch.float32)   # (N, T) or (N, *input_shape)
+    yt = torch.as_tensor(y, dtype=torch.long)                 # (N, T) or (N,)
     n, bs = len(xt), int(recipe["batch_size"])
     steps_per_epoch = math.ceil(n / bs)
     total = steps_per_epoch * int(recipe["epochs"])
@@ -67,8 +71,9 @@ def train(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, recipe: dict[str
         for i in range(steps_per_epoch):
             idx = perm[i * bs:(i + 1) * bs]
             xb, yb = xt[idx].to(device), yt[idx].to(device)
-            logits = model(xb)                                # (B, num_classes)
-            loss = F.cross_entropy(logits, yb)
+            logits = model(xb)                                # (B, num_classes) or (B, T, V)
+            # Token logits flatten to one V-way choice per position; classification's are unchanged.
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1))
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 raise NonFiniteLoss(f"loss became {loss_value} at step {step}")

@@ -7,12 +7,12 @@ after it ran (torch's training entry points must be the ones we started with), a
 the trusted side recomputes every metric from the predictions written here.
 
 Files written to the job folder: log.txt (stdout/stderr), result.json, preds.npz,
-model.onnx. Imports only stdlib, numpy and torch.
+model.onnx; for token models weights.pt (the training step) or preds.npz (the scoring
+steps, see tokens.py). Imports only stdlib, numpy and torch.
 """
 
 from __future__ import annotations
 
-import errno
 import importlib.util
 import json
 import os
@@ -31,13 +31,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import proxies as zero_cost  # noqa: E402
 import seccomp  # noqa: E402
+import tokens  # noqa: E402
 import train as trainer  # noqa: E402
-
-
-class Failure(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.message = kind, message
+from failures import Failure  # noqa: E402
+from failures import limit_hit as _limit_hit  # noqa: E402
 
 
 def _guarded_callables() -> dict[str, Any]:
@@ -123,8 +120,17 @@ def _load_candidate(path: str) -> Any:
     except Exception as e:
         raise _limit_hit(e) or Failure("import", f"{type(e).__name__}: {e}") from e
     if not callable(getattr(module, "build_model", None)):
-        raise Failure("import", "the candidate does not define build_model(input_shape, num_classes)")
+        raise Failure("import", "the candidate does not define build_model(...)")
     return module
+
+
+def _is_tokens(job: dict[str, Any]) -> bool:
+    return job.get("kind") == "causal_lm"
+
+
+def _sample(job: dict[str, Any], x: np.ndarray, n: int) -> torch.Tensor:
+    """The first `n` inputs as the model takes them: int64 tokens or float32 arrays."""
+    return tokens.as_tokens(x[:n]) if _is_tokens(job) else torch.as_tensor(x[:n], dtype=torch.float32)
 
 
 _SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "must match")
@@ -145,29 +151,30 @@ def _check_shape(model: torch.nn.Module, x: np.ndarray, num_classes: int, device
         raise Failure("shape", f"forward on input {tuple(xb.shape)} returned {got}; expected (2, {num_classes})")
 
 
-def _count_flops(model: torch.nn.Module, x: np.ndarray, device: str) -> int | None:
+def _count_flops(model: torch.nn.Module, sample: torch.Tensor, device: str) -> int | None:
     try:
         from torch.utils.flop_counter import FlopCounterMode
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
-            model(torch.as_tensor(x[:1], dtype=torch.float32).to(device))
+            model(sample.to(device))
         return int(counter.get_total_flops())
     except Exception:
         return None  # FLOPs are informative only
 
 
-def _export_onnx(model: torch.nn.Module, x: np.ndarray, path: str) -> tuple[str | None, str | None]:
+def _export_onnx(model: torch.nn.Module, sample: torch.Tensor, path: str,
+                 input_name: str = "input") -> tuple[str | None, str | None]:
     """Export with the fast TorchScript exporter, falling back to dynamo. (exporter, error).
 
     No constant folding: it would fuse BatchNorm into the preceding conv, and the graph is
-    exported to describe the architecture (agentnas/encode folds the leftover plumbing)."""
-    sample = torch.as_tensor(x[:1], dtype=torch.float32)
+    exported to describe the architecture (agentnas/encode folds the leftover plumbing).
+    Token models are exported with their int64 token input (1, T)."""
     errors = []
     model = model.cpu().eval()
     exporters = (("torchscript", {"dynamo": False, "do_constant_folding": False}), ("dynamo", {"dynamo": True}))
     for exporter, kwargs in exporters:
         try:
-            torch.onnx.export(model, (sample,), path, input_names=["input"], output_names=["logits"],
+            torch.onnx.export(model, (sample,), path, input_names=[input_name], output_names=["logits"],
                               external_data=False, verbose=False, **kwargs)
             return exporter, None
         except Exception as e:
@@ -213,22 +220,41 @@ def _zero_cost_proxies(model: torch.nn.Module,
         signal.signal(signal.SIGALRM, previous)
 
 
-def _limit_hit(e: BaseException) -> Failure | None:
-    """The failure for a resource limit reached, the same in import, build, forward or training."""
-    text = f"{type(e).__name__}: {e}"
-    if isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower():
-        return Failure("memory", f"out of memory ({text})"[:500])
-    if isinstance(e, OSError) and e.errno == errno.EFBIG:
-        return Failure("crash", f"a file exceeded the file size limit ({text})"[:500])
-    return None
-
-
 def _classify(e: BaseException) -> Failure:
     if isinstance(e, Failure):
         return e
     if isinstance(e, trainer.NonFiniteLoss):
         return Failure("nonfinite_loss", str(e))
     return _limit_hit(e) or Failure("crash", f"{type(e).__name__}: {e}"[:500])
+
+
+def _build(job: dict[str, Any], guarded: dict[str, Any]) -> torch.nn.Module:
+    """Import the candidate and call its build_model with the arguments of the task kind's contract."""
+    module = _load_candidate(job["candidate"])
+    _check_untampered(guarded)
+    args = ((int(job["num_classes"]), int(job["input_shape"][0])) if _is_tokens(job)
+            else (tuple(job["input_shape"]), int(job["num_classes"])))
+    try:
+        model = module.build_model(*args)
+    except Exception as e:
+        raise _limit_hit(e) or Failure("build", f"build_model raised {type(e).__name__}: {e}") from e
+    if not isinstance(model, torch.nn.Module):
+        raise Failure("build", f"build_model returned {type(model).__name__}, not torch.nn.Module")
+    _check_untampered(guarded)
+    return model
+
+
+def _score_tokens(job: dict[str, Any], model: torch.nn.Module, guarded: dict[str, Any]) -> dict[str, Any]:
+    """A token evaluation's scoring step: the trained weights, then logits at the asked positions."""
+    rows = tokens.read_eval(job["eval"])
+    tokens.load_weights(model, job["weights"])
+    model = model.to(job["device"])
+    _check_untampered(guarded)
+    logits = tokens.predict_positions(model, rows["tokens"], rows["positions"], rows["bounds"],
+                                      int(job["num_classes"]), job["device"])
+    _check_untampered(guarded)
+    np.savez("preds.npz", logits=logits)
+    return {"status": "ok"}
 
 
 def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -239,29 +265,28 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
     torch.manual_seed(seed)
     _prime_optimizers()
     guarded = _guarded_callables()
-    module = _load_candidate(job["candidate"])
-    _check_untampered(guarded)
-    try:
-        model = module.build_model(tuple(job["input_shape"]), int(job["num_classes"]))
-    except Exception as e:
-        raise _limit_hit(e) or Failure("build", f"build_model raised {type(e).__name__}: {e}") from e
-    if not isinstance(model, torch.nn.Module):
-        raise Failure("build", f"build_model returned {type(model).__name__}, not torch.nn.Module")
-    _check_untampered(guarded)
-    model = model.to(device)
-    _check_shape(model, data["x_train"], int(job["num_classes"]), device)
+    model = _build(job, guarded).to(device)
+    if job.get("step") == "score":
+        return _score_tokens(job, model, guarded)
+    if _is_tokens(job):
+        tokens.check_shape(model, data["x_train"], int(job["num_classes"]), device)
+    else:
+        _check_shape(model, data["x_train"], int(job["num_classes"]), device)
     params = trainer.count_params(model)
     if job.get("max_params") and params > int(job["max_params"]):
         raise Failure("build", f"{params} parameters exceed the limit of {job['max_params']}")
-    flops = _count_flops(model, data["x_train"], device)
+    flops = _count_flops(model, _sample(job, data["x_train"], 1), device)
     exporter, export_error = (None, "skipped")
     if job.get("export_onnx", True):
-        exporter, export_error = _export_onnx(model, data["x_train"], "model.onnx")
+        exporter, export_error = _export_onnx(model, _sample(job, data["x_train"], 1), "model.onnx",
+                                              "tokens" if _is_tokens(job) else "input")
         model = model.to(device)
         if exporter is None and job.get("require_export"):
             raise Failure("export", export_error or "export failed")
     proxies, proxy_error = None, "skipped"
-    if job.get("proxies"):
+    if job.get("proxies") and _is_tokens(job):
+        proxy_error = "the zero-cost proxies are defined for classification inputs only"
+    elif job.get("proxies"):
         proxies, proxy_error = _zero_cost_proxies(model, job)
         _check_untampered(guarded)  # the proxies ran the candidate's forward and backward
     if job.get("check_only"):
@@ -270,11 +295,16 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
     else:
         stats = trainer.train(model, data["x_train"], data["y_train"], recipe, device)
         _check_untampered(guarded)
-        bs = int(recipe.get("eval_batch_size", 1000))
-        val = trainer.predict(model, data["x_val"], bs, device)
-        test = trainer.predict(model, data["x_test"], bs, device)
-        _check_untampered(guarded)
-    np.savez("preds.npz", val=val, test=test)
+    if _is_tokens(job):
+        if not job.get("check_only"):
+            tokens.save_weights(model)  # the scoring steps load these; this process sees no val/test input
+    else:
+        if not job.get("check_only"):
+            bs = int(recipe.get("eval_batch_size", 1000))
+            val = trainer.predict(model, data["x_val"], bs, device)
+            test = trainer.predict(model, data["x_test"], bs, device)
+            _check_untampered(guarded)
+        np.savez("preds.npz", val=val, test=test)
     return {"status": "ok", "params": params, "flops": flops, "steps": stats.steps,
             "final_loss": stats.final_loss, "train_seconds": stats.train_seconds,
             "exporter": exporter, "export_error": export_error, "proxies": proxies, "proxy_error": proxy_error}

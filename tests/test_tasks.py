@@ -287,7 +287,7 @@ def test_malformed_npz_raises_task_error_naming_file_and_problem(tmp_path: Path,
 
 def test_get_task_knows_the_builtin_names() -> None:
     assert set(TASK_NAMES) == {"mnist1d", "digits", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet16",
-                               "macro-cifar10"}
+                               "macro-cifar10", "mqar-easy", "mqar", "mqar-hard", "stdlib-chars"}
     assert isinstance(get_task("mnist1d"), Mnist1dTask)
     assert isinstance(get_task("digits"), DigitsTask)
 

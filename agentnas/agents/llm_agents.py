@@ -42,12 +42,19 @@ from agentnas.words import clip
 
 
 def _brief(id_: str, code: str | None, val: float | None = None, lesson: str | None = None,
-           hypothesis: str = "") -> CandidateBrief:
+           hypothesis: str = "", loss: float | None = None) -> CandidateBrief:
+    """`loss`: the validation loss of a token task (its metric), shown beside the accuracy."""
     result = None
     if val is not None:
-        # The prompt shows validation only; test accuracy never reaches an agent.
-        result = EvalResult(path=id_, status="ok", metrics=Metrics(val_accuracy=val, test_accuracy=float("nan")))
+        # The prompt shows validation only; test scores never reach an agent.
+        result = EvalResult(path=id_, status="ok", metrics=Metrics(val_accuracy=val, test_accuracy=float("nan"),
+                                                                   val_loss=loss))
     return CandidateBrief(id=id_, code=code, result=result, lesson=lesson, hypothesis=hypothesis)
+
+
+def _loss(metric: str, score: float | None) -> float | None:
+    """The score to show as the validation loss: a token task's (its metric is the loss), else none."""
+    return score if metric == "loss" else None
 
 
 class LLMResearcher:
@@ -65,7 +72,8 @@ class LLMResearcher:
         return self.budget is None or self.budget.allow(n)
 
     def _context(self, ctx: Context, parent_code: str | None, retry: str | None = None) -> PromptContext:
-        parent = _brief(ctx.parent_id or "start", parent_code, ctx.parent_val_accuracy) if parent_code else None
+        parent = _brief(ctx.parent_id or "start", parent_code, ctx.parent_val_accuracy,
+                        loss=_loss(ctx.metric, ctx.parent_val_score)) if parent_code else None
         parents: tuple[CandidateBrief, ...] = ()
         if parent is not None and ctx.other_code:
             parents = (parent, _brief("other", ctx.other_code))
@@ -144,7 +152,8 @@ class LLMResearcher:
             return self.fallback.new_hypothesis(tree, rng)
         prompt = build_prompt("new_hypothesis", PromptContext(
             task=self.spec,
-            parent=_brief(best.id, best.code, best.val_accuracy) if best is not None else None,
+            parent=_brief(best.id, best.code, best.val_accuracy, loss=_loss(tree.metric.name, best.val_score))
+            if best is not None else None,
             siblings=tuple(_brief(h.id, None, hypothesis=h.text) for h in tree.hypotheses.values())))
         try:
             reply = self.llm.ask(prompt, repairs=self.repairs if self._allow(2) else 0).value
@@ -203,8 +212,9 @@ class LLMAnalyst:
                 out.extend(self.offline.analyse(ctx, [c]))
                 continue
             context = PromptContext(
-                task=self.spec, candidate=_brief(c.id, c.code, c.val_accuracy),
-                parent=_brief(ctx.parent_id, ctx.parent_code, ctx.parent_val_accuracy) if ctx.parent_id else None,
+                task=self.spec, candidate=_brief(c.id, c.code, c.val_accuracy, loss=_loss(ctx.metric, c.val_score)),
+                parent=_brief(ctx.parent_id, ctx.parent_code, ctx.parent_val_accuracy,
+                              loss=_loss(ctx.metric, ctx.parent_val_score)) if ctx.parent_id else None,
                 hypothesis=HypothesisReply(title=ctx.hypothesis[:200] or "direction", text=ctx.hypothesis or "-"))
             try:
                 reply = self.llm.ask(build_prompt("analyse", context)).value

@@ -11,19 +11,20 @@ import numpy as np
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
 from agentnas.journal.tree import RunTree
+from agentnas.records import metric_named
 from agentnas.space.grammar import Arch
 from agentnas.space.proposer import OfflineProposer, ProposerConfig, as_arch
 
 
 class OfflineResearcher:
     def __init__(self, input_shape: Sequence[int], num_classes: int, max_params: int | None = None,
-                 max_macs: int | None = None) -> None:
+                 max_macs: int | None = None, *, tokens: bool = False) -> None:
         config = ProposerConfig()
         if max_params:
             config = config.model_copy(update={"max_params": max_params})
         if max_macs:
             config = config.model_copy(update={"max_macs": max_macs})
-        self.proposer = OfflineProposer(input_shape, num_classes, config)
+        self.proposer = OfflineProposer(input_shape, num_classes, config, tokens=tokens)
 
     @staticmethod
     def _arch(arch: dict[str, object] | None, code: str | None) -> Arch | None:
@@ -74,6 +75,8 @@ class OfflineAnalyst:
 
     def analyse(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
         out = []
+        if ctx.metric != "accuracy":
+            return [c.model_copy(update={"lesson": _score_lesson(ctx, c)}) for c in candidates]
         for c in candidates:
             change = c.description or c.operator
             if c.val_accuracy is None:
@@ -87,3 +90,20 @@ class OfflineAnalyst:
                           f"{c.val_accuracy:.2%} with {c.params or 0:,} parameters).")
             out.append(c.model_copy(update={"lesson": lesson}))
         return out
+
+
+def _score_lesson(ctx: Context, c: Candidate) -> str:
+    """The lesson on a task whose metric is not accuracy (a token task's loss): deltas in the
+    metric's units, judged through its direction."""
+    metric = metric_named(ctx.metric)
+    change = c.description or c.operator
+    if c.val_score is None:
+        return f"{change}: did not train ({c.failure_kind})."
+    acc = f", accuracy {c.val_accuracy:.2%}" if c.val_accuracy is not None else ""
+    if ctx.parent_val_score is None:
+        return f"{change}: validation {metric.name} {c.val_score:.4f}{acc} with {c.params or 0:,} parameters."
+    delta = metric.delta(c.val_score, ctx.parent_val_score)  # > 0: better, whichever the direction
+    tol = 0.01 * abs(ctx.parent_val_score)
+    verdict = "helped" if delta > tol else "hurt" if delta < -tol else "made no clear difference"
+    return (f"{change}: {verdict} under '{ctx.hypothesis}' (validation {metric.name} {c.val_score:.4f} vs parent "
+            f"{ctx.parent_val_score:.4f}{acc}, {c.params or 0:,} parameters).")

@@ -57,6 +57,8 @@ class Candidate(BaseModel):
     experiment_id: str | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None
+    val_score: float | None = None   # the task metric's (the accuracy, or a token task's loss)
+    test_score: float | None = None
     lesson: str | None = None
     # failed checks before a repair, oldest first: {"kind", "message", "code_hash"} (replay needs them)
     history: list[dict[str, str]] = []
@@ -83,6 +85,8 @@ class Context(BaseModel):
     parent_code: str | None = None
     parent_arch: dict[str, Any] | None = None
     parent_val_accuracy: float | None = None
+    parent_val_score: float | None = None
+    metric: str = "accuracy"  # the task metric's name (agentnas.records.METRICS knows its direction)
     other_code: str | None = None  # a second parent, for recombination
     other_arch: dict[str, Any] | None = None
     siblings: list[str] = []

@@ -261,8 +261,9 @@ def stats(memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: Confi
             t["by_status"][str(r.status)] = t["by_status"].get(str(r.status), 0) + 1
             if r.failure is not None:
                 failures[str(r.failure.kind)] = failures.get(str(r.failure.kind), 0) + 1
-            if r.score is not None and (t["best"] is None or r.score > t["best"]["val_accuracy"]):
-                t["best"] = {"id": r.id, "val_accuracy": r.score,
+            if r.score is not None and (t["best"] is None or r.metric.better(r.score, t["best"]["val_score"])):
+                t["best"] = {"id": r.id, "val_score": r.score, "metric": r.metric.name,
+                             "val_accuracy": r.metrics.val_accuracy if r.metrics else None,
                              "test_accuracy": r.metrics.test_accuracy if r.metrics else None}
         info = store.describe()
     embedded = store.backend == "embedded"
@@ -281,10 +282,11 @@ def stats(memory: MemorySpecOpt = None, json_out: JsonOpt = False, config: Confi
     if holder:
         out.print(f"in use by {holder.describe()}", highlight=False)
     table = Table(title="per task")
-    for col in ("task", "experiments", "by status", "best (val acc)"):
+    for col in ("task", "experiments", "by status", "best (val score)"):
         table.add_column(col)
     for name, t in sorted(by_task.items()):
-        best = f"{t['best']['id']} ({t['best']['val_accuracy']:.4f})" if t["best"] else "-"
+        b = t["best"]
+        best = f"{b['id']} ({'' if b['metric'] == 'accuracy' else b['metric'] + ' '}{b['val_score']:.4f})" if b else "-"
         table.add_row(name, str(t["experiments"]), ", ".join(f"{k} {v}" for k, v in sorted(t["by_status"].items())),
                       best)
     out.print(table)

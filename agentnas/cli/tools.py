@@ -79,7 +79,10 @@ def evaluate(
         return
     title = f"{the_task.spec.name} · {evaluator.recipe.epochs} epochs · isolation {evaluator.isolation.name}"
     table = Table(title=title)
-    columns = ["path", "status", "val acc", "test acc", "params", "train s", "wall s"]
+    tokens = the_task.spec.kind == "causal_lm"
+    # Token tasks are ranked by loss per token (lower is better); bits = loss / ln 2.
+    scores = ["val loss", "val bits", "test loss", "val acc", "test acc"] if tokens else ["val acc", "test acc"]
+    columns = ["path", "status", *scores, "params", "train s", "wall s"]
     if any(not r.ok for r in results):
         columns.append("failure")
     for col in columns:
@@ -88,8 +91,7 @@ def evaluate(
                          no_wrap=col not in ("path", "failure"), ratio=2 if left else None)
     for r in results:
         m = r.metrics
-        row = [r.path, "[green]ok[/]" if r.ok else "[red]failed[/]",
-               f"{m.val_accuracy:.4f}" if m else "-", f"{m.test_accuracy:.4f}" if m else "-",
+        row = [r.path, "[green]ok[/]" if r.ok else "[red]failed[/]", *_score_cells(m, tokens),
                f"{r.params:,}" if r.params is not None else "-",
                f"{r.train_seconds:.2f}" if r.train_seconds is not None else "-", f"{r.wall_seconds:.2f}"]
         if "failure" in columns:
@@ -99,6 +101,16 @@ def evaluate(
     if the_task.spec.baselines:
         published = ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in the_task.spec.baselines)
         opt.out.print(f"published {the_task.spec.name} baselines (test accuracy): {published}", highlight=False)
+
+
+def _score_cells(m: Any, tokens: bool) -> list[str]:
+    """The table's score cells of one result (`m`: its Metrics or None)."""
+    if m is None:
+        return ["-"] * (5 if tokens else 2)
+    if not tokens:
+        return [f"{m.val_accuracy:.4f}", f"{m.test_accuracy:.4f}"]
+    return [f"{m.val_loss:.4f}", f"{m.val_bits:.4f}", f"{m.test_loss:.4f}", f"{m.val_accuracy:.4f}",
+            f"{m.test_accuracy:.4f}"]
 
 
 @app.command()
@@ -191,22 +203,28 @@ def value_pretrain(
 
 @app.command()
 def tasks(json_out: opt.JsonOpt = False) -> None:
-    """List the built-in tasks with their recipes and published baselines."""
-    from agentnas.tasks import TASK_NAMES, get_task
+    """List the built-in tasks with their kind, metric, recipe and published baselines, then
+    each kind's candidate contract (what `build_model` takes and what the model must return)."""
+    from agentnas.tasks import CONTRACTS, TASK_NAMES, get_task
 
     specs = [get_task(name).spec for name in TASK_NAMES]
     if json_out:
-        sys.stdout.write(json.dumps([s.model_dump(mode="json") for s in specs], indent=2) + "\n")
+        sys.stdout.write(json.dumps([{**s.model_dump(mode="json"), "contract": s.contract.model_dump(mode="json")}
+                                     for s in specs], indent=2) + "\n")
         return
-    table = Table(title="tasks (or pass a path to an .npz file)")
-    for col in ("name", "input", "classes", "recipe", "published baselines (test acc)"):
+    table = Table(title="tasks (or pass a path to an .npz file, or a train.bin token stream)")
+    for col in ("name", "kind", "input", "classes / vocab", "metric", "recipe", "published baselines (test acc)"):
         table.add_column(col)
     for s in specs:
         r = s.recipe
-        table.add_row(s.name, str(s.input_shape), str(s.num_classes),
+        metric = f"{s.metric.name} ({'higher' if s.metric.higher_is_better else 'lower'} is better)"
+        table.add_row(s.name, s.kind, str(s.input_shape), str(s.num_classes), metric,
                       f"{r.optimizer} lr={r.lr:g} {r.schedule} {r.epochs} ep bs={r.batch_size} seed={r.seed}",
                       ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in s.baselines) or "-")
     opt.out.print(table)
+    for kind, contract in CONTRACTS.items():
+        opt.out.print(f"\n[bold]{kind}[/] candidate contract:", highlight=False)
+        opt.out.print(contract.text(), highlight=False, markup=False)
 
 
 @app.command()

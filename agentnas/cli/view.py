@@ -59,10 +59,10 @@ class LiveView:
             f"evaluations {len(tree.experiments)}{budget} · {done / hours:,.0f}/h · ", best_line(tree),
             f" · failures {failures}" if failures else "")
         table = Table(show_header=True, header_style="bold", expand=False)
-        for col in ("id", "val", "test", "params", "change"):
+        for col in ("id", f"val {tree.metric.name}", f"test {tree.metric.name}", "params", "change"):
             table.add_column(col, overflow="fold")
         for row in leaderboard(tree, 5):
-            table.add_row(row["id"], f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}",
+            table.add_row(row["id"], _num(row["val_score"]), _num(row["test_score"]),
                           f"{row['params']:,}" if row["params"] is not None else "-", clip(row["description"], 60))
         return Group(head, table)
 
@@ -230,12 +230,24 @@ def settings_words(config: dict[str, Any]) -> str:
     return f"budget {budget_words(options)} · " + shlex.join(args)
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tree: RunTree) -> None:
-    table = Table(title=f"leaderboard · {task_name} · {len(doc['experiments'])} evaluations")
-    for col in ("rank", "id", "val acc", "test acc", "params", "hypothesis / change"):
+    metric = tree.metric
+    order = "higher" if metric.higher_is_better else "lower"
+    table = Table(title=f"leaderboard · {task_name} · {len(doc['experiments'])} evaluations · "
+                        f"by validation {metric.name}, {order} is better")
+    scores = ["val acc", "test acc"] if metric.name == "accuracy" else \
+        [f"val {metric.name}", f"test {metric.name}", "val acc", "test acc"]
+    for col in ("rank", "id", *scores, "params", "hypothesis / change"):
         table.add_column(col, overflow="fold")
     for i, row in enumerate(doc["leaderboard"], 1):
-        table.add_row(str(i), row["id"], f"{row['val_accuracy']:.4f}", f"{row['test_accuracy']:.4f}",
+        cells = [_num(row["val_accuracy"]), _num(row["test_accuracy"])]
+        if metric.name != "accuracy":
+            cells = [_num(row["val_score"]), _num(row["test_score"]), *cells]
+        table.add_row(str(i), row["id"], *cells,
                       f"{row['params']:,}" if row["params"] is not None else "-",
                       f"{clip(row['hypothesis'], 50)} / {clip(row['description'], 50)}")
     console.print(table)
@@ -267,7 +279,7 @@ def print_hypotheses(console: Console, hypotheses: list[dict[str, Any]]) -> None
             best = h["best"]
             if best is not None:
                 test = f"{best['test_accuracy']:.4f}" if best["test_accuracy"] is not None else "-"
-                fate += f"; best {best['id']} val {best['val_accuracy']:.4f} test {test}"
+                fate += f"; best {best['id']} val {best['val_score']:.4f} test {test}"
             if h["status"] == "pruned":
                 fate += "; pruned"
         console.print(f"      {fate}", highlight=False, markup=False, soft_wrap=True)

@@ -3,8 +3,9 @@
 Each slot owns one sandboxed zygote (sandbox/zygote.py) that imported torch once and
 forks a fresh, confined child per candidate. The child gets the train inputs and labels
 and the val/test inputs only; the labels of val and test stay here, where every metric is
-computed (scoring.py). Every outcome is an `EvalResult`; nothing a candidate does stops
-the evaluator.
+computed (scoring.py). Token tasks take three children per candidate (tokens.py): one
+trains without seeing any val/test input, two score halves of them for the causality
+check. Every outcome is an `EvalResult`; nothing a candidate does stops the evaluator.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from pydantic import BaseModel, Field
 
 from agentnas.evaluator.isolation import Isolation, get_isolation
 from agentnas.evaluator.sandbox import SandboxDied, SandboxProcess
+from agentnas.evaluator.sandbox import wipe as _wipe
 from agentnas.evaluator.scoring import log_tail, read_untrusted, read_worker_result, score_predictions
+from agentnas.evaluator.tokens import TokenScoring
 from agentnas.records import EvalResult, Failure, FailureKind
 from agentnas.tasks import Task, TaskData
 
@@ -69,8 +72,13 @@ def resolve_device(device: str) -> str:
 
 
 def sandbox_data_file(task: Task, data: TaskData, data_dir: Path) -> Path:
-    """Write (once) the label-free arrays the sandbox may see: train x/y, val x, test x."""
+    """Write (once) the label-free arrays the sandbox may see: train x/y, val x, test x.
+
+    Token tasks: train only. Their val/test inputs contain the targets, so the scoring steps
+    get them in halves, mixed with the causality probes (tokens.py), never as one file."""
     arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_val": data.x_val, "x_test": data.x_test}
+    if task.spec.kind == "causal_lm":
+        arrays = {"x_train": data.x_train, "y_train": data.y_train}
     digest = hashlib.sha256()
     for key in sorted(arrays):
         digest.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
@@ -101,16 +109,6 @@ def _failed(base: dict[str, Any], kind: FailureKind, message: str) -> EvalResult
     return EvalResult.model_validate({**base, "status": "failed", "failure": Failure(kind=kind, message=message)})
 
 
-def _wipe(scratch: Path) -> None:
-    """Empty a slot's scratch folder: the next candidate in this slot must find nothing the
-    previous one left (no cached weights, no messages). Symlinks are removed, not followed."""
-    for entry in scratch.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-
-
 class Evaluator:
     """Evaluate candidate files on one task. Use as a context manager (it owns processes)."""
 
@@ -127,9 +125,10 @@ class Evaluator:
         self._work = Path(tempfile.mkdtemp(prefix="agentnas-eval-"))
         devices = tuple(sorted(glob.glob("/dev/nvidia*"))) if self.device == "cuda" else ()
         self._slots: queue.Queue[SandboxProcess] = queue.Queue()
+        hidden = task.hidden_paths()
         self.sandboxes = [
             SandboxProcess(self.isolation, self._work / f"slot{i}" / "scratch", self.data_dir,
-                           self._work / f"slot{i}" / "private", devices)
+                           self._work / f"slot{i}" / "private", devices, hidden)
             for i in range(self.options.slots)
         ]
         for s in self.sandboxes:
@@ -183,7 +182,7 @@ class Evaluator:
     def _job(self, sandbox: SandboxProcess, job_dir: Path) -> dict[str, Any]:
         o, spec = self.options, self.task.spec
         return {
-            "id": job_dir.name, "dir": sandbox.inside(job_dir),
+            "id": job_dir.name, "dir": sandbox.inside(job_dir), "kind": spec.kind,
             "candidate": sandbox.inside(job_dir / "model.py"), "data": sandbox.inside(self.data_file),
             "recipe": self.recipe.model_dump(), "input_shape": list(spec.input_shape),
             "num_classes": spec.num_classes, "device": self.device, "timeout": o.timeout_s,
@@ -204,20 +203,39 @@ class Evaluator:
             source = path.read_bytes()
         except OSError as e:
             return _failed(base, FailureKind.IMPORT, f"cannot read {path}: {e.strerror}")
-        job_dir = sandbox.scratch / uuid.uuid4().hex[:12]
-        job_dir.mkdir(parents=True)
-        (job_dir / "model.py").write_bytes(source)
         try:
-            try:
-                reply = sandbox.run(self._job(sandbox, job_dir), self.options.timeout_s + 30)
-            except SandboxDied as e:
-                return _failed({**base, "log_tail": log_tail(job_dir)}, FailureKind.CRASH, str(e))
-            return self._result(base, reply, job_dir, source)
+            reply, job_dir = self.run_step(sandbox, {"model.py": source})
+            if isinstance(reply, str):
+                return _failed({**base, "log_tail": log_tail(job_dir)}, FailureKind.CRASH, reply)
+            result = self._result(base, reply, job_dir, source)
+            if not result.ok or self.task.spec.kind != "causal_lm" or self.options.check_only:
+                return result
+            scoring = TokenScoring(data=self.data, spec=self.task.spec, eval_batch_size=self.recipe.eval_batch_size,
+                                   weights_limit=int(self.options.file_size_limit_mb * 2**20))
+            return scoring.score(self, sandbox, result, source, job_dir)
         finally:
             _wipe(sandbox.scratch)
 
-    def _result(self, base: dict[str, Any], reply: dict[str, Any], job_dir: Path, source: bytes) -> EvalResult:
-        base = {**base, "wall_seconds": float(reply.get("wall_seconds") or 0.0), "log_tail": log_tail(job_dir)}
+    def run_step(self, sandbox: SandboxProcess, files: dict[str, bytes],
+                 paths: dict[str, str] | None = None, **job: Any) -> tuple[dict[str, Any] | str, Path]:
+        """Run one job in `sandbox` in a fresh job folder holding `files`: (the zygote's reply, or
+        why the sandbox died; the folder).
+
+        `paths` names job keys whose values are files of the folder (as the sandbox sees them);
+        `job` adds plain keys."""
+        job_dir = sandbox.scratch / uuid.uuid4().hex[:12]
+        job_dir.mkdir(parents=True)
+        for name, content in files.items():
+            (job_dir / name).write_bytes(content)
+        spec = {**self._job(sandbox, job_dir), **job,
+                **{key: sandbox.inside(job_dir / name) for key, name in (paths or {}).items()}}
+        try:
+            return sandbox.run(spec, self.options.timeout_s + 30), job_dir
+        except SandboxDied as e:
+            return str(e), job_dir
+
+    def outcome(self, base: dict[str, Any], reply: dict[str, Any], job_dir: Path) -> EvalResult | dict[str, Any]:
+        """The failed result of one step, or the worker's own result (a dict) when it finished."""
         failure = self._process_failure(reply)
         if failure is not None:
             return EvalResult.model_validate({**base, "status": "failed", "failure": failure})
@@ -232,12 +250,19 @@ class Evaluator:
             except ValueError:
                 kind = FailureKind.CRASH
             return _failed(base, kind, str(worker.get("message", ""))[:2000])
+        return worker
+
+    def _result(self, base: dict[str, Any], reply: dict[str, Any], job_dir: Path, source: bytes) -> EvalResult:
+        base = {**base, "wall_seconds": float(reply.get("wall_seconds") or 0.0), "log_tail": log_tail(job_dir)}
+        worker = self.outcome(base, reply, job_dir)
+        if isinstance(worker, EvalResult):
+            return worker
         info = {k: worker.get(k) for k in ("params", "flops", "train_seconds", "exporter", "export_error")}
         base |= {k: v for k, v in info.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
         base["onnx_path"] = self._keep_outputs(job_dir, source) if worker.get("exporter") else None
         base["proxies"] = _keep_proxies(worker.get("proxies"), base["onnx_path"])
-        if self.options.check_only:
-            return EvalResult.model_validate({**base, "status": "ok"})
+        if self.options.check_only or self.task.spec.kind == "causal_lm":
+            return EvalResult.model_validate({**base, "status": "ok"})  # token models: scored next (tokens.py)
         metrics = score_predictions(job_dir, self.data.y_val, self.data.y_test, self.task.spec.num_classes)
         if isinstance(metrics, Failure):
             return EvalResult.model_validate({**base, "status": "failed", "failure": metrics})

@@ -23,7 +23,7 @@ from typing import Any
 
 from agentnas import __version__
 from agentnas.evaluator.evaluator import EvalOptions, Evaluator
-from agentnas.tasks import Task, TaskData, TaskSpec
+from agentnas.tasks import TASK_NAMES, Task, TaskData, TaskSpec, get_task
 
 
 class ShippedTask(Task):
@@ -34,6 +34,10 @@ class ShippedTask(Task):
 
     def load(self, cache_dir: Path) -> TaskData:
         return self._data
+
+    def hidden_paths(self) -> tuple[str, ...]:
+        # Where this node keeps a built-in task's evaluation text (stdlib-chars) is the node's own business.
+        return get_task(self.spec.name).hidden_paths() if self.spec.name in TASK_NAMES else ()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,16 @@ def sandbox_env(parent: dict[str, str], home: str, cuda: bool = False) -> dict[s
 _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="agentnas-sandbox-spawner")
 
 
+def wipe(scratch: Path) -> None:
+    """Empty a slot's scratch folder: the next candidate (or step) in this slot must find nothing
+    the previous one left (no cached weights, no messages). Symlinks are removed, not followed."""
+    for entry in scratch.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 class SandboxDied(RuntimeError):
     """The zygote is gone or unresponsive; the sandbox was killed."""
 
@@ -63,10 +74,11 @@ class SandboxProcess:
     START_TIMEOUT = 120.0
 
     def __init__(self, isolation: Isolation, scratch: Path, data_dir: Path, private_dir: Path,
-                 devices: tuple[str, ...] = ()) -> None:
+                 devices: tuple[str, ...] = (), hidden: tuple[str, ...] = ()) -> None:
         self.isolation = isolation
         self.scratch, self.data_dir, self.private_dir = scratch, data_dir, private_dir
         self.devices = devices
+        self.hidden = hidden  # folders covered with an empty read-only mount (a task's evaluation text)
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self.starts = 0
@@ -89,6 +101,7 @@ class SandboxProcess:
             Mount(self.data_dir, "/data" if relocate else str(self.data_dir)),
             Mount(self.scratch, "/scratch" if relocate else str(self.scratch), writable=True),
         ]
+        mounts += [Mount(None, d) for d in self.hidden]
         code_dir = "/sandbox" if relocate else str(sandbox_code)
         chdir = "/scratch" if relocate else str(self.scratch)
         return SandboxSpec(mounts=tuple(mounts), env=sandbox_env(dict(os.environ), chdir, cuda=bool(self.devices)),

@@ -31,6 +31,7 @@ from agentnas.records import (
     SearchResult,
     Steering,
     SteeringMessage,
+    metric_named,
 )
 
 FULL = 1.0  # the full recipe's fidelity
@@ -98,8 +99,8 @@ class SearchTree:
         self.node_results.setdefault(node.id, []).append(result)
         self._queried.setdefault((result.key, result.fidelity), result)
         self._next_step = max(self._next_step, result.step + 1)
-        reward = (self.metric.utility(result.val_accuracy)
-                  if result.fidelity >= FULL and result.val_accuracy is not None else None)
+        reward = (self.metric.utility(result.score)
+                  if result.fidelity >= FULL and result.score is not None else None)
         for ancestor in self.lineage(node.id):
             self._visits[ancestor] = self._visits.get(ancestor, 0) + 1
             if reward is not None and reward > self._best.get(ancestor, float("-inf")):
@@ -132,15 +133,15 @@ class SearchTree:
     def best(self, node_id: str | None) -> float | None:
         """The best full-fidelity reward (utility) in the subtree, None before any."""
         if node_id is None:
-            return max((self.metric.utility(r.val_accuracy) for r in self.full_results()),  # type: ignore[arg-type]
+            return max((self.metric.utility(r.score) for r in self.full_results()),  # type: ignore[arg-type]
                        default=None)
         return self._best.get(node_id)
 
     def reward(self, node_id: str) -> float | None:
         """The node's own full-fidelity reward (utility; None: not evaluated in full, or failed)."""
         for r in self.node_results.get(node_id, ()):
-            if r.fidelity >= FULL and r.val_accuracy is not None:
-                return self.metric.utility(r.val_accuracy)
+            if r.fidelity >= FULL and r.score is not None:
+                return self.metric.utility(r.score)
         return None
 
     def evaluated(self, node_id: str) -> bool:
@@ -163,7 +164,7 @@ class SearchTree:
         """The best full-fidelity result so far (the first one on ties)."""
         best: SearchResult | None = None
         for r in self.full_results():
-            if best is None or self.metric.better(r.val_accuracy, best.val_accuracy):  # type: ignore[arg-type]
+            if best is None or self.metric.better(r.score, best.score):  # type: ignore[arg-type]
                 best = r
         return best
 
@@ -186,6 +187,10 @@ class ArchNode:
     features: list[float] | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None
+    # The task metric's scores (the accuracies on accuracy tasks, the losses on token tasks):
+    # what the run ranks by, through the tree's `Metric`.
+    val_score: float | None = None
+    test_score: float | None = None
     experiment: dict[str, Any] | None = None
     children: list[str] = field(default_factory=list)
     refill: int = 0               # 0: first proposal of its slot, 1: re-asked, 2: written by the grammar
@@ -194,7 +199,7 @@ class ArchNode:
 
     @property
     def trained(self) -> bool:
-        return self.val_accuracy is not None
+        return self.val_score is not None
 
     @property
     def predicted_only(self) -> bool:
@@ -224,7 +229,11 @@ class RunTree:
     search: SearchTree = field(default_factory=SearchTree)
 
     @classmethod
-    def from_journal(cls, journal: Journal, metric: Metric = ACCURACY) -> RunTree:
+    def from_journal(cls, journal: Journal, metric: Metric | None = None) -> RunTree:
+        """The run's tree; `metric` None: the one its experiments name (accuracy before any)."""
+        if metric is None:
+            named = (e.payload.get("metric") for e in journal.entries("experiment"))
+            metric = metric_named(next((m for m in named if m), None))
         tree = cls(metric=metric, search=SearchTree(metric))
         for e in journal.entries(("hypothesis", "node", "experiment", "iteration", "steering")):
             if e.kind == "steering":
@@ -267,15 +276,17 @@ class RunTree:
         if found is None:  # its expansion was killed before the record step: rows come on resume
             return
         found.experiment = exp.model_dump(mode="json")
+        val, test = exp.scores()
         if exp.ok and exp.fidelity == "full":
             found.val_accuracy, found.test_accuracy = exp.val_accuracy, exp.test_accuracy
+            found.val_score, found.test_score = val, test
         if exp.node_id in self.search.nodes:
             fidelity = 1.0 if exp.fidelity == "full" else (exp.fidelity_fraction or LOW_FIDELITY)
-            ok = exp.ok and exp.val_accuracy is not None
+            ok = exp.ok and val is not None
             self.search.add_result(SearchResult(
                 node_id=exp.node_id, key=self.search.nodes[exp.node_id].key, fidelity=fidelity,
-                val_accuracy=exp.val_accuracy if ok else None, failure=None if ok else (exp.failure_kind or "crash"),
-                cost=1.0, step=exp.iteration))
+                val_accuracy=exp.val_accuracy if ok else None, val_score=val if ok else None,
+                failure=None if ok else (exp.failure_kind or "crash"), cost=1.0, step=exp.iteration))
 
     def trained_nodes(self) -> list[ArchNode]:
         return [n for n in self.nodes.values() if n.trained]
@@ -285,9 +296,9 @@ class RunTree:
         done = self.trained_nodes()
         if not done:
             return None
-        return min(done, key=lambda n: (self.metric.sort_key(n.val_accuracy), n.params or 0, n.iteration))
+        return min(done, key=lambda n: (self.metric.sort_key(n.val_score), n.params or 0, n.iteration))
 
     def ranked(self) -> list[ArchNode]:
         """Trained nodes, best first (the order of `best`)."""
         return sorted(self.trained_nodes(),
-                      key=lambda n: (self.metric.sort_key(n.val_accuracy), n.params or 0, n.iteration))
+                      key=lambda n: (self.metric.sort_key(n.val_score), n.params or 0, n.iteration))

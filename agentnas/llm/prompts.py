@@ -99,9 +99,10 @@ def _candidate(title: str, c: CandidateBrief, *, code: bool = True) -> str:
 
 def _task(t: TaskSpec) -> str:
     metric = f"{t.metric.name} ({'higher' if t.metric.higher_is_better else 'lower'} is better)"
-    lines = [f"## Task: {t.name}",
-             f"Input shape without the batch dimension: {tuple(t.input_shape)}; classes: {t.num_classes}; "
-             f"metric: validation {metric}."]
+    shape = (f"Input shape without the batch dimension: {tuple(t.input_shape)}; classes: {t.num_classes}"
+             if t.kind == "classification" else f"Sequence length (seq_len): {t.seq_len}; vocabulary (vocab_size): "
+             f"{t.vocab_size}")
+    lines = [f"## Task: {t.name}", f"{shape}; metric: validation {metric}."]
     if t.description:
         lines.append(t.description.strip())
     if t.baselines:
@@ -109,6 +110,10 @@ def _task(t: TaskSpec) -> str:
                      + ", ".join(f"{b.name} {b.test_accuracy:.1%}" for b in t.baselines) + ".")
     recipe = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in t.recipe.model_dump().items())
     lines.append(f"Fixed training recipe (the same for every candidate, not yours to change): {recipe}.")
+    if t.kind != "classification":  # classification prompts stay as they were (recorded cassettes match)
+        lines.append(f"## Candidate contract of this task ({t.kind}): it replaces the build_model(input_shape, "
+                     f"num_classes) signature and the (B, num_classes) logits of the generic rules\n"
+                     f"{t.contract.text()}")
     return "\n".join(lines)
 
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from agentnas.records.evaluation import (
     ACCURACY,
+    LOSS,
+    METRICS,
     EvalResult,
     Failure,
     FailureKind,
     Metric,
     Metrics,
+    metric_named,
 )
 from agentnas.records.journal import (
     PAYLOADS,
@@ -58,7 +61,8 @@ from agentnas.records.steering import (
 
 __all__ = [
     "OPERATORS", "Expansion",
-    "ACCURACY", "Metric", "PAYLOADS", "SCHEMA_VERSION", "EventEntry", "ExperimentEntry", "HypothesisEntry",
+    "ACCURACY", "LOSS", "METRICS", "Metric", "metric_named",
+    "PAYLOADS", "SCHEMA_VERSION", "EventEntry", "ExperimentEntry", "HypothesisEntry",
     "IterationEntry", "NodeEntry", "Payload", "read_payload",
     "ChatMessage",
     "EvalRequest",

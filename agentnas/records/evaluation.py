@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Metric(BaseModel):
@@ -48,6 +50,14 @@ class Metric(BaseModel):
 
 
 ACCURACY = Metric()
+# Causal token modelling: validation cross-entropy per scored token, in nats.
+LOSS = Metric(name="loss", higher_is_better=False)
+METRICS: dict[str, Metric] = {m.name: m for m in (ACCURACY, LOSS)}
+
+
+def metric_named(name: str | None) -> Metric:
+    """The metric a record names (records written before metrics had names are accuracy)."""
+    return METRICS.get(name or "accuracy", ACCURACY)
 
 
 class FailureKind(StrEnum):
@@ -63,6 +73,9 @@ class FailureKind(StrEnum):
     CRASH = "crash"
     ISOLATION_VIOLATION = "isolation_violation"
     EXPORT = "export"
+    # A token model whose logits at a position changed when only later tokens changed: it
+    # looks ahead, so its score would be a lie (agentnas/evaluator/causal.py).
+    NON_CAUSAL = "non_causal"
 
 
 class Failure(BaseModel):
@@ -73,12 +86,49 @@ class Failure(BaseModel):
 
 
 class Metrics(BaseModel):
+    """Every number the trusted side computed from a candidate's predictions.
+
+    `metric` names the task's metric and `val_score`/`test_score` hold its values: the score
+    a search ranks by, read through the task's `Metric` (which knows the direction). For
+    classification the metric is "accuracy" and the score is the accuracy; for causal token
+    modelling it is "loss" (cross-entropy per scored token, nats) and `val_accuracy` is the
+    next-token accuracy on the same positions. Records written before the score existed
+    hold only the accuracies: their score is derived from the metric's name on reading.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     val_accuracy: float
     test_accuracy: float
     val_loss: float | None = None
     test_loss: float | None = None
+    metric: str = "accuracy"
+    # Derived from the metric's name when not given (the validator below), so never NaN in a record.
+    val_score: float = math.nan
+    test_score: float = math.nan
+    scored_tokens: int | None = Field(default=None, description="validation positions scored (token tasks)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_scores(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ("val_score" in data and "test_score" in data):
+            return data
+        metric = str(data.get("metric", "accuracy"))
+        if metric not in ("accuracy", "loss"):
+            raise ValueError(f"metrics of {metric!r} must give val_score and test_score")
+        out = dict(data)
+        for split in ("val", "test"):
+            out.setdefault(f"{split}_score", data.get(f"{split}_{metric}"))
+        return out
+
+    @property
+    def val_bits(self) -> float | None:
+        """Validation loss in bits per scored token (bits per character on a character task)."""
+        return None if self.val_loss is None else self.val_loss / math.log(2)
+
+    @property
+    def test_bits(self) -> float | None:
+        return None if self.test_loss is None else self.test_loss / math.log(2)
 
 
 class EvalResult(BaseModel):

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2  # 2: node graph_hash / slot / refill / fallback, experiment fidelity_fraction
+SCHEMA_VERSION = 3  # 2: node graph_hash / slot / refill / fallback, experiment fidelity_fraction;
+# 3: experiment metric / val_score / test_score (a token task ranks by its loss, which older readers would miss)
 
 
 class Payload(BaseModel):
@@ -68,6 +69,11 @@ class ExperimentEntry(Payload):
     status: str
     val_accuracy: float | None = None
     test_accuracy: float | None = None
+    # The task metric and its scores (what the run ranks by, in the metric's direction);
+    # experiments written before them are accuracy, their scores the accuracies.
+    metric: str | None = None  # None: failed, or written before metrics had names
+    val_score: float | None = None
+    test_score: float | None = None
     params: int | None = None
     train_seconds: float | None = None
     wall_seconds: float = 0.0
@@ -85,6 +91,12 @@ class ExperimentEntry(Payload):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def scores(self) -> tuple[float | None, float | None]:
+        """(validation, test) of the task metric; the accuracies where no score was written."""
+        if self.val_score is not None:
+            return self.val_score, self.test_score
+        return self.val_accuracy, self.test_accuracy
 
 
 class IterationEntry(Payload):

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentnas.records.evaluation import Failure, Metrics
+from agentnas.records.evaluation import Failure, Metric, Metrics, metric_named
 
 # -- Experiments (agentnas.memory): one record per experiment, the unit the memory stores,
 # retrieves and exports. Vectors travel with the record so an export moves between machines
@@ -76,4 +76,10 @@ class ExperimentRecord(BaseModel):
 
     @property
     def score(self) -> float | None:
-        return self.metrics.val_accuracy if self.metrics is not None else None
+        """The task metric's validation score (the accuracy on classification tasks)."""
+        return self.metrics.val_score if self.metrics is not None else None
+
+    @property
+    def metric(self) -> Metric:
+        """The metric `score` is in, which knows its direction."""
+        return metric_named(self.metrics.metric if self.metrics is not None else None)

@@ -85,10 +85,17 @@ class SearchResult(BaseModel):
     failure: str | None = None
     cost: float = Field(default=1.0, ge=0)
     step: int = Field(default=0, ge=0)
+    # The task metric's validation score when it is not the accuracy (a token task's loss);
+    # the tree ranks by `score`, through its `Metric`.
+    val_score: float | None = None
+
+    @property
+    def score(self) -> float | None:
+        return self.val_score if self.val_score is not None else self.val_accuracy
 
     @property
     def ok(self) -> bool:
-        return self.val_accuracy is not None
+        return self.score is not None
 
 
 class EvalRequest(BaseModel):

@@ -25,7 +25,7 @@ def retrain(source_dir: Path, top: int, seeds: int, cfg: AgentnasConfig) -> list
     if config is None:
         raise RunError(f"{source_dir} has no run configuration")
     options = RunOptions.model_validate({**config.payload, "run_dir": str(source_dir)})
-    best = sorted(tree.trained_nodes(), key=lambda n: -(n.val_accuracy or 0.0))[:top]
+    best = tree.ranked()[:top]  # by the task metric, in its direction
     files = [source_dir / "candidates" / n.id / "model.py" for n in best]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from agentnas.records import ACCURACY, Metric
 from agentnas.report.data import RANDOM_OPERATORS, Evaluation
 
 MIN_POPULATION = 3
@@ -66,7 +67,8 @@ class Baseline(BaseModel):
 
 
 class Improvement(BaseModel):
-    """The run after `n` evaluations minus random search after `baseline_n` (accuracy fractions)."""
+    """How much better the run after `n` evaluations is than random search after `baseline_n`, in
+    the task metric's units (accuracy fractions, or a loss): positive is better, whichever its direction."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -76,31 +78,34 @@ class Improvement(BaseModel):
     run_test: float
     baseline_val: float
     baseline_test: float
+    metric: Metric = ACCURACY
 
     @property
     def val(self) -> float:
-        return self.run_val - self.baseline_val
+        return self.metric.delta(self.run_val, self.baseline_val)
 
     @property
     def test(self) -> float:
-        return self.run_test - self.baseline_test
+        return self.metric.delta(self.run_test, self.baseline_test)
 
 
-def _rank(e: Evaluation) -> tuple[float, int]:
-    return (e.val_accuracy or 0.0, -(e.params or 0))
+def _rank(e: Evaluation, metric: Metric = ACCURACY) -> tuple[float, int]:
+    """Higher is better whatever the metric's direction (its utility), then fewer parameters."""
+    return (metric.utility(e.score) if e.score is not None else float("-inf"), -(e.params or 0))
 
 
-def best_so_far(evaluations: Sequence[Evaluation]) -> Curve:
-    """The run's curve; a later result replaces the best only when strictly better (ties: fewer params)."""
+def best_so_far(evaluations: Sequence[Evaluation], metric: Metric = ACCURACY) -> Curve:
+    """The run's curve, in the task metric's scores; a later result replaces the best only when
+    strictly better by the metric (ties: fewer params)."""
     val: list[float | None] = []
     test: list[float | None] = []
     keys: list[str | None] = []
     best: Evaluation | None = None
     for e in evaluations:
-        if e.full_ok and (best is None or _rank(e) > _rank(best)):
+        if e.full_ok and (best is None or _rank(e, metric) > _rank(best, metric)):
             best = e
-        val.append(None if best is None else best.val_accuracy)
-        test.append(None if best is None else best.test_accuracy)
+        val.append(None if best is None else best.score)
+        test.append(None if best is None else best.test)
         keys.append(None if best is None else best.node_id)
     return Curve(val=tuple(val), test=tuple(test), best_key=tuple(keys))
 
@@ -116,23 +121,23 @@ def expected_best(values: Sequence[float], n: int) -> float:
     return sum(values[k - 1] * (math.comb(k - 1, n - 1) / total) for k in range(n, m + 1))
 
 
-def random_baseline(evaluations: Sequence[Evaluation]) -> Baseline:
+def random_baseline(evaluations: Sequence[Evaluation], metric: Metric = ACCURACY) -> Baseline:
     randoms = [e for e in evaluations if e.operator in RANDOM_OPERATORS and e.fidelity == "full"]
-    population = sorted((e for e in randoms if e.full_ok), key=_rank)
+    population = sorted((e for e in randoms if e.full_ok), key=lambda e: _rank(e, metric))
     failed = sum(1 for e in randoms if e.status != "ok")
     m = len(population)
     if m < MIN_POPULATION:
         return Baseline(population=m, failed_random=failed, available=False,
                         reason=f"the random-architecture baseline is unavailable: the run holds {m} successful "
                                f"random-architecture result(s), at least {MIN_POPULATION} are needed")
-    vals = [e.val_accuracy or 0.0 for e in population]
-    tests = [e.test_accuracy or 0.0 for e in population]
+    vals = [e.score or 0.0 for e in population]
+    tests = [e.test or 0.0 for e in population]
     return Baseline(population=m, failed_random=failed, available=True,
                     val=tuple(expected_best(vals, n) for n in range(1, m + 1)),
                     test=tuple(expected_best(tests, n) for n in range(1, m + 1)))
 
 
-def improvements(curve: Curve, baseline: Baseline) -> list[Improvement]:
+def improvements(curve: Curve, baseline: Baseline, metric: Metric = ACCURACY) -> list[Improvement]:
     """At the same budget n = min(N, M); and, when the run made more evaluations than there are
     random draws (N > M), the end of the run against random search's best of all M draws."""
     n_run, m = len(curve.val), len(baseline.val)
@@ -143,5 +148,6 @@ def improvements(curve: Curve, baseline: Baseline) -> list[Improvement]:
         run_val, run_test = curve.val[n - 1], curve.test[n - 1]
         if run_val is not None and run_test is not None:
             out.append(Improvement(n=n, baseline_n=b, run_val=run_val, run_test=run_test,
-                                   baseline_val=baseline.val[b - 1], baseline_test=baseline.test[b - 1]))
+                                   baseline_val=baseline.val[b - 1], baseline_test=baseline.test[b - 1],
+                                   metric=metric))
     return sorted(out, key=lambda i: i.n)

@@ -57,20 +57,22 @@ def published_for(task: str) -> tuple[tuple[Published, ...], str]:
 
 
 def make_view(data: RunData, top: int = DEFAULT_TOP) -> ReportView:
-    curve = best_so_far(data.evaluations)
-    baseline = random_baseline(data.evaluations)
+    metric = data.tree.metric
+    curve = best_so_far(data.evaluations, metric)
+    baseline = random_baseline(data.evaluations, metric)
     published, note = published_for(data.task)
     board = ranked(data.tree)
     best = data.best()
     pictures = {
-        "best_so_far": Picture("best_so_far.png", best_so_far_png(data.evaluations, curve, baseline, published),
-                               "best-so-far validation and test accuracy against evaluations, with the "
+        "best_so_far": Picture("best_so_far.png", best_so_far_png(data.evaluations, curve, baseline, published,
+                                                                  metric),
+                               f"best-so-far validation and test {metric.name} against evaluations, with the "
                                "random-search baseline"),
         "accuracy_params": Picture("accuracy_params.png",
-                                   accuracy_params_png(data.evaluations, best.id if best else None),
-                                   "validation accuracy against parameter count"),
+                                   accuracy_params_png(data.evaluations, best.id if best else None, metric),
+                                   f"validation {metric.name} against parameter count"),
     }
-    return ReportView(data=data, curve=curve, baseline=baseline, improvements=improvements(curve, baseline),
+    return ReportView(data=data, curve=curve, baseline=baseline, improvements=improvements(curve, baseline, metric),
                       published=published, published_note=note, pictures=pictures, board=board[:top],
                       trained_total=len(board))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from agentnas.journal import JOURNAL_FILE, JournalError, open_journal
 from agentnas.journal.tree import ArchNode, RunTree
+from agentnas.records import ExperimentEntry
 from agentnas.run.settings import SETTINGS_PREFIX
 
 # Operators whose node was drawn at random (the grammar's seeds and samples): the population
@@ -40,6 +41,18 @@ class Evaluation:
     wall_seconds: float
     failure_kind: str | None
     operator: str | None  # None: the node row is not written yet (a killed expansion)
+    # The task metric's scores (a token task's loss); None: the accuracies are the scores.
+    val_score: float | None = None
+    test_score: float | None = None
+
+    @property
+    def score(self) -> float | None:
+        """The validation score the run ranks by (read through the run's Metric)."""
+        return self.val_score if self.val_score is not None else self.val_accuracy
+
+    @property
+    def test(self) -> float | None:
+        return self.test_score if self.test_score is not None else self.test_accuracy
 
     @property
     def full_ok(self) -> bool:
@@ -124,8 +137,9 @@ def _evaluations(tree: RunTree, payloads: dict[str, dict[str, Any]]) -> tuple[li
         node_id = str(exp["node_id"])
         fidelity = str(exp.get("fidelity", "full"))
         val = exp.get("val_accuracy")
-        if fidelity != "full" and val is not None and exp.get("status") == "ok":
-            low[node_id] = float(val)
+        score, test_score = ExperimentEntry.model_validate(exp).scores()
+        if fidelity != "full" and score is not None and exp.get("status") == "ok":
+            low[node_id] = float(score)
         payload = payloads.get(node_id)
         out.append(Evaluation(
             key=key, node_id=node_id, status=str(exp.get("status")), fidelity=fidelity,
@@ -133,5 +147,7 @@ def _evaluations(tree: RunTree, payloads: dict[str, dict[str, Any]]) -> tuple[li
             test_accuracy=None if exp.get("test_accuracy") is None else float(exp["test_accuracy"]),
             params=exp.get("params"), train_seconds=float(exp.get("train_seconds") or 0.0),
             wall_seconds=float(exp.get("wall_seconds") or 0.0), failure_kind=exp.get("failure_kind"),
-            operator=None if payload is None else str(payload.get("operator"))))
+            operator=None if payload is None else str(payload.get("operator")),
+            val_score=None if score is None else float(score),
+            test_score=None if test_score is None else float(test_score)))
     return out, low

@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 
 from agentnas.journal.tree import ArchNode, RunTree
-from agentnas.report.view import ReportView, Section, esc, pct, table
+from agentnas.report.view import ReportView, Section, esc, score, table
 
 
 def ranked(tree: RunTree) -> list[ArchNode]:
-    """Trained nodes, best first (the order of `runs show`: validation, then fewer params, earlier)."""
-    return sorted(tree.trained_nodes(), key=lambda x: (-(x.val_accuracy or 0.0), x.params or 0, x.iteration))
+    """Trained nodes, best first (the order of `runs show`: the task metric's validation score in
+    its direction, then fewer params, earlier)."""
+    return tree.ranked()
 
 
 def diff_lines(parent: ArchNode, child: ArchNode) -> list[str]:
@@ -57,12 +58,14 @@ class LeaderboardSection(Section):
         rows = []
         for i, n in enumerate(view.board, 1):
             hyp = tree.hypotheses.get(n.hypothesis_id)
-            rows.append([str(i), f'<a href="#m-{esc(n.id)}">{esc(n.id)}</a>', pct(n.val_accuracy),
-                         pct(n.test_accuracy), f"{n.params or 0:,}", esc(n.operator),
+            rows.append([str(i), f'<a href="#m-{esc(n.id)}">{esc(n.id)}</a>', score(tree, n.val_score),
+                         score(tree, n.test_score), f"{n.params or 0:,}", esc(n.operator),
                          esc(f"{n.hypothesis_id}: {hyp.text}" if hyp else n.hypothesis_id),
                          esc(_short(n.description, 110))])
         parts = [picture,
-                 f"<p>Ranked by validation accuracy (test is reported, never used to rank); {shown}.</p>",
+                 f"<p>Ranked by validation {tree.metric.name} "
+                 f"({'higher' if tree.metric.higher_is_better else 'lower'} is better; test is reported, "
+                 f"never used to rank); {shown}.</p>",
                  table(["#", "model", "val", "test", "params", "operator", "hypothesis", "what it is"], rows,
                        "num board")]
         for i, n in enumerate(view.board, 1):
@@ -78,7 +81,8 @@ class LeaderboardSection(Section):
         lines = n.code.count("\n") + 1
         opened = " open" if rank == 1 else ""
         return (f'<section class="model" id="m-{esc(n.id)}">'
-                f"<h3>#{rank} {esc(n.id)} · validation {pct(n.val_accuracy)} · test {pct(n.test_accuracy)} · "
+                f"<h3>#{rank} {esc(n.id)} · validation {score(view.data.tree, n.val_score)} · "
+                f"test {score(view.data.tree, n.test_score)} · "
                 f"{n.params or 0:,} parameters</h3>"
                 f'<p class="meta">{esc(n.operator)}, {parent}, iteration {n.iteration}; hypothesis '
                 f"{esc(n.hypothesis_id)}: {esc(hyp.text if hyp else '?')}</p>"

@@ -13,6 +13,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from agentnas.records import ACCURACY, Metric
 from agentnas.report.baseline import Baseline, Curve
 from agentnas.report.data import Evaluation
 from agentnas.tasks.base import Baseline as Published
@@ -32,27 +33,28 @@ def _png(fig: Figure) -> bytes:
 
 
 def best_so_far_png(evaluations: Sequence[Evaluation], curve: Curve, baseline: Baseline,
-                    published: Sequence[Published]) -> bytes:
+                    published: Sequence[Published], metric: Metric = ACCURACY) -> bytes:
     """Two panels, validation and test: the run's best-so-far, random search's expected
     best-so-far, each evaluation as a dot (failures as red crosses), published test results."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True)
     xs = list(range(1, len(evaluations) + 1))
     for ax, split in zip(axes, ("validation", "test"), strict=True):
-        ax.set_title(f"best-so-far {split} accuracy")
+        ax.set_title(f"best-so-far {split} {metric.name}")
         ax.set_xlabel("evaluation")
-        ax.set_ylabel(f"{split} accuracy")
+        ax.set_ylabel(f"{split} {metric.name}")
         ax.grid(alpha=0.3)
         if not any(v is not None for v in curve.val):
             ax.text(0.5, 0.5, NO_RESULTS, ha="center", va="center", transform=ax.transAxes, fontsize=14,
                     color="#666666")
             ax.set_xlim(0, max(len(xs), 1) + 1)
-            ax.set_ylim(0, 1)
+            if metric.name == "accuracy":
+                ax.set_ylim(0, 1)
             continue
         ys = curve.val if split == "validation" else curve.test
-        points = [(x, e.val_accuracy if split == "validation" else e.test_accuracy)
+        points = [(x, e.score if split == "validation" else e.test)
                   for x, e in zip(xs, evaluations, strict=True) if e.full_ok]
-        lows = [(x, e.val_accuracy) for x, e in zip(xs, evaluations, strict=True)
+        lows = [(x, e.score) for x, e in zip(xs, evaluations, strict=True)
                 if split == "validation" and e.status == "ok" and e.fidelity != "full"]
         fails = [x for x, e in zip(xs, evaluations, strict=True) if e.status != "ok"]
         if points:
@@ -71,7 +73,7 @@ def best_so_far_png(evaluations: Sequence[Evaluation], curve: Curve, baseline: B
             n = min(len(bys), len(xs))
             ax.plot(range(1, n + 1), bys[:n], "--", color=RANDOM_COLOUR, lw=1.8, zorder=3,
                     label=f"random search (expected, {baseline.population} random draws)")
-        if split == "test":
+        if split == "test" and metric.name == "accuracy":  # published results are test accuracies
             for b in published:
                 ax.axhline(b.test_accuracy, color="#555555", lw=0.9, ls=":", zorder=1)
                 # labels on the left: the legend sits bottom right
@@ -89,13 +91,15 @@ def best_so_far_png(evaluations: Sequence[Evaluation], curve: Curve, baseline: B
     return _png(fig)
 
 
-def accuracy_params_png(evaluations: Sequence[Evaluation], best_node: str | None) -> bytes:
-    """Validation accuracy against parameter count (log scale), one dot per full evaluation."""
+def accuracy_params_png(evaluations: Sequence[Evaluation], best_node: str | None,
+                        metric: Metric = ACCURACY) -> bytes:
+    """The validation score (accuracy, or a token task's loss) against parameter count (log
+    scale), one dot per full evaluation."""
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
-    ax.set_title("validation accuracy vs parameters")
+    ax.set_title(f"validation {metric.name} vs parameters")
     ax.set_xlabel("parameters")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(f"validation {metric.name}")
     ax.grid(alpha=0.3)
     done = [e for e in evaluations if e.full_ok and e.params]
     if not done:
@@ -106,11 +110,11 @@ def accuracy_params_png(evaluations: Sequence[Evaluation], best_node: str | None
     for e in done:
         groups.setdefault(e.operator or "?", []).append(e)
     for op, group in sorted(groups.items()):
-        ax.scatter([e.params or 1 for e in group], [e.val_accuracy or 0.0 for e in group], s=22, label=op,
+        ax.scatter([e.params or 1 for e in group], [e.score or 0.0 for e in group], s=22, label=op,
                    alpha=0.85)
     best = [e for e in done if e.node_id == best_node]
     if best:
-        ax.scatter([best[0].params or 1], [best[0].val_accuracy or 0.0], s=160, facecolors="none", edgecolors="#d4a017",
+        ax.scatter([best[0].params or 1], [best[0].score or 0.0], s=160, facecolors="none", edgecolors="#d4a017",
                    linewidths=2, label=f"best ({best_node})")
     ax.legend(fontsize=8, loc="lower right")
     return _png(fig)

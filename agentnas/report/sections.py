@@ -7,7 +7,7 @@ from collections import Counter
 
 from agentnas.report.baseline import METHOD
 from agentnas.report.tree_svg import kind_of, legend_svg, render_tree
-from agentnas.report.view import ReportView, Section, esc, pct, pp, table
+from agentnas.report.view import ReportView, Section, esc, pct, pp, score, table
 from agentnas.run.settings import describe_changes
 
 NO_RESULTS = "no results yet"
@@ -49,7 +49,7 @@ class SummarySection(Section):
                             f"({_duration(d.last_at - d.first_at)})"]]
         if best is not None:
             rows.append(["best model", f'<a href="#m-{esc(best.id)}">{esc(best.id)}</a>: validation '
-                                       f"{pct(best.val_accuracy)}, test {pct(best.test_accuracy)}, "
+                                       f"{score(d.tree, best.val_score)}, test {score(d.tree, best.test_score)}, "
                                        f"{best.params or 0:,} parameters"])
         else:
             rows.append(["best model", f'<span class="empty">{NO_RESULTS}</span>'])
@@ -76,17 +76,21 @@ class CurvesSection(Section):
             parts.append(f'<p class="method"><b>Random-architecture baseline:</b> {esc(b.reason)}.</p>')
         if view.improvements:
             rows = []
+            tree = view.data.tree
+            # Δ: how much better the run is (positive is better, whichever the metric's direction)
+            gain = pp if tree.metric.name == "accuracy" else (lambda v: f"{v:+.4f}")
             for imp in view.improvements:
                 where = (f"same budget: {imp.n} evaluations" if imp.n == imp.baseline_n else
                          f"end of run ({imp.n} evaluations) vs random search's best of all {imp.baseline_n} "
                          f"random draws")
-                rows.append([esc(where), pct(imp.run_val), pct(imp.baseline_val), f"<b>{pp(imp.val)}</b>",
-                             pct(imp.run_test), pct(imp.baseline_test), f"<b>{pp(imp.test)}</b>"])
+                rows.append([esc(where), score(tree, imp.run_val), score(tree, imp.baseline_val),
+                             f"<b>{gain(imp.val)}</b>", score(tree, imp.run_test), score(tree, imp.baseline_test),
+                             f"<b>{gain(imp.test)}</b>"])
             parts.append('<h3>Improvement over random search</h3>' + table(
                 ["compared at", "run val", "random val", "Δ val", "run test", "random test", "Δ test"], rows,
                 "num improvement"))
-        parts.append("<p>The run's test curve is the test accuracy of the model that is best on validation so far "
-                     "(selection never looks at the test split).</p>")
+        parts.append(f"<p>The run's test curve is the test {view.data.tree.metric.name} of the model that is best "
+                     "on validation so far (selection never looks at the test split).</p>")
         if view.published:
             items = "; ".join(f"{esc(p.name)} {pct(p.test_accuracy)}" for p in view.published)
             sources = "; ".join(sorted({esc(p.source) for p in view.published}))

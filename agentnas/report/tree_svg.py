@@ -136,7 +136,8 @@ def _title(node: ArchNode, kind: str, data: RunData) -> str:
     p = data.payloads.get(node.id, {})
     bits = [f"{node.id} ({kind}, {node.operator})"]
     if node.trained:
-        bits.append(f"val {node.val_accuracy:.4f} · test {node.test_accuracy or 0.0:.4f}")
+        name = "" if data.tree.metric.name == "accuracy" else f" {data.tree.metric.name}"
+        bits.append(f"val{name} {node.val_score or 0.0:.4f} · test {node.test_score or 0.0:.4f}")
     if node.id in data.low_val:
         bits.append(f"short run val {data.low_val[node.id]:.4f}")
     if node.predicted_only and node.mean is not None:
@@ -152,10 +153,13 @@ def _title(node: ArchNode, kind: str, data: RunData) -> str:
 
 
 def _label(node: ArchNode, kind: str, data: RunData) -> str:
+    def shown(v: float) -> str:  # accuracy as a percentage, another metric (a loss) as it is
+        return f"{100 * v:.1f}%" if data.tree.metric.name == "accuracy" else f"{v:.3f}"
+
     if node.trained:
-        return f"{node.id} {100 * (node.val_accuracy or 0.0):.1f}%"
+        return f"{node.id} {shown(node.val_score or 0.0)}"
     if kind == "short":
-        return f"{node.id} ({100 * data.low_val[node.id]:.1f}% short)"
+        return f"{node.id} ({shown(data.low_val[node.id])} short)"
     return node.id
 
 
@@ -171,8 +175,9 @@ def render_tree(data: RunData, linked: Collection[str] = ()) -> TreeSvg:
     tree = data.tree
     roots, kids = _children(data)
     pos = _layout(roots, kids)
-    vals = [n.val_accuracy for n in tree.nodes.values() if n.val_accuracy is not None]
-    vals += list(data.low_val.values())
+    # colours by utility (the score itself when higher is better): the best is always the same end
+    vals = [tree.metric.utility(n.val_score) for n in tree.nodes.values() if n.val_score is not None]
+    vals += [tree.metric.utility(v) for v in data.low_val.values()]
     scale = Scale(min(vals), max(vals)) if vals else None
     best = tree.best()
     rows = max((r for _, r in pos.values()), default=0.0) + 1.5
@@ -212,7 +217,8 @@ def render_tree(data: RunData, linked: Collection[str] = ()) -> TreeSvg:
             continue
         x, y = _xy(*pos[node.id])
         kind = kind_of(node, data.low_val.get(node.id))
-        value = node.val_accuracy if node.trained else data.low_val.get(node.id)
+        score = node.val_score if node.trained else data.low_val.get(node.id)
+        value = None if score is None else tree.metric.utility(score)
         colour = scale.colour(value) if scale is not None and value is not None else None
         ring = '<circle r="9.5" fill="none" stroke="#d4a017" stroke-width="2.5"/>' if best is node else ""
         body = (f'<title>{_title(node, kind, data)}</title>{ring}{_shape(kind, colour)}'

@@ -13,7 +13,7 @@ import html
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from agentnas.journal.tree import ArchNode
+from agentnas.journal.tree import ArchNode, RunTree
 from agentnas.report.baseline import Baseline, Curve, Improvement
 from agentnas.report.data import RunData
 from agentnas.tasks.base import Baseline as Published
@@ -29,6 +29,13 @@ def pct(x: float | None) -> str:
 
 def pp(x: float) -> str:
     return f"{100 * x:+.2f} pp"
+
+
+def score(tree: RunTree, value: float | None) -> str:
+    """A score in the task metric's words: accuracy as a percentage, any other metric as it is."""
+    if tree.metric.name == "accuracy":
+        return pct(value)
+    return "–" if value is None else f"{tree.metric.name} {value:.4f}"
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
         task = get_task(options.task)
     except TaskError as e:
         raise RunError(str(e)) from e
-    value = ValueService(load_prior(options.value_model))
+    value = ValueService(load_prior(options.value_model), task.spec.metric)
     rid = run_id(journal)
     memory = open_memory_link(options, cfg, rid)
     if memory is not None:
@@ -283,7 +283,7 @@ def offline_agents(options: RunOptions, task: Any, journal: Journal) -> Agents:
     from agentnas.agents.offline import OfflineResearcher
 
     researcher = OfflineResearcher(tuple(task.spec.input_shape), task.spec.num_classes, options.max_params,
-                                   options.max_macs)
+                                   options.max_macs, tokens=task.spec.kind == "causal_lm")
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=None, analyst=OfflineAnalyst())
 
 
@@ -329,7 +329,8 @@ def llm_roles(client: Any, options: RunOptions, task: Any, journal: Journal) -> 
 
     budget = CallBudget(client.ledger, client.config.max_calls_per_eval, lambda: journal.count("experiment"),
                         lookahead)
-    fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params, options.max_macs)
+    fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params, options.max_macs,
+                                 tokens=spec.kind == "causal_lm")
     researcher = LLMResearcher(client, spec, fallback, budget=budget)
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec, budget=budget),
                   analyst=LLMAnalyst(client, spec, budget=budget))

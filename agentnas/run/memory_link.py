@@ -64,8 +64,7 @@ class MemoryLink:
                 if ctx.parent_id else None, hypothesis_id=ctx.hypothesis_id, hypothesis=ctx.hypothesis,
                 code=c.code, code_hash=d.code_hash if d else "", onnx_text_hash=d.onnx_text_hash if d else None,
                 task=self.task, status=ExperimentStatus.FAILED if failed else ExperimentStatus.OK,
-                metrics=None if failed or c.val_accuracy is None else Metrics(
-                    val_accuracy=c.val_accuracy, test_accuracy=c.test_accuracy or 0.0),
+                metrics=None if failed or c.val_accuracy is None else _metrics(c, ctx.metric),
                 failure=Failure(kind=FailureKind(kind), message=c.failure_message or "") if failed else None,
                 lesson=c.lesson or "", params=c.params, flops=c.flops,
                 arch_embedding=d.arch_embedding if d else None)
@@ -91,3 +90,12 @@ class MemoryLink:
             self.seed = load_seed_knowledge(self.cache_dir)
         with self.store.session(read_only=True):
             return retrieve_for_prompt(self.store, self.task, text, k=k, seed=self.seed)
+
+
+def _metrics(c: Candidate, metric: str) -> Metrics:
+    """A trained candidate's metrics for the memory, its task metric's scores included."""
+    data: dict[str, object] = {"val_accuracy": c.val_accuracy, "test_accuracy": c.test_accuracy or 0.0,
+                               "metric": metric}
+    if c.val_score is not None and c.test_score is not None:
+        data |= {"val_score": c.val_score, "test_score": c.test_score}
+    return Metrics.model_validate(data)

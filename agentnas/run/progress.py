@@ -20,10 +20,11 @@ from agentnas.words import clip
 
 def best_line(tree: RunTree) -> str:
     best = tree.best()
-    if best is None or best.val_accuracy is None:
+    if best is None or best.val_score is None:
         return "no result yet"
-    test = f" test {best.test_accuracy:.4f}" if best.test_accuracy is not None else ""
-    return f"best val {best.val_accuracy:.4f}{test} ({best.id})"
+    name = "" if tree.metric.name == "accuracy" else f" {tree.metric.name}"
+    test = f" test {best.test_score:.4f}" if best.test_score is not None else ""
+    return f"best val{name} {best.val_score:.4f}{test} ({best.id})"
 
 
 class Progress:
@@ -62,10 +63,12 @@ class Progress:
 
     def result(self, c: Candidate, fidelity: str) -> None:
         tag = f"{c.id}{'' if fidelity == 'full' else f' ({fidelity} fidelity)'}"
-        if c.status == "trained" and c.val_accuracy is not None:
-            test = f" test {c.test_accuracy:.4f}" if c.test_accuracy is not None else ""
+        if c.status == "trained" and c.val_score is not None:
+            test = f" test {c.test_score:.4f}" if c.test_score is not None else ""
             params = f" · {c.params:,} params" if c.params is not None else ""
-            self.say(f"  {tag}: val {c.val_accuracy:.4f}{test}{params}")
+            acc = f" (accuracy {c.val_accuracy:.4f})" if c.val_accuracy is not None and c.val_accuracy != c.val_score \
+                else ""
+            self.say(f"  {tag}: val {c.val_score:.4f}{test}{acc}{params}")
         else:
             self.say(f"  {tag}: failed ({c.failure_kind}): {clip(c.failure_message or '', 120)}")
         if self.on_result is not None:

@@ -24,7 +24,7 @@ from agentnas.fingerprint import code_hash
 from agentnas.journal import Journal, JournalConflict
 from agentnas.llm import Cassette
 from agentnas.llm.errors import CassetteConflict, CassetteMiss
-from agentnas.records import EvalResult, LLMCall, LLMExchange, LLMRequest, LLMResponse
+from agentnas.records import EvalResult, ExperimentEntry, LLMCall, LLMExchange, LLMRequest, LLMResponse
 from agentnas.run.roles import trained
 
 
@@ -45,6 +45,8 @@ class Recorder:
         m = result.metrics
         payload = {"node_id": c.id, "status": result.status, "val_accuracy": m.val_accuracy if m else None,
                    "test_accuracy": m.test_accuracy if m else None, "params": result.params,
+                   "metric": m.metric if m else None, "val_score": m.val_score if m else None,
+                   "test_score": m.test_score if m else None,
                    "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds,
                    "failure_kind": str(result.failure.kind) if result.failure else None,
                    "failure_message": result.failure.message[:2000] if result.failure else None,
@@ -64,8 +66,10 @@ class Recorder:
             return candidate.model_copy(update={"status": "eval_failed", "experiment_id": entry.key,
                                                 "failure_kind": p["failure_kind"],
                                                 "failure_message": p["failure_message"]})
+        val, test = ExperimentEntry.model_validate(p).scores()
         return candidate.model_copy(update={"status": "trained", "experiment_id": entry.key,
-                                            "val_accuracy": p["val_accuracy"], "test_accuracy": p["test_accuracy"]})
+                                            "val_accuracy": p["val_accuracy"], "test_accuracy": p["test_accuracy"],
+                                            "val_score": val, "test_score": test})
 
     def copy_experiment(self, key: str, payload: dict[str, Any]) -> None:
         """Write an experiment another journal recorded (a replay serves its trainings so)."""

@@ -187,8 +187,8 @@ class SandboxTrainer:
             full = self._run(ctx, candidates, self.evaluator, "full")
             return [full[c.id] for c in candidates if c.id in full]
         low = self._run(ctx, candidates, self.short, "low")
-        best = set(self.halving.best({i: c.val_accuracy for i, c in low.items()
-                                      if c.status == "trained" and c.val_accuracy is not None}, self.metric))
+        best = set(self.halving.best({i: c.val_score for i, c in low.items()
+                                      if c.status == "trained" and c.val_score is not None}, self.metric))
         promoted = [c for c in candidates if c.id in best]
         full = self._run(ctx, promoted, self.evaluator, "full") if promoted else {}
         return [full.get(c.id, low[c.id]) for c in candidates if c.id in low]
@@ -216,4 +216,5 @@ def trained(c: Candidate, result: EvalResult, experiment_id: str) -> Candidate:
     return c.model_copy(update={"status": "trained", "experiment_id": experiment_id,
                                 "val_accuracy": result.metrics.val_accuracy,
                                 "test_accuracy": result.metrics.test_accuracy,
+                                "val_score": result.metrics.val_score, "test_score": result.metrics.test_score,
                                 "params": result.params if result.params is not None else c.params})

@@ -15,6 +15,7 @@ import numpy as np
 
 from agentnas.journal.store import Journal
 from agentnas.journal.tree import RunTree
+from agentnas.records import ACCURACY, Metric
 from agentnas.run.settings import RunError, RunOptions, effective_config, record_settings, settle
 from agentnas.value.online import OnlineValueModel
 from agentnas.value.zeroshot import ZeroShotPredictor
@@ -58,22 +59,28 @@ def check_identity(journal: Journal, options: RunOptions, allow_change: bool = F
 
 
 class ValueService:
-    """The run's value model: zero-shot prior + the per-task online GP, in accuracy fractions.
-    `observe` ignores an experiment id it has seen, so rebuilding after a resume is safe."""
+    """The run's value model: zero-shot prior + the per-task online GP. It learns and predicts
+    the task metric's score (accuracy fractions, or a token task's loss), whose direction the
+    caller reads from the `Metric`. The zero-shot prior predicts accuracy, so it is used on
+    accuracy tasks only. `observe` ignores an experiment id it has seen, so rebuilding after a
+    resume is safe."""
 
-    def __init__(self, prior: ZeroShotPredictor | None) -> None:
-        self.model = OnlineValueModel(prior=prior.predict if prior is not None else None, prior_std=10.0)
+    def __init__(self, prior: ZeroShotPredictor | None, metric: Metric = ACCURACY) -> None:
+        accuracy = metric.name == ACCURACY.name
+        self.scale = 100.0 if accuracy else 1.0  # the model works in accuracy points, a loss as it is
+        self.model = OnlineValueModel(prior=prior.predict if prior is not None and accuracy else None,
+                                      prior_std=10.0 if accuracy else 1.0)
         self.seen: set[str] = set()
 
-    def observe(self, experiment_id: str, task: str, features: list[float] | None, val_accuracy: float | None) -> None:
-        if experiment_id in self.seen or features is None or val_accuracy is None:
+    def observe(self, experiment_id: str, task: str, features: list[float] | None, score: float | None) -> None:
+        if experiment_id in self.seen or features is None or score is None:
             return
         self.seen.add(experiment_id)
-        self.model.observe(task, np.asarray(features, np.float64), 100.0 * val_accuracy)
+        self.model.observe(task, np.asarray(features, np.float64), self.scale * score)
 
     def predict(self, task: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, std = self.model.predict(task, x)  # accuracy points (before any result: prior ranks)
-        return mean / 100.0, std / 100.0
+        mean, std = self.model.predict(task, x)  # in the model's units (before any result: prior ranks)
+        return mean / self.scale, std / self.scale
 
     def sync(self, tree: RunTree, task: str, before_iteration: int) -> None:
         """Learn every full-fidelity result of iterations before `before_iteration`, in journal
@@ -82,7 +89,7 @@ class ValueService:
         for exp_id, exp in tree.experiments.items():
             node = tree.nodes.get(exp["node_id"])
             if node is not None and node.trained and int(exp["iteration"]) < before_iteration:
-                self.observe(exp_id, task, node.features, node.val_accuracy)
+                self.observe(exp_id, task, node.features, node.val_score)
 
 
 def checkpointer(run_dir: Path) -> Any:

@@ -15,17 +15,19 @@ from typing import Any
 from agentnas.journal import JournalError, open_journal
 from agentnas.journal.tree import RunTree
 from agentnas.llm.ledger import summarise
-from agentnas.records import LLMCall
+from agentnas.records import ExperimentEntry, LLMCall
 from agentnas.run.settings import RunError as RunError  # raised by the settings checks too
 from agentnas.run.settings import RunOptions as RunOptions  # the settings a run is started with
 from agentnas.run.settings import changes_of, effective_config
 
 
 def leaderboard(tree: RunTree, n: int = 10) -> list[dict[str, Any]]:
-    done = sorted(tree.trained_nodes(), key=lambda x: (-(x.val_accuracy or 0.0), x.params or 0, x.iteration))
-    return [{"id": x.id, "val_accuracy": x.val_accuracy, "test_accuracy": x.test_accuracy, "params": x.params,
+    """The best `n` trained models by the task metric, in its direction (`val_score`: the metric's
+    validation score, the accuracy on accuracy tasks)."""
+    return [{"id": x.id, "val_score": x.val_score, "test_score": x.test_score,
+             "val_accuracy": x.val_accuracy, "test_accuracy": x.test_accuracy, "params": x.params,
              "hypothesis": tree.hypotheses[x.hypothesis_id].text if x.hypothesis_id in tree.hypotheses else "",
-             "description": x.description} for x in done[:n]]
+             "description": x.description} for x in tree.ranked()[:n]]
 
 
 def hypothesis_outcomes(tree: RunTree, run_dir: Path) -> list[dict[str, Any]]:
@@ -38,12 +40,14 @@ def hypothesis_outcomes(tree: RunTree, run_dir: Path) -> list[dict[str, Any]]:
     for h in tree.hypotheses.values():
         nodes = [tree.nodes[i] for i in h.nodes]
         trained = [n for n in nodes if n.trained]
-        best = max(trained, key=lambda n: (n.val_accuracy or 0.0, -(n.params or 0), -n.iteration), default=None)
+        best = min(trained, key=lambda n: (tree.metric.sort_key(n.val_score), n.params or 0, n.iteration),
+                   default=None)
         failed = sum(1 for n in nodes if n.experiment is not None and n.experiment["status"] != "ok")
         rows.append({"id": h.id, "text": h.text, "source": h.source, "nodes": len(nodes),
                      "status": "pruned" if h.id in tree.steering.pruned else "explored" if nodes else "waiting",
                      "children": [n.id for n in nodes], "trained": len(trained), "failed": failed,
-                     "best": None if best is None else {"id": best.id, "val_accuracy": best.val_accuracy,
+                     "best": None if best is None else {"id": best.id, "val_score": best.val_score,
+                                                        "val_accuracy": best.val_accuracy,
                                                         "test_accuracy": best.test_accuracy, "params": best.params}})
     taken = {h.id for h in tree.hypotheses.values()}
     for m in read_inbox(run_dir):  # sent by the chat, not taken by the run yet (it is not running)
@@ -67,7 +71,9 @@ def summary(run_dir: Path) -> dict[str, Any]:
         steering = [e.payload for e in journal.entries("steering")]
     experiments = []
     for exp_id, exp in tree.experiments.items():
-        experiments.append({"id": exp_id, "status": exp["status"], "val_accuracy": exp["val_accuracy"],
+        val, test = ExperimentEntry.model_validate(exp).scores()
+        experiments.append({"id": exp_id, "status": exp["status"], "val_score": val, "test_score": test,
+                            "val_accuracy": exp["val_accuracy"],
                             "test_accuracy": exp["test_accuracy"], "code_hash": exp["code_hash"],
                             "hypothesis_id": exp["hypothesis_id"], "parent_id": exp["parent_id"],
                             "params": exp["params"], "fidelity": exp.get("fidelity", "full"),
@@ -75,7 +81,8 @@ def summary(run_dir: Path) -> dict[str, Any]:
     best = tree.best()
     best_doc = None
     if best is not None:
-        best_doc = {"id": best.id, "val_accuracy": best.val_accuracy, "test_accuracy": best.test_accuracy,
+        best_doc = {"id": best.id, "val_score": best.val_score, "test_score": best.test_score,
+                    "val_accuracy": best.val_accuracy, "test_accuracy": best.test_accuracy,
                     "params": best.params, "hypothesis_id": best.hypothesis_id,
                     "path": str(Path(run_dir) / "candidates" / best.id / "model.py")}
     proposals = proposal_counts(list(tree.nodes.values()))
@@ -85,6 +92,7 @@ def summary(run_dir: Path) -> dict[str, Any]:
             failures[str(exp.get("failure_kind"))] = failures.get(str(exp.get("failure_kind")), 0) + 1
     return {
         "run_dir": str(run_dir), "config": config, "settings_changes": changes,
+        "metric": {"name": tree.metric.name, "higher_is_better": tree.metric.higher_is_better},
         "iterations": tree.iterations, "experiments": experiments, "best": best_doc,
         "leaderboard": leaderboard(tree),
         "hypotheses": hypothesis_outcomes(tree, run_dir),

@@ -31,7 +31,7 @@ KEY = "warmstart"
 
 class WarmExperiment(BaseModel):
     id: str
-    val_accuracy: float
+    val_accuracy: float  # the task metric's validation score (the name predates token tasks' loss)
     features: list[float]
     params: int | None = None
     hypothesis: str = ""
@@ -48,7 +48,7 @@ class WarmStart(BaseModel):
 
 def choose(records: list[Any], n: int) -> list[Any]:
     """The best n/2 by score, then n - n/2 spread evenly over the rest (deterministic)."""
-    ranked = sorted(records, key=lambda r: (-(r.score or 0.0), r.id))
+    ranked = sorted(records, key=lambda r: (r.metric.sort_key(r.score), r.id))
     if len(ranked) <= n:
         return ranked
     top, rest = ranked[: n // 2], ranked[n // 2:]
@@ -58,11 +58,11 @@ def choose(records: list[Any], n: int) -> list[Any]:
 
 
 def best_hypotheses(records: list[Any], k: int) -> list[str]:
-    best: dict[str, float] = {}
+    best: dict[str, float] = {}  # the best utility of each hypothesis (higher is better, whatever the metric)
     for r in records:
         text = r.hypothesis.strip()
         if text and r.score is not None:
-            best[text] = max(best.get(text, 0.0), r.score)
+            best[text] = max(best.get(text, float("-inf")), r.metric.utility(r.score))
     return [t for t, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
 
 

@@ -48,7 +48,7 @@ def _unseen_random(tree: SearchTree, grammar: ChoiceGrammar, rng: random.Random)
 
 def _utility(tree: SearchTree, r: SearchResult) -> float:
     """What the search maximises for a result (the task metric's utility; -inf: failed)."""
-    return tree.metric.utility(r.val_accuracy) if r.val_accuracy is not None else float("-inf")
+    return tree.metric.utility(r.score) if r.score is not None else float("-inf")
 
 
 def _evaluate_new(tree: SearchTree, made: list[SearchNode], parent: str, hyp: str, key: str, operator: str,

@@ -73,8 +73,8 @@ def pending_promotions(tree: SearchTree, halving: Halving) -> list[EvalRequest]:
             if low != halving.first:
                 level = [r for r in (tree.queried(x.key, low) for x in level) if r is not None and r.ok]
             by_id = {r.node_id: r for r in level}
-            ranked = [by_id[i] for i in halving.best({r.node_id: r.val_accuracy for r in level
-                                                      if r.val_accuracy is not None}, tree.metric)]
+            ranked = [by_id[i] for i in halving.best({r.node_id: r.score for r in level
+                                                      if r.score is not None}, tree.metric)]
             missing = [r for r in ranked if tree.queried(r.key, high) is None]
             if missing:
                 owed.extend(EvalRequest(node_id=r.node_id, fidelity=high) for r in missing)

@@ -81,7 +81,7 @@ class _Values:
             return NEG
         full = self.tree.queried(node.key, FULL)
         if full is not None:
-            return self.tree.metric.utility(full.val_accuracy) if full.val_accuracy is not None else NEG
+            return self.tree.metric.utility(full.score) if full.score is not None else NEG
         pred = self.pred.get(node.key)
         return pred[2] if pred is not None else NEG  # evaluated at a low fidelity only: not promoted
 
@@ -150,7 +150,7 @@ class MctsPolicy(SearchPolicy[SearchTree]):
 
     def _ranked(self, tree: SearchTree) -> list[str]:
         """Evaluated architecture nodes, best full-fidelity reward first (ties: earlier)."""
-        rewarded = [(tree.metric.utility(r.val_accuracy), i, r.node_id)  # type: ignore[arg-type]
+        rewarded = [(tree.metric.utility(r.score), i, r.node_id)  # type: ignore[arg-type]
                     for i, r in enumerate(tree.full_results())]
         return [nid for _, _, nid in sorted(rewarded, key=lambda t: (-t[0], t[1]))]
 

@@ -73,8 +73,8 @@ class RunPolicy(SearchPolicy[RunTree]):
             node = tree.nodes[nid]
             if self._blocked(tree, node):
                 continue
-            if node.trained:
-                out.append((node, tree.metric.utility(node.val_accuracy or 0.0), len(node.children)))
+            if node.val_score is not None:  # trained
+                out.append((node, tree.metric.utility(node.val_score), len(node.children)))
             elif node.predicted_only and node.mean is not None and not (limit and (node.params or 0) > limit):
                 a = acquisition(tree.metric.utilities(np.array([node.mean])), np.array([node.std or 0.0]), beta)
                 out.append((node, float(a[0]), 0))
@@ -110,7 +110,7 @@ class RunPolicy(SearchPolicy[RunTree]):
         if rng.random() < self.recombine_p:
             others = [m for m in tree.trained_nodes() if m.id != node.id and not self._blocked(tree, m)]
             if others:
-                other = min(others, key=lambda m: tree.metric.sort_key(m.val_accuracy)).id
+                other = min(others, key=lambda m: tree.metric.sort_key(m.val_score)).id
         return Step(expand=Expansion(hypothesis_id=h.id, parent_id=node.id, other_id=other),
                     note=f"expand {node.id}" + (f" with {other}" if other else ""))
 

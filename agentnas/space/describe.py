@@ -32,6 +32,8 @@ def _leaf(node: g.Node) -> str:
         return f"se/{node.reduction}"
     if isinstance(node, g.GLU):
         return f"glu{node.kernel}" + (f"→{node.out}" if node.out else "")
+    if isinstance(node, g.Recur):
+        return "gru" + (f"→{node.out}" if node.out else "")
     if isinstance(node, g.Shuffle):
         return f"shuffle{node.groups}"
     if isinstance(node, g.Identity):
@@ -69,7 +71,7 @@ def describe(node: g.Node) -> str:
 def describe_arch(arch: g.Arch, limit: int | None = None) -> str:
     """One line for the whole architecture: stem · body · head (cut to `limit` characters)."""
     s = arch.stem
-    stem = {"conv": f"conv{s.kernel}", "dense": "dense", "signal": f"signal→conv{s.kernel}"}[s.kind]
+    stem = {"conv": f"conv{s.kernel}", "dense": "dense", "signal": f"signal→conv{s.kernel}", "embed": "embed"}[s.kind]
     stem += f"→{s.out}" + f" s{s.stride}" * (s.stride > 1)
     head = arch.head.pool + (f" → {arch.head.hidden} → {arch.head.act}" if arch.head.hidden else "")
     text = f"stem {stem} · {describe(arch.body)} · head {head}"

@@ -38,10 +38,12 @@ DILATIONS = (2, 4, 8)
 class Draw:
     """One network's draw: the RNG, the weights, the bounds and the network-wide style."""
 
-    def __init__(self, rng: np.random.Generator, weights: Weights, cfg: SamplerConfig, rank: int) -> None:
-        self.rng, self.w, self.cfg, self.rank = rng, weights, cfg, rank
+    def __init__(self, rng: np.random.Generator, weights: Weights, cfg: SamplerConfig, rank: int,
+                 tokens: bool = False) -> None:
+        self.rng, self.w, self.cfg, self.rank, self.tokens = rng, weights, cfg, rank, tokens
         self.act = cast(g.ActKind, weights.pick(rng, "act", g.ACTS))
-        self.norm: str = weights.pick(rng, "norm", (*g.NORMS, "none"))
+        # A token model normalises each position alone (causal.py): layer norm or none.
+        self.norm: str = weights.pick(rng, "norm", ("layer", "none") if tokens else (*g.NORMS, "none"))
         self.order = weights.pick(rng, "order", ("post", "pre"))
 
     # small choices ---------------------------------------------------------------
@@ -68,7 +70,7 @@ class Draw:
         return g.Act(kind=cast(g.ActKind, kind))
 
     def norm_nodes(self, x: Shape) -> list[g.Node]:
-        kind = self.norm if self.rng.random() < 0.9 else self.w.pick(self.rng, "norm", g.NORMS)
+        kind = self.norm if self.rng.random() < 0.9 or self.tokens else self.w.pick(self.rng, "norm", g.NORMS)
         if kind == "none":
             return []
         return [g.Norm(kind=cast(g.NormKind, kind), groups=math.gcd(x.channels, 8) if kind == "group" else 8)]
@@ -137,6 +139,8 @@ class Draw:
         kinds = ["residual", "plain", "branch", "split", "gated", "mlp"]
         if self.rank and x.channels >= 8:
             kinds.append("attention")
+        if self.tokens:  # a recurrence over the positions: the token models' other mixer
+            kinds.append("recur")
         if x.channels < 4:
             kinds.remove("split")
         return kinds
@@ -173,6 +177,9 @@ class Draw:
             mlp = g.Residual(body=g.Seq(children=(g.Norm(kind=kind_norm, groups=math.gcd(x.channels, 8)),
                                               g.Linear(out=x.channels * e), self.act_node(), g.Linear(out=x.channels))))
             return g.Seq(children=(attn, mlp))
+        if kind == "recur":
+            norm = self.norm_nodes(x)
+            return g.Residual(body=g.Seq(children=(*norm, g.Recur())))
         if kind == "branch":
             n = self.int_choice((2, 3), (3.0, 1.0))
             merge = self.w.pick(self.rng, "merge", ("add", "concat"))

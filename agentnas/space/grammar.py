@@ -39,7 +39,7 @@ ActKind = Literal["relu", "gelu", "silu", "tanh"]
 NormKind = Literal["batch", "layer", "group"]
 PoolKind = Literal["avg", "max"]
 MergeKind = Literal["add", "concat"]
-HeadPool = Literal["avg", "max", "avgmax", "flatten"]
+HeadPool = Literal["avg", "max", "avgmax", "flatten", "token"]
 
 ACTS: tuple[ActKind, ...] = ("relu", "gelu", "silu", "tanh")
 NORMS: tuple[NormKind, ...] = ("batch", "layer", "group")
@@ -127,6 +127,14 @@ class GLU(_Node):
     _kernel = field_validator("kernel")(_odd_kernel)
 
 
+class Recur(_Node):
+    """A gated recurrence (GRU) over the positions of a (C, L) sequence: position t reads only
+    positions <= t, so token models may use it freely."""
+
+    op: Literal["recur"] = "recur"
+    out: Width | None = None
+
+
 class Shuffle(_Node):
     op: Literal["shuffle"] = "shuffle"
     groups: int = Field(default=2, ge=2, le=64)
@@ -158,11 +166,13 @@ class Split(_Node):
 
 
 Node = Annotated[
-    Conv | Linear | Norm | Act | Pool | Attention | SE | GLU | Shuffle | Identity | Seq | Branch | Residual | Split,
+    Conv | Linear | Norm | Act | Pool | Attention | SE | GLU | Recur | Shuffle | Identity | Seq | Branch | Residual
+    | Split,
     Field(discriminator="op"),
 ]
-LEAF_OPS = frozenset({"conv", "linear", "norm", "act", "pool", "attention", "se", "glu", "shuffle", "identity"})
-COMPUTE_OPS = frozenset({"conv", "linear", "pool", "attention", "se", "glu"})  # the ones worth swapping
+LEAF_OPS = frozenset({"conv", "linear", "norm", "act", "pool", "attention", "se", "glu", "recur", "shuffle",
+                      "identity"})
+COMPUTE_OPS = frozenset({"conv", "linear", "pool", "attention", "se", "glu", "recur"})  # the ones worth swapping
 
 for _model in (Seq, Branch, Residual, Split):
     _model.model_rebuild()
@@ -170,9 +180,11 @@ for _model in (Seq, Branch, Residual, Split):
 
 class Stem(_Node):
     """Adapts the input: `conv` for (C, L) and (C, H, W) inputs; `dense` (a linear layer) or
-    `signal` (the vector read as a 1-channel signal, then a convolution) for (D,) inputs."""
+    `signal` (the vector read as a 1-channel signal, then a convolution) for (D,) inputs;
+    `embed` for token models (tokens (T,) -> a learned vector per token and per position, (C, T)).
+    An `embed` stem makes the whole tree a causal token model (see `agentnas.space.causal`)."""
 
-    kind: Literal["conv", "dense", "signal"] = "conv"
+    kind: Literal["conv", "dense", "signal", "embed"] = "conv"
     out: Width = 32
     kernel: int = Field(default=3, ge=1, le=15)
     stride: int = Field(default=1, ge=1, le=2)
@@ -183,7 +195,8 @@ class Stem(_Node):
 
 
 class Head(_Node):
-    """Global pooling (or flatten) of the features, an optional hidden layer, then the classes."""
+    """Global pooling (or flatten) of the features, an optional hidden layer, then the classes;
+    `token`: no pooling, the layers act at every position alone (a token model's next-token logits)."""
 
     pool: HeadPool = "avg"
     hidden: Width | None = None

@@ -47,6 +47,8 @@ class Keyword:
     # Hypothesis templates; {input} is "1-D signals", "images" or "feature vectors".
     templates: tuple[str, ...] = ()
     ranks: tuple[int, ...] = (0, 1, 2)  # input ranks the direction makes sense for
+    # whether it makes sense for causal token models (a sequence mixed left to right, no pooling head)
+    tokens: bool = True
 
 
 KEYWORDS: tuple[Keyword, ...] = (
@@ -108,7 +110,7 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("pooling", (r"pooling", r"downsampl\w*", r"subsampl\w*"),
             {"unit.pool": 4.0, "down.pool": 4.0},
             ("Pooling between stages builds invariance to small shifts of {input}",),
-            (1, 2)),
+            (1, 2), tokens=False),
     Keyword("large_kernel", (r"(large|long|wide|big)(r|er)? kernel", r"kernel size"),
             {"kernel.large": 4.0, "mut.kernel": 3.0},
             ("Larger convolution kernels see more context of {input} per layer",),
@@ -119,11 +121,17 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("invariance", (r"translation", r"\bshift", r"invarian\w*", r"global pool\w*"),
             {"head.avg": 3.0, "head.flatten": 0.3},
             ("Global average pooling makes the classifier of {input} invariant to translations",),
-            (1, 2)),
+            (1, 2), tokens=False),
     Keyword("position", (r"position", r"flatten", r"\bwhere\b"),
             {"head.flatten": 4.0},
             ("Keeping positional information (a flatten head) helps classify {input} by where features occur",),
-            (1, 2)),
+            (1, 2), tokens=False),
+    # Token models only: a recurrence over the positions (the grammar's GRU block).
+    Keyword("recurrence", (r"recurren\w*", r"\bgru\b", r"\brnn\b", r"state[- ]space"),
+            {"block.recur": 10.0},
+            ("A gated recurrence carries a running state over {input} at a cost linear in their length",
+             "Recurrent blocks between attention blocks keep recall on {input} while cutting multiply-adds"),
+            ()),
 )
 
 

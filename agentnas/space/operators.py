@@ -27,6 +27,7 @@ from typing import cast
 
 import numpy as np
 
+from agentnas.space.causal import is_token_arch
 from agentnas.space.describe import describe
 from agentnas.space.draw import Draw
 from agentnas.space.grammar import (
@@ -68,7 +69,7 @@ class Mutator:
         self.arch, self.input_shape, self.rng, self.w, self.cfg = arch, input_shape, rng, weights, cfg
         self.stats = analyse(arch, input_shape, num_classes, shapes=True)
         self.x0 = body_input(arch, input_shape)
-        self.draw = Draw(rng, weights, cfg, self.x0.rank)
+        self.draw = Draw(rng, weights, cfg, self.x0.rank, is_token_arch(arch))
         acts = Counter(n.kind for _, n in walk(arch.body) if isinstance(n, Act))
         norms = Counter(n.kind for _, n in walk(arch.body) if isinstance(n, Norm))
         if acts:  # new blocks follow the parent's style
@@ -320,7 +321,7 @@ class Mutator:
 
     def head(self) -> tuple[Arch, str] | None:
         head = self.arch.head
-        if self.stats.features.rank and self.rng.random() < 0.7:
+        if self.stats.features.rank and not self.draw.tokens and self.rng.random() < 0.7:
             pools = [p for p in ("avg", "max", "avgmax", "flatten") if p != head.pool]
             if self.stats.features.channels * math.prod(self.stats.features.spatial) > 2048:
                 pools = [p for p in pools if p != "flatten"]

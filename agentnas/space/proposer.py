@@ -29,12 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentnas.space.describe import describe_arch
 from agentnas.space.grammar import (
+    GLU,
     Act,
     Arch,
+    Attention,
     Conv,
     Head,
     Linear,
     Norm,
+    Recur,
     Residual,
     Seq,
     Stem,
@@ -140,7 +143,10 @@ def as_arch(obj: Arch | dict[str, Any] | str) -> Arch:
 class OfflineProposer(BaseProposer):
     """The grammar-based proposer for one task's input shape and class count."""
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int, config: ProposerConfig | None = None) -> None:
+    def __init__(self, input_shape: Sequence[int], num_classes: int, config: ProposerConfig | None = None, *,
+                 tokens: bool = False) -> None:
+        # tokens: causal token models (input_shape (T,), num_classes the vocabulary), see agentnas.space.causal
+        self.tokens = tokens
         self.input_shape = tuple(int(d) for d in input_shape)
         input_to_shape(self.input_shape)  # refuses malformed shapes early
         if num_classes < 2:
@@ -163,7 +169,7 @@ class OfflineProposer(BaseProposer):
 
     def sample(self, hypothesis_text: str = "", seed: Seed = None) -> Proposal:
         rng, steering = as_rng(seed), keyword_bias(hypothesis_text)
-        arch = sample(self.input_shape, self.num_classes, rng, Weights(steering), self.cfg)
+        arch = sample(self.input_shape, self.num_classes, rng, Weights(steering), self.cfg, self.tokens)
         return self.make(arch, "sample", f"sampled {describe_arch(arch, 160)}", hypothesis=hypothesis_text,
                          steering=steering)
 
@@ -252,8 +258,11 @@ class OfflineProposer(BaseProposer):
     def hypotheses(self, k: int, seed: Seed = None, *, exclude: Sequence[str] = ()) -> list[Hypothesis]:
         rng = as_rng(seed)
         rank = input_to_shape(self.input_shape).rank
-        words = input_words(rank)
-        pool = [(kw.name, t.format(input=words)) for kw in KEYWORDS if rank in kw.ranks for t in kw.templates]
+        # Token models: the directions that fit a causal sequence model (no word that names a keyword).
+        words = "the task's sequences" if self.tokens else input_words(rank)
+        pool = [(kw.name, t.format(input=words)) for kw in KEYWORDS
+                if (kw.tokens and (1 in kw.ranks or not kw.ranks) if self.tokens else rank in kw.ranks)
+                for t in kw.templates]
         pool = [(name, text) for name, text in pool if text not in set(exclude)]
         order = rng.permutation(len(pool))
         picked: list[Hypothesis] = []
@@ -272,11 +281,26 @@ class OfflineProposer(BaseProposer):
         """Hand-written starting points in the grammar (the MNIST-1D paper's CNN, a dilated
         residual stack, an MLP), for a search that starts from known baselines."""
         out = []
-        for arch, note in seed_archs(self.input_shape):
+        for arch, note in (token_seed_archs() if self.tokens else seed_archs(self.input_shape)):
             fitted = self._fit(arch)
             if fitted is not None:
                 out.append(self.make(fitted, "seed", note))
         return out
+
+
+def token_seed_archs() -> list[tuple[Arch, str]]:
+    """Token-model baselines in the grammar: a small causal transformer, a GRU, a gated causal
+    convolution stack (the shapes of the issue's examples/tokens_*.py, in the grammar's terms)."""
+    stem, head = Stem(kind="embed", out=64, kernel=1, norm=None, act=None), Head(pool="token")
+    attn = Residual(body=Seq(children=(Norm(kind="layer"), Attention(heads=4))))
+    mlp = Residual(body=Seq(children=(Norm(kind="layer"), Linear(out=128), Act(kind="gelu"), Linear(out=64))))
+    gru = Residual(body=Seq(children=(Norm(kind="layer"), Recur())))
+    conv = Residual(body=Seq(children=(Norm(kind="layer"), GLU(kernel=3), Conv(kernel=3, depthwise=True))))
+    return [(Arch(stem=stem, body=Seq(children=(attn, mlp, attn, mlp)), head=head),
+             "seed: two-layer causal transformer (masked attention and MLP blocks)"),
+            (Arch(stem=stem, body=Seq(children=(gru, mlp)), head=head), "seed: GRU mixer and an MLP block"),
+            (Arch(stem=stem, body=Seq(children=(conv, mlp, conv, mlp)), head=head),
+             "seed: gated causal convolutions with MLP blocks")]
 
 
 def seed_archs(input_shape: Sequence[int]) -> list[tuple[Arch, str]]:

@@ -24,6 +24,8 @@ __all__ = ["BASE_WEIGHTS", "DILATIONS", "Draw", "SamplerConfig", "Weights", "dra
 
 def _stem(d: Draw, x: Shape, width: int) -> g.Stem:
     norm = None if d.norm == "none" else cast(g.NormKind, d.norm)
+    if d.tokens:
+        return g.Stem(kind="embed", out=width, kernel=1, norm=norm, act=None)
     if x.rank == 0:
         kind = d.w.pick(d.rng, "stem", ("signal", "dense")) if x.channels >= 8 else "dense"
         if kind == "dense":
@@ -35,6 +37,9 @@ def _stem(d: Draw, x: Shape, width: int) -> g.Stem:
 
 
 def _head(d: Draw, y: Shape) -> g.Head:
+    if d.tokens:
+        return g.Head(pool="token", hidden=d.int_choice((64, 128)) if d.w.chance(d.rng, "head.hidden") else None,
+                      act=d.act)
     pools: tuple[g.HeadPool, ...] = ("avg", "max", "avgmax", "flatten")
     if y.rank and y.channels * math.prod(y.spatial) > 2048:
         pools = pools[:3]
@@ -44,17 +49,18 @@ def _head(d: Draw, y: Shape) -> g.Head:
 
 
 def draw(input_shape: tuple[int, ...], rng: np.random.Generator, weights: Weights,
-         cfg: SamplerConfig) -> g.Arch:
-    """One unconstrained draw from the grammar (valid for the input shape, budget not checked)."""
+         cfg: SamplerConfig, tokens: bool = False) -> g.Arch:
+    """One unconstrained draw from the grammar (valid for the input shape, budget not checked);
+    `tokens`: a causal token model for sequences of input_shape (T,) (agentnas.space.causal)."""
     x0 = input_to_shape(input_shape)
-    d = Draw(rng, weights, cfg, x0.rank)
+    d = Draw(rng, weights, cfg, x0.rank, tokens)
     scale = weights["width"]
     n = len(cfg.widths)
     # Peaked just below the middle of the list, the widest rarest: (16..96) -> 1, 2, 3, 2, 1, 0.5
     prior = [1.0 + min(i, n - 2 - i) if i < n - 1 else 0.5 for i in range(n)]
     width = round_width(d.int_choice(cfg.widths, prior) * scale, cfg.min_width, cfg.max_width)
     stem = _stem(d, x0, width)
-    d.rank = 0 if stem.kind == "dense" else 1 if stem.kind == "signal" else x0.rank
+    d.rank = 0 if stem.kind == "dense" else 1 if stem.kind in ("signal", "embed") else x0.rank
     x = x0_body = body_input(g.Arch(stem=stem), input_shape)
     dz = weights["depth"]
     n_stages = d.int_choice(range(1, cfg.max_stages + 1), [2.0 * dz**i * (0.6**i) for i in range(cfg.max_stages)])
@@ -62,7 +68,7 @@ def draw(input_shape: tuple[int, ...], rng: np.random.Generator, weights: Weight
     for s in range(n_stages):
         nodes: list[g.Node] = []
         if s > 0:
-            can_down = x.rank > 0 and min(x.spatial) >= 4
+            can_down = x.rank > 0 and min(x.spatial) >= 4 and not tokens
             grow = d.int_choice((1, 2, 3), (1.0, 2.0, 1.0)) if can_down else d.int_choice((1, 2), (2.0, 1.0))
             out = round_width(x.channels * (1.0, 1.5, 2.0)[grow - 1], cfg.min_width, cfg.max_width)
             if can_down:
@@ -123,12 +129,12 @@ def fit_budget(arch: g.Arch, input_shape: tuple[int, ...], num_classes: int, cfg
 
 
 def sample(input_shape: tuple[int, ...], num_classes: int, rng: np.random.Generator,
-           weights: Weights | None = None, cfg: SamplerConfig | None = None) -> g.Arch:
+           weights: Weights | None = None, cfg: SamplerConfig | None = None, tokens: bool = False) -> g.Arch:
     """A valid architecture within the config's limits; raises RuntimeError if none is found."""
     cfg = cfg or SamplerConfig()
     weights = weights or Weights()
     for _ in range(cfg.tries):
-        arch = fit_budget(draw(input_shape, rng, weights, cfg), input_shape, num_classes, cfg)
+        arch = fit_budget(draw(input_shape, rng, weights, cfg, tokens), input_shape, num_classes, cfg)
         if arch is not None:
             return arch
     raise RuntimeError(f"no architecture within the limits after {cfg.tries} draws "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from agentnas.space.causal import causal_arch, is_token_arch
 from agentnas.space.grammar import (
     GLU,
     SE,
@@ -34,6 +35,7 @@ from agentnas.space.grammar import (
     Norm,
     Path,
     Pool,
+    Recur,
     Residual,
     Seq,
     Shuffle,
@@ -189,6 +191,12 @@ def _leaf(node: Node, x: Shape, path: Path, c: _Counter) -> Shape:
         if C % node.groups:
             raise ShapeError(path, f"shuffle groups={node.groups} must divide {C} channels")
         return x
+    if isinstance(node, Recur):
+        if r != 1:
+            raise ShapeError(path, "a recurrence runs over a (C, L) sequence")
+        h = node.out or C
+        c.add(3 * h * (C + h) + 6 * h, 3 * h * (C + h) * n)
+        return Shape(h, sp)
     raise ShapeError(path, f"unknown op {node.op!r}")
 
 
@@ -232,8 +240,13 @@ def infer(node: Node, x: Shape) -> Shape:
     return _infer(node, x, (), _Counter(False))
 
 
-def _stem(stem: Stem, x: Shape, c: _Counter) -> Shape:
-    if stem.kind == "dense":
+def _stem(stem: Stem, x: Shape, c: _Counter, vocab: int = 0) -> Shape:
+    if stem.kind == "embed":  # tokens (T,): a vector per token of the vocabulary and per position
+        if x.rank != 0:
+            raise ShapeError((), "an embedding stem reads token sequences (T,)")
+        c.add((vocab + x.channels) * stem.out, 0)
+        y = Shape(stem.out, (x.channels,))
+    elif stem.kind == "dense":
         if x.rank != 0:
             raise ShapeError((), "a dense stem is for flat vector inputs")
         c.add(x.channels * stem.out + stem.out, x.channels * stem.out)
@@ -254,7 +267,7 @@ def _stem(stem: Stem, x: Shape, c: _Counter) -> Shape:
 
 
 def head_features(head: Head, x: Shape) -> int:
-    if x.rank == 0:
+    if x.rank == 0 or head.pool == "token":
         return x.channels
     if head.pool == "flatten":
         return x.channels * math.prod(x.spatial)
@@ -264,16 +277,19 @@ def head_features(head: Head, x: Shape) -> int:
 def analyse(arch: Arch, input_shape: tuple[int, ...], num_classes: int, *, shapes: bool = False) -> ArchStats:
     """Check the architecture against the input shape and count its cost; raise ShapeError if invalid."""
     c = _Counter(shapes)
-    x = _stem(arch.stem, input_to_shape(input_shape), c)
+    x = _stem(arch.stem, input_to_shape(input_shape), c, num_classes)
     y = _infer(arch.body, x, (), c)
     if y.rank == 0 and arch.head.pool != "flatten":
         raise ShapeError((), "a vector body needs the flatten head (there is nothing to pool)")
+    if (arch.head.pool == "token") != (arch.stem.kind == "embed"):
+        raise ShapeError((), "a token model has an embedding stem and a per-position head, and only it")
     f = head_features(arch.head, y)
+    positions = math.prod(y.spatial) if arch.head.pool == "token" else 1  # the head runs at every position
     if arch.head.hidden:
         h = arch.head.hidden
-        c.add(f * h + h + h * num_classes + num_classes, f * h + h * num_classes)
+        c.add(f * h + h + h * num_classes + num_classes, positions * (f * h + h * num_classes))
     else:
-        c.add(f * num_classes + num_classes, f * num_classes)
+        c.add(f * num_classes + num_classes, positions * f * num_classes)
     return ArchStats(params=c.params, macs=c.macs, features=y, depth=depth(arch.body),
                      leaves=count_leaves(arch.body), shapes=c.shapes)
 
@@ -304,7 +320,7 @@ def _fix_leaf(node: Node, x: Shape) -> Node:
         out = node.out or C
         g = math.gcd(node.groups, math.gcd(C, out))
         return node if g == node.groups else node.model_copy(update={"groups": g})
-    if isinstance(node, Pool | Attention) and r == 0:
+    if isinstance(node, Pool | Attention) and r == 0 or isinstance(node, Recur) and r != 1:
         return Identity()
     if isinstance(node, Attention) and C % node.heads:
         return node.model_copy(update={"heads": _largest_divisor_at_most(C, node.heads)})
@@ -356,11 +372,15 @@ def _fix(node: Node, x: Shape) -> tuple[Node, Shape]:
 def repair(arch: Arch, input_shape: tuple[int, ...]) -> Arch:
     """A valid, canonical version of `arch` for `input_shape` (unchanged if already valid)."""
     x = input_to_shape(input_shape)
+    if is_token_arch(arch) and x.rank == 0:
+        arch = causal_arch(arch)
     stem = arch.stem
     if x.rank == 0 and stem.kind == "conv":
         stem = stem.model_copy(update={"kind": "signal"})
     elif x.rank > 0 and stem.kind != "conv":
         stem = stem.model_copy(update={"kind": "conv"})
+    if stem.kind != "embed" and arch.head.pool == "token":  # only a token model keeps a logit per position
+        arch = arch.model_copy(update={"head": arch.head.model_copy(update={"pool": "avg"})})
     body_in = _stem(stem, x, _Counter(False))
     body, y = _fix(canonical(arch.body), body_in)
     body = canonical(body)

@@ -116,13 +116,16 @@ def run_state(tree: RunTree | None, limit: int = 40) -> str:
     if tree is None:
         return "The run has not written anything yet (no hypotheses, no results)."
     lines = [f"Iteration {tree.iterations}, {len(tree.experiments)} evaluations."]
+    # the task metric's score, named unless it is the accuracy (classification prompts as they were)
+    name = "" if tree.metric.name == "accuracy" else f" {tree.metric.name}"
     for h in list(tree.hypotheses.values())[-limit:]:
-        trained = [tree.nodes[i] for i in h.nodes if tree.nodes[i].val_accuracy is not None]
-        best = max((n.val_accuracy or 0.0 for n in trained), default=None)
+        trained = [tree.nodes[i] for i in h.nodes if tree.nodes[i].val_score is not None]
+        best = tree.metric.best([n.val_score for n in trained if n.val_score is not None])
         lines.append(f"- hypothesis {h.id} ({h.source}): {h.text[:160]}"
-                     + (f" — best val {best:.4f} over {len(trained)} trained" if best is not None else ""))
-    top = sorted(tree.trained_nodes(), key=lambda n: -(n.val_accuracy or 0.0))[:8]
-    lines += [f"- architecture {n.id} under {n.hypothesis_id}: val {n.val_accuracy:.4f}, {n.params or 0:,} "
+                     + (f" — best val{name} {best:.4f} over {len(trained)} trained" if best is not None else ""))
+    top = tree.ranked()[:8]
+    lines += [f"- architecture {n.id} under {n.hypothesis_id}: val{name} {n.val_score or 0.0:.4f}, "
+              f"{n.params or 0:,} "
               f"params — {n.description[:100]}" for n in top]
     s = tree.steering
     lines.append(f"Constraints in force: {'; '.join(x for x in s.notes if x.startswith('constraint')) or 'none'}; "
@@ -170,7 +173,7 @@ def unknown_target(tree: RunTree | None, kind: str, target: str, shown: int = 12
         return ", ".join(ids[:shown]) + more
 
     # the best trained architectures first: those are the ones worth focusing on or pruning
-    nodes = sorted(tree.nodes.values(), key=lambda n: (n.val_accuracy is None, -(n.val_accuracy or 0.0), n.id))
+    nodes = sorted(tree.nodes.values(), key=lambda n: (n.val_score is None, tree.metric.sort_key(n.val_score), n.id))
     parts = [f"hypotheses {listed(sorted(tree.hypotheses))}" if tree.hypotheses else "",
              f"architectures {listed([n.id for n in nodes])}" if nodes else ""]
     return (f"not sent: {kind} {target!r} is not an id of this run; valid ids: "

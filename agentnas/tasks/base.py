@@ -1,7 +1,8 @@
-"""A task: data splits, input/output spec, the fixed training recipe and the metric.
+"""A task: its kind, data splits, input/output spec, the fixed training recipe and the metric.
 
 The recipe is fixed by the task, not by the candidate: every architecture is trained
-the same way, so scores compare fairly.
+the same way, so scores compare fairly. The kind fixes the candidate's contract (what
+`build_model` takes and what the model maps to what), `CONTRACTS` says it in words.
 """
 
 from __future__ import annotations
@@ -15,6 +16,52 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentnas.records import Metric
+
+TaskKind = Literal["classification", "causal_lm"]
+
+# Token targets that are not scored (the loss ignores them): cross_entropy's ignore_index.
+IGNORE = -100
+
+
+class Contract(BaseModel):
+    """What a candidate of one task kind must provide, in words (shown by `agentnas tasks`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: TaskKind
+    signature: str
+    input: str
+    output: str
+    rules: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        lines = [f"def {self.signature}", f"  input:  {self.input}", f"  output: {self.output}"]
+        return "\n".join(lines + [f"  - {r}" for r in self.rules])
+
+
+CONTRACTS: dict[str, Contract] = {
+    "classification": Contract(
+        kind="classification",
+        signature="build_model(input_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module",
+        input="x: float32 tensor (B, *input_shape)",
+        output="logits: float tensor (B, num_classes)",
+        rules=("the task fixes the optimizer, schedule, steps and batch size; the model is the architecture only",),
+    ),
+    "causal_lm": Contract(
+        kind="causal_lm",
+        signature="build_model(vocab_size: int, seq_len: int) -> torch.nn.Module",
+        input="tokens: int64 tensor (B, T), T == seq_len, values in [0, vocab_size)",
+        output="logits: float tensor (B, T, vocab_size); logits[:, t] predict token t + 1",
+        rules=(
+            "causal: the logits at position t may depend on tokens[:, :t + 1] only; the evaluator checks it "
+            "(changing later tokens must not change them) and fails a model that looks ahead as non_causal",
+            "deterministic in eval mode: the logits of a sequence do not depend on the other rows of its batch",
+            "the trained state is the module's state_dict (parameters and buffers): scoring rebuilds the model "
+            "with build_model and loads it",
+            "the task fixes the optimizer, schedule, steps and batch size; the model is the architecture only",
+        ),
+    ),
+}
 
 
 class Recipe(BaseModel):
@@ -57,6 +104,8 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
+    kind: TaskKind = "classification"
+    # Token tasks: (seq_len,) and num_classes = vocab_size (every position is a V-way choice).
     input_shape: tuple[int, ...]
     num_classes: int = Field(gt=1)
     recipe: Recipe
@@ -64,10 +113,31 @@ class TaskSpec(BaseModel):
     baselines: tuple[Baseline, ...] = ()
     description: str = ""
 
+    @property
+    def contract(self) -> Contract:
+        return CONTRACTS[self.kind]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.num_classes
+
+    @property
+    def seq_len(self) -> int:
+        return self.input_shape[0]
+
+    def build_args(self) -> tuple[object, ...]:
+        """The arguments `build_model` is called with, in the order of the kind's contract."""
+        if self.kind == "causal_lm":
+            return (self.vocab_size, self.seq_len)
+        return (self.input_shape, self.num_classes)
+
 
 @dataclass(frozen=True)
 class TaskData:
-    """The splits. Labels of val and test never leave the trusted side."""
+    """The splits. Labels of val and test never leave the trusted side.
+
+    Token tasks: x_* are int64 tokens (N, T) and y_* the int64 targets (N, T), y[:, t]
+    the token that follows x[:, :t + 1], IGNORE where a position is not scored."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -88,6 +158,12 @@ class Task(ABC):
 
         Must be deterministic: the same task gives the same arrays on every call.
         """
+
+    def hidden_paths(self) -> tuple[str, ...]:
+        """Folders the sandbox must not see because they hold this task's evaluation data
+        (e.g. the source files a text corpus was cut from); covered with empty read-only
+        mounts by the isolation backends."""
+        return ()
 
 
 class TaskError(ValueError):

@@ -153,7 +153,8 @@ def test_steer_reports_keywords_and_negations() -> None:
     assert {"residual", "gelu"} <= set(s.matched)
     assert s.negated == ("attention",)
     assert s.factor("block.attention") < 1 < s.factor("block.residual")
-    assert keyword_bias("a GRU over time").matched == ()
+    assert keyword_bias("an LSTM over time").matched == ()  # the grammar has no LSTM
+    assert keyword_bias("a GRU over time").matched == ("recurrence",)  # token models' recurrence block
 
 
 @pytest.mark.parametrize("kind", sorted(SHAPES))

@@ -1,0 +1,187 @@
+"""Discovery runs on token tasks rank by the task's metric, validation loss, lower is better:
+the offline run on mqar-easy (the real CLI, the real sandbox), its leaderboard and `runs show`,
+and a run where a model that looks ahead would have the lowest loss but fails as non_causal."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from agentnas.agents.offline import OfflineAnalyst
+from agentnas.agents.state import Candidate, Context, Draft
+from agentnas.cli.view import execute_run
+from agentnas.config import load_config
+from agentnas.journal.tree import RunTree
+from agentnas.run.assemble import Agents
+from agentnas.run.settings import RunOptions
+from agentnas.run.summary import summary
+from agentnas.tasks import TokenFileTask
+
+AGENTNAS = str(Path(sys.executable).parent / "agentnas")
+
+
+@pytest.fixture(scope="module")
+def mqar_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("mqar")
+    run_dir = tmp / "run"
+    proc = subprocess.run([AGENTNAS, "run", "--task", "mqar-easy", "--proposer", "offline", "--budget-evals", "4",
+                           "--memory", "none", "--epochs", "1", "--run-dir", str(run_dir),
+                           "--cache-dir", str(tmp / "cache")],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return run_dir
+
+
+def test_offline_run_on_mqar_easy_trains_four_models_and_its_best_has_the_lowest_validation_loss(
+        mqar_run: Path) -> None:
+    doc = summary(mqar_run)
+    full = [e for e in doc["experiments"] if e["fidelity"] == "full"]
+    assert len(full) == 4
+    assert doc["metric"] == {"name": "loss", "higher_is_better": False}
+    losses = {e["id"]: e["val_score"] for e in full if e["status"] == "ok"}
+    assert len(losses) >= 2
+    assert doc["best"]["id"] == min(losses, key=lambda i: losses[i])
+    assert doc["best"]["val_score"] == min(losses.values())
+    # the loss is not the accuracy: both are recorded, the run ranks by the loss
+    assert all(e["val_score"] != e["val_accuracy"] for e in full if e["status"] == "ok")
+
+
+def test_runs_show_orders_the_leaderboard_by_validation_loss_ascending(mqar_run: Path) -> None:
+    proc = subprocess.run([AGENTNAS, "runs", "show", str(mqar_run), "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    board = [row["val_score"] for row in json.loads(proc.stdout)["leaderboard"]]
+    assert len(board) >= 2 and board == sorted(board)
+    text = subprocess.run([AGENTNAS, "runs", "show", str(mqar_run)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert text.returncode == 0, text.stderr[-2000:]
+    assert "by validation loss, lower is better" in text.stdout
+
+
+def test_report_of_the_mqar_run_ranks_models_by_validation_loss_lowest_first(mqar_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    proc = subprocess.run([AGENTNAS, "report", str(mqar_run), "--out", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = out.read_text(encoding="utf-8")
+    assert "Ranked by validation loss (lower is better" in page
+    shown = [float(v) for v in re.findall(r"<h3>#\d+ [^<]*? · validation loss ([0-9.]+)", page)]
+    assert len(shown) >= 2 and shown == sorted(shown)
+
+
+VOCAB, SEQ = 12, 16
+
+HONEST = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Causal(nn.Module):
+    def __init__(self, vocab, width=32):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, width)
+        self.conv = nn.Conv1d(width, width, 3)
+        self.head = nn.Linear(width, vocab)
+
+    def forward(self, tokens):
+        h = self.emb(tokens).transpose(1, 2)                         # (B, C, T)
+        h = torch.relu(self.conv(F.pad(h, (2, 0)))).transpose(1, 2)  # causal: left padding only
+        return self.head(h)                                          # (B, T, V)
+
+
+def build_model(vocab_size, seq_len):
+    return Causal(vocab_size)
+'''
+
+# Trains honestly, then reads the next token when evaluated: its loss would be the lowest.
+LOOK_AHEAD = HONEST + '''
+
+class EvalOnly(Causal):
+    def forward(self, tokens):
+        out = super().forward(tokens)
+        if not self.training:
+            out = out + 8.0 * F.one_hot(torch.roll(tokens, -1, dims=1), self.head.out_features)
+        return out
+
+
+def build_model(vocab_size, seq_len):
+    return EvalOnly(vocab_size)
+'''
+
+
+def markov_stream(n: int, seed: int) -> np.ndarray:
+    table = np.random.default_rng(0).dirichlet(np.full(VOCAB, 0.3), size=VOCAB)
+    rng = np.random.default_rng(seed)
+    out = np.zeros(n, np.int64)
+    for i in range(1, n):
+        out[i] = rng.choice(VOCAB, p=table[out[i - 1]])
+    return out
+
+
+class TwoModels:
+    """Proposes the honest model and the look-ahead one, nothing else."""
+
+    def propose(self, ctx: Context) -> list[Draft]:
+        return [Draft(code=LOOK_AHEAD, description="looks ahead when evaluated"),
+                Draft(code=HONEST, description="causal convolution")]
+
+    def refill(self, ctx: Context, failed: Candidate, reason: str, taken: set[str]) -> Draft | None:
+        return None
+
+    def new_hypothesis(self, tree: RunTree, rng: random.Random) -> str:
+        return "a causal convolution"
+
+
+def two_models(options: RunOptions, task: Any, journal: Any) -> Agents:
+    researcher = TwoModels()
+    return Agents(researcher=researcher, hypothesiser=researcher, engineer=None, analyst=OfflineAnalyst())
+
+
+def val_loss(code: str, task: TokenFileTask, cache: Path) -> float:
+    """The validation loss per scored token of the untrained model, computed here (not in a sandbox)."""
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "<model>", "exec"), namespace)  # the test's own model source
+    torch.manual_seed(0)
+    model = namespace["build_model"](VOCAB, SEQ).eval()
+    data = task.load(cache)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(data.x_val))
+    return float(torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), torch.from_numpy(data.y_val).reshape(-1),
+                                                   ignore_index=-100))
+
+
+def test_a_look_ahead_model_is_never_the_best_though_its_loss_would_be_lowest(tmp_path: Path) -> None:
+    path = tmp_path / "markov.npz"
+    np.savez(path, tokens_train=markov_stream(SEQ * 400 + 1, 1), tokens_val=markov_stream(SEQ * 40 + 1, 2),
+             tokens_test=markov_stream(SEQ * 40 + 1, 3), seq_len=np.int64(SEQ), vocab_size=np.int64(VOCAB))
+    run_dir = tmp_path / "run"
+    cfg = load_config(None, cache_dir=tmp_path / "cache", slots=1, epochs=1)
+    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+    options = RunOptions(task=str(path), run_dir=run_dir, budget_evals=2, k=2, train_per_expansion=2, epochs=1,
+                         memory="none")
+    assert execute_run(options, cfg, True, quiet, quiet, two_models) == 0
+
+    doc = summary(run_dir)
+    by_code = {e["code_hash"]: e for e in doc["experiments"]}
+    assert len(by_code) == 2
+    from agentnas.fingerprint import code_hash
+
+    cheat, honest = by_code[code_hash(LOOK_AHEAD)], by_code[code_hash(HONEST)]
+    assert cheat["status"] == "failed" and cheat["failure_kind"] == "non_causal"
+    assert honest["status"] == "ok"
+    # Were it scored, the look-ahead would beat the honest model by far: it reads the answers.
+    assert val_loss(LOOK_AHEAD, TokenFileTask(path), tmp_path / "cache") < honest["val_score"] / 2
+    assert doc["best"]["id"] == honest["id"]
+    assert [row["id"] for row in doc["leaderboard"]] == [honest["id"]]
