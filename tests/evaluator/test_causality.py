@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from token_models import HONEST
 
 from agentnas.evaluator import EvalOptions, Evaluator, sandbox_data_file
 from agentnas.records import FailureKind
@@ -24,29 +25,6 @@ from .conftest import write_candidate
 
 VOCAB, SEQ = 12, 16
 
-# Embedding, one causal convolution (left padding), a head: honest and fast.
-HONEST = '''
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-
-class Causal(nn.Module):
-    def __init__(self, vocab, width=32):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, width)
-        self.conv = nn.Conv1d(width, width, 3)
-        self.head = nn.Linear(width, vocab)
-
-    def forward(self, tokens):
-        h = self.emb(tokens).transpose(1, 2)                      # (B, C, T)
-        h = torch.relu(self.conv(F.pad(h, (2, 0)))).transpose(1, 2)  # causal: left padding only
-        return self.head(h)                                       # (B, T, V)
-
-
-def build_model(vocab_size, seq_len):
-    return Causal(vocab_size)
-'''
 
 # Each hostile model adds a look-ahead to the honest one, in its own way.
 PEEK_NEXT = HONEST + '''

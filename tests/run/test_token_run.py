@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
+from token_models import HONEST
 
 from agentnas.agents.offline import OfflineAnalyst
 from agentnas.agents.state import Candidate, Context, Draft
@@ -82,28 +83,6 @@ def test_report_of_the_mqar_run_ranks_models_by_validation_loss_lowest_first(mqa
 
 VOCAB, SEQ = 12, 16
 
-HONEST = '''
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-
-class Causal(nn.Module):
-    def __init__(self, vocab, width=32):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, width)
-        self.conv = nn.Conv1d(width, width, 3)
-        self.head = nn.Linear(width, vocab)
-
-    def forward(self, tokens):
-        h = self.emb(tokens).transpose(1, 2)                         # (B, C, T)
-        h = torch.relu(self.conv(F.pad(h, (2, 0)))).transpose(1, 2)  # causal: left padding only
-        return self.head(h)                                          # (B, T, V)
-
-
-def build_model(vocab_size, seq_len):
-    return Causal(vocab_size)
-'''
 
 # Trains honestly, then reads the next token when evaluated: its loss would be the lowest.
 LOOK_AHEAD = HONEST + '''
