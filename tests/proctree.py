@@ -5,7 +5,22 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import sys
 from collections.abc import Callable, Iterator
+
+_DEFAULT_SIGNALS = ("import os, signal, sys\n"
+                    "for s in (signal.SIGINT, signal.SIGHUP):\n"
+                    "    signal.signal(s, signal.SIG_DFL)\n"
+                    "os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def with_default_signals(argv: list[str]) -> list[str]:
+    """`argv` (its first item a full path) started with SIGINT and SIGHUP at their defaults, same pid.
+
+    A harness started in the background or under nohup hands its children these signals ignored,
+    and a command rightly keeps an ignored signal ignored: the tests that send them must not
+    depend on how the suite was started."""
+    return [sys.executable, "-c", _DEFAULT_SIGNALS, *argv]
 
 
 def _stat_fields(pid: str) -> list[str] | None:

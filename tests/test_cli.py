@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from proctree import alive, descendants
+from proctree import alive, descendants, with_default_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -146,8 +146,8 @@ def test_ctrl_c_stops_running_evaluations_promptly_and_leaves_no_sandbox(work: P
     slow = work / "slow.py"
     slow.write_text("import time\nimport torch.nn as nn\n\ndef build_model(input_shape, num_classes):\n"
                     "    time.sleep(300)\n    return nn.Linear(1, 1)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "agentnas", "evaluate", str(slow), "--task", "digits"],
-                            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = with_default_signals([sys.executable, "-m", "agentnas", "evaluate", str(slow), "--task", "digits"])
+    proc = subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(8)  # the sandbox is up and the candidate is sleeping in build_model
     sandbox = descendants(proc.pid)
     assert sandbox, "the evaluation should be running in a sandbox by now"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from proctree import adopting_orphans, alive, argv, descendants
+from proctree import adopting_orphans, alive, argv, descendants, with_default_signals
 
 from agentnas.journal import open_journal
 
@@ -70,8 +70,8 @@ class Command:
         env = {**env, "TMPDIR": str(cwd)}  # what a SIGKILLed command cannot remove stays in the test's folder
         with open(self.out, "w") as out, open(self.err, "w") as err:
             # stdin a pipe kept open: a chat would take its end (EOF) for /quit.
-            self.proc = subprocess.Popen([AGENTNAS, *args], cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                         stdout=out, stderr=err, start_new_session=True)
+            self.proc = subprocess.Popen(with_default_signals([AGENTNAS, *args]), cwd=cwd, env=env,
+                                         stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True)
 
     def zygotes(self) -> list[int]:
         """The sandbox's Python processes below the command: each zygote and the candidates
