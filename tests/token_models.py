@@ -23,3 +23,18 @@ class Causal(nn.Module):
 def build_model(vocab_size, seq_len):
     return Causal(vocab_size)
 '''
+
+# Honest while training (so it learns normally), looks ahead only when evaluated.
+EVAL_ONLY = HONEST + '''
+
+class EvalOnly(Causal):
+    def forward(self, tokens):
+        out = super().forward(tokens)
+        if not self.training:
+            out = out + 8.0 * F.one_hot(torch.roll(tokens, -1, dims=1), self.head.out_features)
+        return out
+
+
+def build_model(vocab_size, seq_len):
+    return EvalOnly(vocab_size)
+'''

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from token_models import HONEST
+from token_models import EVAL_ONLY, HONEST
 
 from agentnas.evaluator import EvalOptions, Evaluator, sandbox_data_file
 from agentnas.records import FailureKind
@@ -66,21 +66,6 @@ class SomeShapes(Causal):
 
 def build_model(vocab_size, seq_len):
     return SomeShapes(vocab_size)
-'''
-
-# Honest while training (so it learns normally), looks ahead only when evaluated.
-EVAL_ONLY = HONEST + '''
-
-class EvalOnly(Causal):
-    def forward(self, tokens):
-        out = super().forward(tokens)
-        if not self.training:
-            out = out + 8.0 * F.one_hot(torch.roll(tokens, -1, dims=1), self.head.out_features)
-        return out
-
-
-def build_model(vocab_size, seq_len):
-    return EvalOnly(vocab_size)
 '''
 
 # Hunts for the probes: remembers every prefix it has answered in this process and gives the

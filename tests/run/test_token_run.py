@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
-from token_models import HONEST
+from token_models import EVAL_ONLY, HONEST
 
 from agentnas.agents.offline import OfflineAnalyst
 from agentnas.agents.state import Candidate, Context, Draft
@@ -85,19 +85,7 @@ VOCAB, SEQ = 12, 16
 
 
 # Trains honestly, then reads the next token when evaluated: its loss would be the lowest.
-LOOK_AHEAD = HONEST + '''
-
-class EvalOnly(Causal):
-    def forward(self, tokens):
-        out = super().forward(tokens)
-        if not self.training:
-            out = out + 8.0 * F.one_hot(torch.roll(tokens, -1, dims=1), self.head.out_features)
-        return out
-
-
-def build_model(vocab_size, seq_len):
-    return EvalOnly(vocab_size)
-'''
+LOOK_AHEAD = EVAL_ONLY
 
 
 def markov_stream(n: int, seed: int) -> np.ndarray:
