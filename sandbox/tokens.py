@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from failures import Failure, limit_hit
+from shapetrace import traced
 
 WEIGHTS = "weights.pt"
 _SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "must match", "index")
@@ -35,11 +36,14 @@ def check_shape(model: torch.nn.Module, x: np.ndarray, vocab: int, device: str) 
         if hit := limit_hit(e):
             raise hit from e
         kind = "shape" if any(w in str(e).lower() for w in _SHAPE_WORDS) else "crash"
-        raise Failure(kind, f"forward on tokens {tuple(xb.shape)} failed: {type(e).__name__}: {e}") from e
+        raise Failure(kind, f"forward on tokens {tuple(xb.shape)} failed: {type(e).__name__}: {e}"
+                      + traced(model, xb)) from e
     expected = (2, xb.shape[1], vocab)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected or not out.is_floating_point():
         got = f"{tuple(out.shape)} {out.dtype}" if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Failure("shape", f"forward on tokens {tuple(xb.shape)} returned {got}; expected float logits {expected}")
+        raise Failure("shape", f"forward on tokens {tuple(xb.shape)} returned {got}; expected float logits {expected}"
+                      + traced(model, xb))
+
 
 
 def save_weights(model: torch.nn.Module) -> None:

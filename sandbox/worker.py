@@ -35,6 +35,7 @@ import tokens  # noqa: E402
 import train as trainer  # noqa: E402
 from failures import Failure  # noqa: E402
 from failures import limit_hit as _limit_hit  # noqa: E402
+from shapetrace import traced  # noqa: E402
 
 
 def _guarded_callables() -> dict[str, Any]:
@@ -145,10 +146,13 @@ def _check_shape(model: torch.nn.Module, x: np.ndarray, num_classes: int, device
         if hit := _limit_hit(e):
             raise hit from e
         kind = "shape" if any(w in str(e).lower() for w in _SHAPE_WORDS) else "crash"
-        raise Failure(kind, f"forward on input {tuple(xb.shape)} failed: {type(e).__name__}: {e}") from e
+        raise Failure(kind, f"forward on input {tuple(xb.shape)} failed: {type(e).__name__}: {e}"
+                      + traced(model, xb)) from e
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Failure("shape", f"forward on input {tuple(xb.shape)} returned {got}; expected (2, {num_classes})")
+        raise Failure("shape", f"forward on input {tuple(xb.shape)} returned {got}; expected (2, {num_classes})"
+                      + traced(model, xb))
+
 
 
 def _count_flops(model: torch.nn.Module, sample: torch.Tensor, device: str) -> int | None:

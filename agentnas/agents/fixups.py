@@ -1,5 +1,6 @@
-"""Mechanical fixes of a model's code before the sandbox sees it, for the mistakes small models
-make most and that need no judgement: a module the file uses but never imports.
+"""Mechanical fixes of a model's code, for the mistakes small models make most and that need no
+judgement: a module the file uses but never imports (before the sandbox sees it), and input
+sizes hard-coded wrong (after the sandbox reported a shape failure, see `infer_input_sizes`).
 
 A file that calls `math.ceil` or `nn.Linear` without importing `math` or `nn` fails the check
 with a NameError, and a repair costs an LLM call (minutes on a local model) for one line the
@@ -59,3 +60,83 @@ def add_missing_imports(code: str) -> tuple[str, list[str]]:
     while cut > 0 and lines[cut - 1].lstrip().startswith(("@", "#")):
         cut -= 1
     return "".join(lines[:cut]) + "\n".join(missing) + "\n" + "".join(lines[cut:]), missing
+
+
+# Layers whose first argument is the size of their input, and their twins that infer it at the first
+# forward pass. A small model's most common shape failure is exactly that size hard-coded wrong (a
+# channel count kept after the layer before it changed, a flattened length computed for other strides).
+_LAZY = {
+    **{f"Conv{d}d": (f"LazyConv{d}d", "in_channels") for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}d": (f"LazyConvTranspose{d}d", "in_channels") for d in (1, 2, 3)},
+    **{f"BatchNorm{d}d": (f"LazyBatchNorm{d}d", "num_features") for d in (1, 2, 3)},
+    **{f"InstanceNorm{d}d": (f"LazyInstanceNorm{d}d", "num_features") for d in (1, 2, 3)},
+    "Linear": ("LazyLinear", "in_features"),
+}
+
+
+def _is_nn(node: ast.expr) -> bool:
+    """`nn` or `torch.nn`: where the layers above are looked up."""
+    return (isinstance(node, ast.Name) and node.id == "nn") or (
+        isinstance(node, ast.Attribute) and node.attr == "nn" and isinstance(node.value, ast.Name)
+        and node.value.id == "torch")
+
+
+def _offsets(code: str) -> list[int]:
+    starts, at = [], 0
+    for line in code.splitlines(keepends=True):
+        starts.append(at)
+        at += len(line)
+    return starts
+
+
+def infer_input_sizes(code: str) -> tuple[str, list[str]]:
+    """`code` with each `nn.Conv*d`, `nn.Linear`, `nn.BatchNorm*d` and `nn.InstanceNorm*d` replaced by its
+    lazy twin without the input-size argument, and the names of the layers changed ([] when none).
+
+    The trusted side's mend for a shape failure: the architecture stays the model's (every output
+    width, kernel, stride and group count as written); only the input sizes it got wrong are taken
+    from the tensors instead. The sandbox's first forward pass materialises them before parameters
+    are counted, so limits and the ONNX graph see the real layers. A file already lazy gives [].
+    Edits are made in the text (comments and layout stay); code that does not parse is returned as is."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, []
+    line_at, lines = _offsets(code), code.splitlines(keepends=True)
+
+    def pos(line: int, col: int) -> int:  # ast columns count UTF-8 bytes
+        return line_at[line - 1] + len(lines[line - 1].encode()[:col].decode(errors="ignore"))
+
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in character offsets
+    changed: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _LAZY
+                and _is_nn(node.func.value)) or any(isinstance(a, ast.Starred) for a in node.args):
+            continue
+        lazy, size_name = _LAZY[node.func.attr]
+        size_kw = next((k for k in node.keywords if k.arg == size_name), None)
+        if size_kw is None and not node.args:
+            continue
+        func_end = pos(node.func.end_lineno or node.func.lineno, node.func.end_col_offset or 0)
+        edits.append((func_end - len(node.func.attr), func_end, lazy))
+        # the size argument and the separator after it (or before it, when it is the last argument)
+        items: list[ast.expr | ast.keyword] = sorted([*node.args, *node.keywords],
+                                                      key=lambda a: (a.lineno, a.col_offset))
+        target: ast.expr | ast.keyword = size_kw if size_kw is not None else node.args[0]
+        i = items.index(target)
+        start = pos(target.lineno, target.col_offset)
+        if i + 1 < len(items):
+            end = pos(items[i + 1].lineno, items[i + 1].col_offset)
+        else:
+            end = pos(target.end_lineno or target.lineno, target.end_col_offset or 0)
+            if i > 0:
+                prev = items[i - 1]
+                start = pos(prev.end_lineno or prev.lineno, prev.end_col_offset or 0)
+        edits.append((start, end, ""))
+        changed.append(lazy)
+    if not changed:
+        return code, []
+    out = code
+    for start, end, text in sorted(edits, reverse=True):
+        out = out[:start] + text + out[end:]
+    return out, sorted(set(changed))

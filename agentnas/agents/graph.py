@@ -6,7 +6,9 @@
 Each of the k children fills a slot. `check` first screens drafts by the normalised code
 hash against the run's nodes and the earlier siblings (a duplicate never reaches the
 sandbox), `score` screens by the ONNX graph hash the same way. A slot whose candidate ends
-as a duplicate, or broken after the engineer's repairs, is refilled: the researcher is asked
+as a duplicate, or broken after the engineer's repairs, is refilled (a shape failure is first
+mended mechanically in `repair`, layer input sizes inferred, which uses none of the engineer's
+attempts): the researcher is asked
 once more, naming what went wrong, then the offline grammar fills it (recorded as a fallback).
 
 Nodes return partial updates of `ExpansionState`; routing is pure functions of the state.
@@ -27,6 +29,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
+from agentnas.agents.fixups import infer_input_sizes
 from agentnas.agents.services import Services
 from agentnas.agents.state import Candidate, Context, Draft, ExpansionState, candidates_of, dump
 from agentnas.fingerprint import code_hash
@@ -49,6 +52,11 @@ def repairable(c: Candidate, services: Services) -> bool:
     """A failed first proposal the engineer may still fix (re-asked and grammar drafts are not repaired)."""
     return (services.engineer is not None and c.status == "failed" and c.refill == 0
             and c.attempts < services.max_repairs and not c.closed)
+
+
+def mendable(c: Candidate) -> bool:
+    """A shape failure the trusted side mends without a call: layer input sizes inferred (fixups)."""
+    return c.status == "failed" and c.failure_kind == "shape" and not c.closed and bool(infer_input_sizes(c.code)[1])
 
 
 def open_slots(candidates: list[Candidate], services: Services) -> list[Candidate]:
@@ -96,7 +104,7 @@ def why_refill(c: Candidate) -> str:
 # -- routing: pure functions of the state ---------------------------------------------
 
 def route_after_check(state: ExpansionState, services: Services) -> str:
-    return "repair" if any(repairable(c, services) for c in candidates_of(state)) else "score"
+    return "repair" if any(mendable(c) or repairable(c, services) for c in candidates_of(state)) else "score"
 
 
 def route_after_score(state: ExpansionState, services: Services) -> str:
@@ -152,14 +160,21 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
 
     def repair(state: ExpansionState) -> dict[str, Any]:
         ctx, cands = _ctx(state), candidates_of(state)
-        assert services.engineer is not None
         fixed: list[Candidate] = []
         for c in cands:
-            if not repairable(c, services):
-                continue
-            draft = services.engineer.repair(ctx, c)
             failed = {"kind": c.failure_kind or "crash", "message": c.failure_message or "",
                       "code_hash": code_hash(c.code)}
+            if mendable(c):  # free, and it does not use up one of the engineer's attempts
+                code, lazy = infer_input_sizes(c.code)
+                mend = f"input sizes inferred ({', '.join(lazy)})"
+                fixed.append(c.model_copy(update={
+                    "code": code, "status": "drafted", "failure_kind": None, "failure_message": None,
+                    "autofix": f"{c.autofix}; {mend}" if c.autofix else mend, "history": [*c.history, failed]}))
+                continue
+            if not repairable(c, services):
+                continue
+            assert services.engineer is not None
+            draft = services.engineer.repair(ctx, c)
             if draft is None:  # given up: no further attempts
                 fixed.append(c.model_copy(update={"attempts": services.max_repairs}))
             else:

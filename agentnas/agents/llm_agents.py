@@ -36,7 +36,8 @@ from agentnas.llm import (
     build_prompt,
 )
 from agentnas.llm.errors import FATAL
-from agentnas.records import EvalResult, Failure, FailureKind, Metrics
+from agentnas.llm.prompts import code_diff
+from agentnas.records import EvalResult, Failure, FailureKind, Metrics, metric_named
 from agentnas.tasks.base import TaskSpec
 from agentnas.words import clip
 
@@ -50,6 +51,14 @@ def _brief(id_: str, code: str | None, val: float | None = None, lesson: str | N
         result = EvalResult(path=id_, status="ok", metrics=Metrics(val_accuracy=val, test_accuracy=float("nan"),
                                                                    val_loss=loss))
     return CandidateBrief(id=id_, code=code, result=result, lesson=lesson, hypothesis=hypothesis)
+
+
+def _hypothesis(text: str) -> HypothesisReply:
+    """A stored hypothesis ("title: text", as `new_hypothesis` writes it) as the prompt shows it."""
+    title, sep, rest = text.partition(": ")
+    if sep and rest.strip() and len(title) <= 120:
+        return HypothesisReply(title=title, text=rest)
+    return HypothesisReply(title=clip(text, 120) or "direction", text=text or "explore")
 
 
 def _loss(metric: str, score: float | None) -> float | None:
@@ -88,7 +97,7 @@ class LLMResearcher:
         return PromptContext(
             task=self.spec, parent=parent, parents=parents, hypothesis_id=ctx.hypothesis_id,
             similar=similar, knowledge=knowledge,
-            hypothesis=HypothesisReply(title=ctx.hypothesis[:200] or "direction", text=ctx.hypothesis or "explore"),
+            hypothesis=_hypothesis(ctx.hypothesis),
             siblings=tuple(_brief(f"s{i}", None, lesson=s) for i, s in enumerate(ctx.siblings)),
             steering=tuple(ctx.steering), retry=retry,
             constraints=Constraints(max_params=ctx.max_params) if ctx.max_params else None)
@@ -202,28 +211,43 @@ class LLMEngineer:
 
 
 class LLMAnalyst:
-    def __init__(self, llm: LLMClient, spec: TaskSpec, budget: CallBudget | None = None) -> None:
+    """Lessons from the model for the best trained candidate of each expansion, the offline analyst's
+    for the others: a lesson is worth less than a repair, so one LLM lesson per expansion at most, and
+    only while the call budget keeps `reserve` calls for the next expansion's proposals and repairs.
+    The model is shown what the candidate changed from its parent (a diff), not both whole files."""
+
+    def __init__(self, llm: LLMClient, spec: TaskSpec, budget: CallBudget | None = None, reserve: int = 1) -> None:
         self.llm, self.spec, self.offline, self.budget = llm, spec, OfflineAnalyst(), budget
+        self.reserve = reserve
 
     def analyse(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
+        metric = metric_named(ctx.metric)
+        scored = [c for c in candidates if c.val_score is not None]
+        best = min(scored, key=lambda c: metric.sort_key(c.val_score)).id if scored else None
         out = []
         for c in candidates:
-            if self.budget is not None and not self.budget.allow():
-                out.extend(self.offline.analyse(ctx, [c]))
-                continue
-            context = PromptContext(
-                task=self.spec, candidate=_brief(c.id, c.code, c.val_accuracy, loss=_loss(ctx.metric, c.val_score)),
-                parent=_brief(ctx.parent_id, ctx.parent_code, ctx.parent_val_accuracy,
-                              loss=_loss(ctx.metric, ctx.parent_val_score)) if ctx.parent_id else None,
-                hypothesis=HypothesisReply(title=ctx.hypothesis[:200] or "direction", text=ctx.hypothesis or "-"))
-            try:
-                reply = self.llm.ask(build_prompt("analyse", context)).value
-            except FATAL:  # end the run / fail the replay loudly
-                raise
-            except LLMError:
-                out.extend(self.offline.analyse(ctx, [c]))
-                continue
-            assert isinstance(reply, LessonReply)
-            lesson = clean_note(reply.lesson, shown_texts(context))
-            out.append(c.model_copy(update={"lesson": lesson or self.offline.analyse(ctx, [c])[0].lesson}))
+            lesson = self._lesson(ctx, c) if c.id == best and self._allow() else None
+            out.append(c.model_copy(update={"lesson": lesson}) if lesson else self.offline.analyse(ctx, [c])[0])
         return out
+
+    def _allow(self) -> bool:
+        return self.budget is None or self.budget.allow(1 + self.reserve)
+
+    def _lesson(self, ctx: Context, c: Candidate) -> str | None:
+        brief = _brief(c.id, c.code, c.val_accuracy, loss=_loss(ctx.metric, c.val_score))
+        parent = None
+        if ctx.parent_id:
+            parent = _brief(ctx.parent_id, None, ctx.parent_val_accuracy, loss=_loss(ctx.metric, ctx.parent_val_score))
+            if ctx.parent_code:
+                brief = brief.model_copy(update={"code": None, "diff": code_diff(ctx.parent_code, c.code)
+                                                 or "(no change in the code)"})
+        context = PromptContext(task=self.spec, candidate=brief, parent=parent,
+                                hypothesis=_hypothesis(ctx.hypothesis))
+        try:
+            reply = self.llm.ask(build_prompt("analyse", context)).value
+        except FATAL:  # end the run / fail the replay loudly
+            raise
+        except LLMError:
+            return None
+        assert isinstance(reply, LessonReply)
+        return clean_note(reply.lesson, shown_texts(context)) or None

@@ -31,6 +31,7 @@ from agentnas.llm.errors import (
     CassetteMiss,
     EndpointDown,
     InvalidReply,
+    InvalidReplyKind,
     LLMCallFailed,
     LLMConfigError,
 )
@@ -209,7 +210,10 @@ class LLMClient:
                                         schema)
             except InvalidReply as e:
                 e.role, e.key = role, reply.key
-                if n == repairs:
+                # A cut reply is not asked again in the same conversation: the retry carries the cut text
+                # and the same task, and a model that ran out of tokens once runs out again (local models
+                # spent minutes per retry doing so); the caller's re-ask or fallback is cheaper.
+                if n == repairs or e.kind is InvalidReplyKind.TRUNCATED:
                     raise
                 msgs = repair_messages(msgs, reply.content, e, schema, style)
                 continue

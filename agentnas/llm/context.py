@@ -18,6 +18,7 @@ class CandidateBrief(BaseModel):
     id: str
     hypothesis: str = ""
     code: str | None = None
+    diff: str | None = None  # its changes from the parent (unified diff), shown instead of the whole file
     result: EvalResult | None = None
     lesson: str | None = None
 

@@ -12,6 +12,7 @@ Results are shown with validation metrics only: the search never sees test score
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from functools import cache
@@ -83,6 +84,14 @@ def _result(r: EvalResult | None) -> str:
 
 # A module docstring costs tokens twice (read, then copied into the reply) and tells the model nothing new.
 _MODULE_DOC = re.compile(r'\A\s*(?:"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\')\s*\n')
+# The grammar's machine-readable tree (space.grammar.ARCH_MARKER): often a third of a rendered file's
+# characters, meaningless to the model, and stale once it edits the code it would copy it into.
+_ARCH_LINE = re.compile(r"^#\s*agentnas-arch:.*(?:\n|\Z)", re.MULTILINE)
+
+
+def shown_code(code: str) -> str:
+    """A candidate's code as a prompt shows it: without its module docstring and grammar tree line."""
+    return _ARCH_LINE.sub("", _MODULE_DOC.sub("", code, count=1)).strip()
 
 
 def _candidate(title: str, c: CandidateBrief, *, code: bool = True) -> str:
@@ -93,8 +102,20 @@ def _candidate(title: str, c: CandidateBrief, *, code: bool = True) -> str:
     if c.lesson:
         lines.append(f"Lesson: {c.lesson.strip()}")
     if code and c.code:
-        lines.append(f"```python\n{_MODULE_DOC.sub('', c.code, count=1).strip()}\n```")
+        lines.append(f"```python\n{shown_code(c.code)}\n```")
+    elif code and c.diff:
+        lines.append(f"Changes from the parent:\n```diff\n{c.diff.strip()}\n```")
     return "\n".join(lines)
+
+
+def code_diff(before: str, after: str, *, limit: int = 60) -> str:
+    """The lines `after` changed from `before` as a unified diff with one line of context (as shown,
+    without docstring and tree line), at most `limit` lines; "" when they show the same code."""
+    rows = list(difflib.unified_diff(shown_code(before).splitlines(), shown_code(after).splitlines(),
+                                     lineterm="", n=1))[2:]  # the ---/+++ file header says nothing here
+    if len(rows) > limit:
+        rows = [*rows[:limit], f"... {len(rows) - limit} more diff lines"]
+    return "\n".join(rows)
 
 
 def _task(t: TaskSpec) -> str:
@@ -148,7 +169,10 @@ def _hypothesis(ctx: PromptContext) -> str:
     h = ctx.hypothesis
     assert h is not None
     hid = f" [{ctx.hypothesis_id}]" if ctx.hypothesis_id else ""
-    lines = [f"## Hypothesis to test{hid}: {h.title.strip()}", h.text.strip()]
+    title, text = h.title.strip(), h.text.strip()
+    # a title cut from the text itself would show the same words twice
+    head = "" if text.startswith(title.rstrip("…").rstrip()) else f": {title}"
+    lines = [f"## Hypothesis to test{hid}{head}", text]
     if h.rationale:
         lines.append(f"Rationale: {h.rationale.strip()}")
     return "\n".join(lines)

@@ -211,8 +211,8 @@ def parse_reply(text: str, schema: type[T], *, finish_reason: str | None = None)
         if value is not None:
             return Parsed(value, "fenced_code")
     if finish_reason == "length":
-        raise InvalidReply(InvalidReplyKind.TRUNCATED, "the reply hit the token limit before the JSON object "
-                           "was complete; answer more briefly", schema=name, raw=text)
+        raise InvalidReply(InvalidReplyKind.TRUNCATED, "the reply hit the token limit before it was complete; "
+                           "answer more briefly", schema=name, raw=text)
     if first_error is not None:
         raise InvalidReply(InvalidReplyKind.SCHEMA, f"the JSON object does not match the schema: {first_error}",
                            schema=name, raw=text)

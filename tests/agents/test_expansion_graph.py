@@ -158,3 +158,32 @@ def test_a_slot_broken_after_repairs_is_refilled_once_and_never_loops() -> None:
     assert [c["code"] for c in slot0] == ["hopeless", "grammar-0"]
     assert slot0[0]["attempts"] == 2 and slot0[0]["closed"] and slot0[1]["status"] == "trained"
     assert len(f.refills) == 1 and "failed the sandbox check (build)" in f.refills[0][1]
+
+
+class ShapeFakes(Fakes):
+    """A file with a hard-coded input size fails with a shape error; once lazy it passes."""
+
+    def check(self, ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+        def broken(code: str) -> bool:
+            return "nn.Linear(" in code or "nn.Conv1d(" in code or code == "bad"
+        return [c.model_copy(update={"status": "failed", "failure_kind": "shape", "failure_message": "mat1 and mat2"})
+                if broken(c.code) else c.model_copy(update={"status": "checked"}) for c in cands]
+
+
+def test_a_hard_coded_input_size_is_mended_without_a_call_or_an_attempt() -> None:
+    wrong = "from torch import nn\nmodel = nn.Sequential(nn.Flatten(), nn.Linear(125, 10))  # (10,)\n"
+    f = ShapeFakes([wrong, "bad"])
+    out = build_expansion_graph(services(f)).invoke({"context": {**context(), "k": 2}})
+    mended, repaired = out["candidates"]
+    assert mended["code"] == "from torch import nn\nmodel = nn.Sequential(nn.Flatten(), nn.LazyLinear(10))  # (10,)\n"
+    assert mended["status"] == "trained" and mended["attempts"] == 0
+    assert "input sizes inferred (LazyLinear)" in mended["autofix"] and mended["history"][0]["kind"] == "shape"
+    assert f.repairs == 1 and repaired["code"] == "fixed-bad"  # the engineer only saw what needs judgement
+
+
+def test_without_an_engineer_a_shape_failure_is_still_mended() -> None:
+    f = ShapeFakes(["import torch\nm = torch.nn.Conv1d(3, 8, 3)\n"])
+    svc = Services(researcher=f, checker=f, scorer=f, gate=f, trainer=f, analyst=f, recorder=f)
+    out = build_expansion_graph(svc).invoke({"context": {**context(), "k": 1}})
+    assert out["candidates"][0]["code"] == "import torch\nm = torch.nn.LazyConv1d(8, 3)\n"
+    assert out["candidates"][0]["status"] == "trained"

@@ -170,3 +170,23 @@ def test_a_batch_runs_in_parallel_slots_without_restarting_the_sandboxes(
             assert [r.ok for r in results] == [True, False, True, False], [r.failure for r in results]
             assert all(r.failure.kind == FailureKind.BUILD for r in results[1::2] if r.failure)
         assert [s.starts for s in ev.sandboxes] == [1, 1]
+
+
+def test_a_shape_failure_names_the_layer_and_the_shapes_that_reached_it(
+        evaluator: Evaluator, candidate: Any) -> None:
+    source, _, _ = CASES["mismatched_layers"]
+    result = evaluator.evaluate_one(candidate(source))
+
+    assert result.failure is not None and result.failure.kind == FailureKind.SHAPE
+    lines = result.failure.message.splitlines()
+    assert lines[1].startswith("Layer shapes on input (2, ")
+    assert lines[2].split()[:2] == ["0", "Flatten(start_dim=1,"] and lines[2].endswith("-> (2, 64)")
+    assert "Linear(in_features=10, out_features=64" in lines[3] and lines[3].endswith("-> FAILED (RuntimeError)")
+
+
+def test_a_wrong_output_shape_shows_the_layers_that_made_it(evaluator: Evaluator, candidate: Any) -> None:
+    source, _, _ = CASES["wrong_output_shape"]
+    result = evaluator.evaluate_one(candidate(source))
+
+    assert result.failure is not None and result.failure.kind == FailureKind.SHAPE
+    assert "out_features=5" in result.failure.message and result.failure.message.endswith("output (2, 5)")

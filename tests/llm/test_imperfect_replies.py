@@ -154,3 +154,20 @@ def test_every_retry_is_said_at_once() -> None:
         llm.notify = heard.append
         assert llm.complete("researcher", [{"role": "user", "content": "hi"}]).content == "fine"
     assert len(heard) == 1 and "server_error" in heard[0] and "retry 1 of 3" in heard[0]
+
+
+def test_a_cut_reply_is_not_asked_again_in_the_same_conversation() -> None:
+    prompt = build_prompt("mutate", mutate_context())
+    with ScriptedOpenAI(handler=behaviour("truncated")) as server, client(server.base_url) as llm:
+        with pytest.raises(InvalidReply) as info:
+            llm.ask(prompt, repairs=2)
+        assert info.value.kind == InvalidReplyKind.TRUNCATED and "JSON" not in info.value.detail
+        assert len(server.chat_requests) == 1
+
+
+def test_a_malformed_reply_is_still_shown_its_problem_and_asked_again() -> None:
+    prompt = build_prompt("mutate", mutate_context())
+    with ScriptedOpenAI(handler=behaviour("schema_echo")) as server, client(server.base_url) as llm:
+        with pytest.raises(InvalidReply):
+            llm.ask(prompt, repairs=1)
+        assert len(server.chat_requests) == 2

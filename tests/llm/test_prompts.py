@@ -126,3 +126,11 @@ def test_custom_template_folder_and_malformed_templates(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_text("# role: analyst\n# reply: LessonReply\n=== system ===\n{{nope}}\n=== user ===\n")
     with pytest.raises(PromptError, match="unknown section 'nope'"):
         PromptLibrary(tmp_path)
+
+
+def test_a_grammar_files_tree_line_and_docstring_are_not_shown_to_the_model() -> None:
+    code = ('"""A rendered candidate."""\n' + CANDIDATE.rstrip() + '\n\n\n# agentnas-arch: {"body": {"op": "seq"}}\n')
+    ctx = full_context().model_copy(update={"parent": CandidateBrief(id="X1", code=code, result=OK)})
+    text = build_prompt("mutate", ctx).messages[-1].content
+    assert "agentnas-arch" not in text and "A rendered candidate" not in text
+    assert "def build_model" in text
