@@ -10,6 +10,7 @@ import agentnas.cli.chat  # noqa: F401
 import agentnas.cli.memory  # noqa: F401
 import agentnas.cli.run  # noqa: F401
 import agentnas.cli.tools  # noqa: F401
+import agentnas.cli.value  # noqa: F401
 from agentnas.cli.apps import app
 
 __all__ = ["app", "main"]

@@ -15,7 +15,8 @@ app = typer.Typer(
          "isolated sandbox under the task's fixed recipe and scored on the trusted side.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks measured on this machine.")
 app.add_typer(bench_app, name="bench")
-value_app = typer.Typer(no_args_is_help=True, help="The value model: pretraining the zero-shot predictor.")
+value_app = typer.Typer(no_args_is_help=True, help="The value model: pretraining the zero-shot predictor, and "
+                        "agentnas's own labelled architectures to train it on.")
 app.add_typer(value_app, name="value")
 runs_app = typer.Typer(no_args_is_help=True, help="Stored runs: what a run did, read from its journal.")
 app.add_typer(runs_app, name="runs")

@@ -59,6 +59,10 @@ DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda (default:
 IsolationOpt = Annotated[str | None, typer.Option(help="auto (bwrap, else unshare), bwrap or unshare (default: auto).")]
 UnsafeOpt = Annotated[bool | None, typer.Option(
     "--unsafe-no-isolation", help="Run candidates UNCONFINED when no isolation works. Dangerous.")]
+ExecutorOpt = Annotated[str, typer.Option(
+    help="Where evaluations run: local (this machine's sandbox pool) or ray (pip install 'agentnas\\[ray]').")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    help="With --executor ray: auto, HOST:PORT, or omitted for a private Ray instance.")]
 OutOpt = Annotated[Path | None, typer.Option(
     "--out", help="Where each candidate's ONNX and source are kept (default: ./agentnas-out).")]
 CacheOpt = Annotated[Path | None, typer.Option(help="Dataset cache (default: ~/.cache/agentnas).")]

@@ -9,6 +9,7 @@ crossover may be careless):
 
 - no downsampling: every stride is 1 (the logits keep one position per token);
 - norms act at each position alone (`layer`): batch and group norms pool over positions;
+- recurrent layers read left to right only (a bidirectional one reads the future);
 - the head is `token` (per position) and the stem is `embed` (kernel and stride unused).
 """
 
@@ -30,6 +31,8 @@ def causal_node(node: g.Node) -> g.Node:
         return node.model_copy(update={"stride": 1})
     if isinstance(node, g.Norm) and node.kind != "layer":
         return g.Norm(kind="layer")
+    if isinstance(node, g.Recurrent) and node.bidirectional:
+        return node.model_copy(update={"bidirectional": False})  # the backward pass reads the future
     return node
 
 

@@ -34,6 +34,8 @@ def _leaf(node: g.Node) -> str:
         return f"glu{node.kernel}" + (f"→{node.out}" if node.out else "")
     if isinstance(node, g.Recur):
         return "gru" + (f"→{node.out}" if node.out else "")
+    if isinstance(node, g.Recurrent):
+        return "bi" * node.bidirectional + node.cell
     if isinstance(node, g.Shuffle):
         return f"shuffle{node.groups}"
     if isinstance(node, g.Identity):

@@ -7,7 +7,7 @@ factors of the hypothesis text, see weights.py and steering.py):
     body    → stage+                       (1–4 stages; `depth` shifts the count)
     stage   → [downsample] block+          (1–3 blocks; stride-2 conv, pooling, or none)
     block   → residual(cell) | cell | branch(cell, cell[, cell]) | split(cell, cell[, ...]) [shuffle]
-            | attention block | mlp block | cell · se | residual(cell · se)
+            | attention block | recurrent block | mlp block | cell · se | residual(cell · se)
     cell    → unit+ (1–3), where a unit may itself nest a block (einspace's recursion,
               bounded by the depth limit)
     unit    → conv · norm · act | depthwise conv · norm · point-wise · act | glu · norm
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 
@@ -141,6 +141,8 @@ class Draw:
             kinds.append("attention")
         if self.tokens:  # a recurrence over the positions: the token models' other mixer
             kinds.append("recur")
+        elif self.rank and x.channels >= 4 and self.w["block.recurrent"] > 0:
+            kinds.append("recurrent")  # listed only when drawable: a default draw's stream is unchanged
         if x.channels < 4:
             kinds.remove("split")
         return kinds
@@ -180,6 +182,14 @@ class Draw:
         if kind == "recur":
             norm = self.norm_nodes(x)
             return g.Residual(body=g.Seq(children=(*norm, g.Recur())))
+        if kind == "recurrent":
+            cell: Literal["gru", "lstm"] = "lstm" if self.w.chance(self.rng, "recurrent.lstm") else "gru"
+            rnn = g.Recurrent(cell=cell, bidirectional=x.channels % 2 == 0 and
+                              self.w.chance(self.rng, "recurrent.bidirectional"))
+            if self.rng.random() < 0.5:  # pre-norm residual, as the attention block
+                kind_norm = cast(g.NormKind, "layer" if self.norm in ("layer", "none") else self.norm)
+                return g.Residual(body=g.Seq(children=(g.Norm(kind=kind_norm, groups=math.gcd(x.channels, 8)), rnn)))
+            return rnn
         if kind == "branch":
             n = self.int_choice((2, 3), (3.0, 1.0))
             merge = self.w.pick(self.rng, "merge", ("add", "concat"))

@@ -13,7 +13,9 @@ An architecture (`Arch`) is a stem that adapts the task's input, a body tree, an
   (point-wise: a 1x1 convolution on feature maps), `Norm` (batch, layer, group), `Act`
   (relu, gelu, silu, tanh), `Pool` (avg, max; global pooling lives in the head),
   `Attention` (multi-head self-attention over the positions), `SE` (squeeze-excitation
-  gating) and `GLU` (gated linear unit).
+  gating), `GLU` (gated linear unit), `Recur` (the token models' GRU over a sequence) and
+  `Recurrent` (a GRU or LSTM, optionally bidirectional, reading the positions of any map in
+  order; off in the sampler's default weights).
 
 Nodes store only what they decide: a convolution's input channels come from the shape
 inference (`agentnas.space.shapes`), so any sequence of nodes is channel-consistent by
@@ -135,6 +137,20 @@ class Recur(_Node):
     out: Width | None = None
 
 
+class Recurrent(_Node):
+    """A GRU or LSTM over the positions (row-major for images); keeps the channel count, a
+    bidirectional one with half the channels per direction. Apart from `Recur` so that adding
+    it left every stored tree's canonical JSON, hence its hash, as it was."""
+
+    op: Literal["recurrent"] = "recurrent"
+    cell: Literal["gru", "lstm"] = "gru"
+    bidirectional: bool = False
+
+    def hidden(self, channels: int) -> int:
+        """Hidden units per direction: the directions' outputs are concatenated back to `channels`."""
+        return channels // 2 if self.bidirectional else channels
+
+
 class Shuffle(_Node):
     op: Literal["shuffle"] = "shuffle"
     groups: int = Field(default=2, ge=2, le=64)
@@ -166,13 +182,14 @@ class Split(_Node):
 
 
 Node = Annotated[
-    Conv | Linear | Norm | Act | Pool | Attention | SE | GLU | Recur | Shuffle | Identity | Seq | Branch | Residual
-    | Split,
+    Conv | Linear | Norm | Act | Pool | Attention | SE | GLU | Recur | Recurrent | Shuffle | Identity | Seq | Branch
+    | Residual | Split,
     Field(discriminator="op"),
 ]
-LEAF_OPS = frozenset({"conv", "linear", "norm", "act", "pool", "attention", "se", "glu", "recur", "shuffle",
-                      "identity"})
-COMPUTE_OPS = frozenset({"conv", "linear", "pool", "attention", "se", "glu", "recur"})  # the ones worth swapping
+LEAF_OPS = frozenset({"conv", "linear", "norm", "act", "pool", "attention", "se", "glu", "recur", "recurrent",
+                      "shuffle", "identity"})
+# the ones worth swapping
+COMPUTE_OPS = frozenset({"conv", "linear", "pool", "attention", "se", "glu", "recur", "recurrent"})
 
 for _model in (Seq, Branch, Residual, Split):
     _model.model_rebuild()

@@ -28,7 +28,9 @@ makes dilated convolutions likelier both in fresh samples and among mutations.
 | invariance (translation, shift, invariant, global pool)    | global-average head ×3, flatten head ×0.3            |
 | position (position, flatten, where)                         | flatten head ×4                                      |
 
-Recurrent modules (GRU/LSTM) are not in the grammar: a hypothesis naming them steers nothing.
+A recurrence named in a hypothesis steers the token models' GRU block (`block.recur`). The
+grammar's other recurrent layers (GRU/LSTM over any positions, `block.recurrent`) are off in
+the default weights (weights.py), so naming them steers nothing there.
 """
 
 from __future__ import annotations

@@ -120,6 +120,20 @@ _HELPERS: dict[str, str] = {
                 y = self.proj(y.transpose(1, 2).reshape(b, -1, c))               # (B, T, C)
                 return y.transpose(1, 2).reshape(x.shape)
     ''',
+    "Recurrent": '''
+        class Recurrent(nn.Module):
+            """A GRU or LSTM over the positions of a (B, C, *spatial) map, read in order; C channels out."""
+
+            def __init__(self, channels: int, hidden: int, cell: str, bidirectional: bool) -> None:
+                super().__init__()
+                rnn = nn.GRU if cell == "gru" else nn.LSTM
+                self.rnn = rnn(channels, hidden, batch_first=True, bidirectional=bidirectional)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                t = x.flatten(2).transpose(1, 2)                                 # (B, T, C)
+                y, _ = self.rnn(t)                                               # (B, T, C)
+                return y.transpose(1, 2).reshape(x.shape)
+    ''',
     "SqueezeExcite": '''
         class SqueezeExcite(nn.Module):
             """Re-weight channels by a gate computed from their global mean (squeeze-excitation)."""
@@ -221,6 +235,10 @@ def _leaf(w: _Writer, node: g.Node, x: Shape, y: Shape, ind: int) -> None:
     elif isinstance(node, g.Attention):
         w.helpers.add("SelfAttention")
         w.add(ind, f"SelfAttention({C}, heads={node.heads}),", f"{math.prod(x.spatial)} tokens {y}")
+    elif isinstance(node, g.Recurrent):
+        w.helpers.add("Recurrent")
+        w.add(ind, f'Recurrent({C}, hidden={node.hidden(C)}, cell="{node.cell}", '
+              f'bidirectional={node.bidirectional}),', f"{math.prod(x.spatial)} steps {y}")
     elif isinstance(node, g.SE):
         w.helpers.add("SqueezeExcite")
         w.add(ind, f"SqueezeExcite({C}, hidden={se_hidden(C, node.reduction)}),", str(y))

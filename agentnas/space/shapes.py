@@ -8,7 +8,7 @@ knows its input size from the input shape alone.
 
 `analyse` checks a tree against an input shape and counts parameters exactly as torch
 will (tests compare with the rendered module) and multiply-accumulates approximately
-(convolutions, linear layers, attention; the cost that decides training time).
+(convolutions, linear layers, attention, recurrences; the cost that decides training time).
 `repair` turns any tree into a valid one for the input shape with the smallest edits
 (groups and heads to divisors, rank-invalid ops swapped or dropped, mismatched branches
 projected), so mutations and crossover can be careless and still yield buildable code.
@@ -36,6 +36,7 @@ from agentnas.space.grammar import (
     Path,
     Pool,
     Recur,
+    Recurrent,
     Residual,
     Seq,
     Shuffle,
@@ -191,6 +192,15 @@ def _leaf(node: Node, x: Shape, path: Path, c: _Counter) -> Shape:
         if C % node.groups:
             raise ShapeError(path, f"shuffle groups={node.groups} must divide {C} channels")
         return x
+    if isinstance(node, Recurrent):
+        if r == 0:
+            raise ShapeError(path, "a recurrent layer needs positions to read in order")
+        if node.bidirectional and C % 2:
+            raise ShapeError(path, f"a bidirectional recurrent layer splits {C} channels in two halves")
+        h, dirs, gates = node.hidden(C), 1 + node.bidirectional, 3 if node.cell == "gru" else 4
+        # torch keeps two bias vectors per gate (input and hidden)
+        c.add(dirs * gates * (h * C + h * h + 2 * h), n * dirs * gates * h * (C + h))
+        return x
     if isinstance(node, Recur):
         if r != 1:
             raise ShapeError(path, "a recurrence runs over a (C, L) sequence")
@@ -320,8 +330,10 @@ def _fix_leaf(node: Node, x: Shape) -> Node:
         out = node.out or C
         g = math.gcd(node.groups, math.gcd(C, out))
         return node if g == node.groups else node.model_copy(update={"groups": g})
-    if isinstance(node, Pool | Attention) and r == 0 or isinstance(node, Recur) and r != 1:
+    if isinstance(node, Pool | Attention | Recurrent) and r == 0 or isinstance(node, Recur) and r != 1:
         return Identity()
+    if isinstance(node, Recurrent) and node.bidirectional and C % 2:
+        return node.model_copy(update={"bidirectional": False})
     if isinstance(node, Attention) and C % node.heads:
         return node.model_copy(update={"heads": _largest_divisor_at_most(C, node.heads)})
     if isinstance(node, GLU) and r == 0 and node.kernel != 1:

@@ -19,6 +19,9 @@ BASE_WEIGHTS: dict[str, float] = {
     "block.residual": 4.0, "block.plain": 2.0, "block.branch": 0.8, "block.split": 0.4,
     "block.attention": 0.5, "block.mlp": 0.5, "block.gated": 0.6,
     "block.recur": 0.8,  # token models only
+    # Off by default (a run draws what it drew before `Recurrent` joined the grammar);
+    # `agentnas value collect` turns it on for its recurrent family. Not in token models.
+    "block.recurrent": 0.0, "recurrent.lstm": 0.5, "recurrent.bidirectional": 0.5,
     # unit productions
     "unit.conv": 5.0, "unit.dwsep": 1.0, "unit.glu": 0.5, "unit.pool": 0.3, "unit.linear": 0.5,
     # convolution details (weights of "yes" against 1.0 for "no")

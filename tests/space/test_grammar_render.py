@@ -22,6 +22,7 @@ from agentnas.space.grammar import (
     Linear,
     Norm,
     Pool,
+    Recurrent,
     Residual,
     Seq,
     Shuffle,
@@ -35,7 +36,8 @@ EVERYTHING = Arch(
     body=Seq(children=(
         Residual(body=Seq(children=(Conv(dilation=2), Norm(), Act(kind="gelu"), Conv(kernel=5, groups=4)))),
         Residual(body=Seq(children=(Norm(kind="layer"), Attention(heads=2)))),
-        Conv(out=24, stride=2), Norm(kind="group", groups=4), Act(kind="silu"),
+        Residual(body=Seq(children=(Norm(kind="layer"), Recurrent(cell="lstm", bidirectional=True)))),
+        Conv(out=24, stride=2), Norm(kind="group", groups=4), Act(kind="silu"), Recurrent(),
         Branch(merge="concat", branches=(Conv(out=8, kernel=1), Seq(children=(Pool(stride=1, kind="avg"),
                                                                             Linear(out=16))))),
         Branch(merge="add", branches=(Conv(depthwise=True, kernel=7), GLU(kernel=3), Linear())),
@@ -89,7 +91,7 @@ def test_every_grammar_node_exports_to_onnx(shape: tuple[int, ...],
                                                                   onnx.ModelProto]) -> None:
     proto = onnx_export(build(render(EVERYTHING, shape), shape), shape)
     ops = {n.op_type for n in proto.graph.node}
-    assert {"Conv", "Softmax", "Concat"} <= ops
+    assert {"Conv", "Softmax", "Concat", "LSTM", "GRU"} <= ops
 
 
 def test_model_adapts_to_another_length_of_the_same_rank() -> None:

@@ -101,3 +101,16 @@ def test_repair_makes_any_token_tree_causal_strides_and_cross_position_norms_rem
     from agentnas.space.render import render
 
     assert causality_verdict(build(render(fixed, (SEQ,), VOCAB)), 3) is None
+
+
+def test_repair_reads_a_token_trees_recurrent_layers_left_to_right_only() -> None:
+    import agentnas.space.grammar as g
+    from agentnas.space.render import render
+    from agentnas.space.shapes import repair
+
+    arch = g.Arch(stem=g.Stem(kind="embed", out=16, norm="layer", act=None), head=g.Head(pool="token"),
+                  body=g.Residual(body=g.Recurrent(cell="lstm", bidirectional=True)))
+    assert causality_verdict(build(render(arch, (SEQ,), VOCAB)), 4) is not None  # the backward pass peeks
+    fixed = repair(arch, (SEQ,))
+    assert [n.bidirectional for _, n in g.walk(fixed.body) if isinstance(n, g.Recurrent)] == [False]
+    assert causality_verdict(build(render(fixed, (SEQ,), VOCAB)), 4) is None
