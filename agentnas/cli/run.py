@@ -16,8 +16,10 @@ from agentnas.cli.options import (
     ConfigOpt,
     DeviceOpt,
     EpochsOpt,
+    ExecutorOpt,
     IsolationOpt,
     JsonOpt,
+    RayAddressOpt,
     SlotsOpt,
     TaskOpt,
     TimeoutOpt,
@@ -111,11 +113,8 @@ def run(
         help="Offline proposer: propose nothing above this many multiply-adds (bounds training time).")] = None,
     value_model: Annotated[str | None, typer.Option(
         help="Zero-shot value model file (default: the shipped one; 'none' for no prior).")] = None,
-    executor: Annotated[str, typer.Option(
-        help="Where evaluations run: local (this machine's sandbox pool) or ray (pip install "
-             "'agentnas\\[ray]').")] = "local",
-    ray_address: Annotated[str | None, typer.Option(
-        help="With --executor ray: auto, HOST:PORT, or omitted for a private Ray instance.")] = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
     epochs: EpochsOpt = None,
     fidelity_epochs: Annotated[int | None, typer.Option(
         help="Successive halving: train every granted child this many epochs first; only the best "
