@@ -62,6 +62,8 @@ def add_missing_imports(code: str) -> tuple[str, list[str]]:
     return "".join(lines[:cut]) + "\n".join(missing) + "\n" + "".join(lines[cut:]), missing
 
 
+SHAPE_MEND = "input sizes inferred"  # how a candidate's autofix note says `infer_input_sizes` mended it
+
 # Layers whose first argument is the size of their input, and their twins that infer it at the first
 # forward pass. A small model's most common shape failure is exactly that size hard-coded wrong (a
 # channel count kept after the layer before it changed, a flattened length computed for other strides).
@@ -140,3 +142,94 @@ def infer_input_sizes(code: str) -> tuple[str, list[str]]:
     for start, end, text in sorted(edits, reverse=True):
         out = out[:start] + text + out[end:]
     return out, sorted(set(changed))
+
+
+def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
+    """Top-level classes deriving from `nn.Module` / `torch.nn.Module` / `Module`."""
+    def is_module(base: ast.expr) -> bool:
+        return (isinstance(base, ast.Attribute) and base.attr == "Module" and _is_nn(base.value)) or (
+            isinstance(base, ast.Name) and base.id == "Module")
+    return [n for n in tree.body if isinstance(n, ast.ClassDef) and any(is_module(b) for b in n.bases)]
+
+
+def _init_of(cls: ast.ClassDef) -> ast.FunctionDef | None:
+    return next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+
+
+def add_super_init(code: str) -> tuple[str, list[str]]:
+    """`code` with `super().__init__()` as the first statement of each `nn.Module` subclass's
+    `__init__` that never calls it (torch then refuses to register the layers: "cannot assign module
+    before Module.__init__() call"), and the classes mended. Edits the text; unparsable code is left."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, []
+    lines = code.splitlines(keepends=True)
+    inserts: list[tuple[int, str]] = []
+    mended: list[str] = []
+    for cls in _module_classes(tree):
+        init = _init_of(cls)
+        if init is None or any(isinstance(n, ast.Attribute) and n.attr == "__init__" for n in ast.walk(init)):
+            continue
+        body = init.body
+        first = body[1] if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(
+            body[0].value, ast.Constant) and isinstance(body[0].value.value, str) else body[0]
+        if first.lineno == init.lineno:  # a one-line `def __init__(self): ...` has no line to put it on
+            continue
+        indent = lines[first.lineno - 1][: first.col_offset]
+        inserts.append((first.lineno - 1, f"{indent}super().__init__()\n"))
+        mended.append(cls.name)
+    for at, text in sorted(inserts, reverse=True):
+        lines.insert(at, text)
+    return "".join(lines), mended
+
+
+# What a model class's constructor parameter most likely means, by its name (first match wins), as
+# an expression of build_model's arguments.
+_ARGUMENTS = (("shape", "input_shape"), ("class", "num_classes"), ("out", "num_classes"),
+              ("channel", "input_shape[0]"), ("len", "input_shape[-1]"), ("in_features", "math.prod(input_shape)"),
+              ("input_size", "math.prod(input_shape)"), ("input_dim", "math.prod(input_shape)"))
+
+
+def add_missing_builder(code: str) -> tuple[str, str | None]:
+    """`code` with a `build_model(input_shape, num_classes)` appended when the file defines none but
+    one model class that no other class uses and whose required constructor parameters are named
+    for what build_model knows (input_shape, num_classes, in_channels, length, ...), and that
+    class's name; else (code, None). Small models often write the class and forget the contract's
+    function, a file the sandbox would refuse at import. Run `add_missing_imports` after it."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, None
+    if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "build_model" for n in tree.body):
+        return code, None
+    classes = _module_classes(tree)
+    used = {n.id for c in classes for n in ast.walk(c) if isinstance(n, ast.Name)}
+    roots = [c for c in classes if c.name not in used]
+    if len(roots) != 1:
+        return code, None
+    root, args = roots[0], []
+    init = _init_of(root)
+    if init is not None:
+        params = init.args.args[1:]  # after self
+        if any(d is None for d in init.args.kw_defaults):
+            return code, None  # a required keyword-only parameter
+        for p in params[: len(params) - len(init.args.defaults)]:
+            expr = next((e for key, e in _ARGUMENTS if key in p.arg.lower()), None)
+            if expr is None:
+                return code, None
+            args.append(expr)
+    tail = "" if code.endswith("\n") else "\n"
+    return (code + tail + "\n\ndef build_model(input_shape, num_classes):\n"
+            f"    return {root.name}({', '.join(args)})\n"), root.name
+
+
+def mend_draft(code: str) -> tuple[str, str | None]:
+    """A model's file with every mechanical fix that needs no sandbox result (a missing
+    `super().__init__()`, a missing `build_model`, missing imports), and what was done, or None."""
+    code, supers = add_super_init(code)
+    code, builder = add_missing_builder(code)
+    code, imports = add_missing_imports(code)
+    notes = ([f"super().__init__() in {', '.join(supers)}"] if supers else []) + (
+        [f"build_model for {builder}"] if builder else []) + ([f"added {'; '.join(imports)}"] if imports else [])
+    return code, "; ".join(notes) or None

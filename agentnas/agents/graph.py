@@ -29,7 +29,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from agentnas.agents.fixups import infer_input_sizes
+from agentnas.agents.fixups import SHAPE_MEND, infer_input_sizes
 from agentnas.agents.services import Services
 from agentnas.agents.state import Candidate, Context, Draft, ExpansionState, candidates_of, dump
 from agentnas.fingerprint import code_hash
@@ -166,7 +166,7 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
                       "code_hash": code_hash(c.code)}
             if mendable(c):  # free, and it does not use up one of the engineer's attempts
                 code, lazy = infer_input_sizes(c.code)
-                mend = f"input sizes inferred ({', '.join(lazy)})"
+                mend = f"{SHAPE_MEND} ({', '.join(lazy)})"
                 fixed.append(c.model_copy(update={
                     "code": code, "status": "drafted", "failure_kind": None, "failure_message": None,
                     "autofix": f"{c.autofix}; {mend}" if c.autofix else mend, "history": [*c.history, failed]}))

@@ -17,7 +17,7 @@ import random
 from typing import Any
 
 from agentnas.agents.economy import CallBudget, clean_note
-from agentnas.agents.fixups import add_missing_imports
+from agentnas.agents.fixups import mend_draft
 from agentnas.agents.offline import OfflineAnalyst, OfflineResearcher
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
@@ -126,9 +126,9 @@ class LLMResearcher:
             return f"the model's reply was unusable ({getattr(e, 'kind', type(e).__name__)})"
         assert isinstance(reply, ProposalReply)
         rationale = clean_note(reply.rationale, shown_texts(context))
-        code, added = add_missing_imports(reply.code)
+        code, autofix = mend_draft(reply.code)
         return Draft(code=code, operator=operator, rationale=rationale, description=clip(rationale, 160) or operator,
-                     autofix=f"added {'; '.join(added)}" if added else None)
+                     autofix=autofix)
 
     def propose(self, ctx: Context) -> list[Draft]:
         parent_code = self._start(ctx)
@@ -205,9 +205,8 @@ class LLMEngineer:
         except LLMError:
             return None
         assert isinstance(reply, RepairReply)
-        code, added = add_missing_imports(reply.code)
-        return Draft(code=code, operator="repair", rationale=clean_note(reply.diagnosis, limit=300),
-                     autofix=f"added {'; '.join(added)}" if added else None)
+        code, autofix = mend_draft(reply.code)
+        return Draft(code=code, operator="repair", rationale=clean_note(reply.diagnosis, limit=300), autofix=autofix)
 
 
 class LLMAnalyst:

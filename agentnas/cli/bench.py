@@ -175,13 +175,14 @@ def bench_llm(
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
     table = Table(title=f"LLM vs offline proposer · {task} · {evals} evaluations per run")
-    for col in ("run", "best val", "its test", "valid 1st", "valid ≤2 rep.", "dup. caught", "fallbacks",
+    for col in ("run", "best val", "its test", "valid 1st", "valid ≤2 rep.", "mended", "dup. caught", "fallbacks",
                 "dup. trained", "calls/eval", "tokens/eval", "LLM s/eval", "wall s"):
         table.add_column(col, justify="right")
     for name, r in report["runs"].items():
         p = r["proposals"]
         table.add_row(name, f"{r['best_val_accuracy'] or 0:.4f}", f"{r['best_test_accuracy'] or 0:.4f}",
-                      _rate(r["valid_first_try_rate"]), _rate(r["valid_after_repairs_rate"]), str(p["duplicates"]),
+                      _rate(r["valid_first_try_rate"]), _rate(r["valid_after_repairs_rate"]), str(p["mended"]),
+                      str(p["duplicates"]),
                       str(p["fallbacks"]), str(r["duplicate_trainings"]), f"{r['llm_calls_per_eval']:.2f}",
                       ("~" if r["llm_tokens_estimated"] else "") + f"{r['llm_tokens_per_eval']:,.0f}",
                       f"{r['llm_seconds_per_eval']:.0f}", f"{r['wall_s']:.0f}")

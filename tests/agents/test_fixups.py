@@ -1,8 +1,15 @@
-"""A module a model's code uses but forgot to import is added before the sandbox check."""
+"""Mechanical mends of a model's file: forgotten imports, super().__init__() and build_model before the
+sandbox check, and wrong layer input sizes after a shape failure."""
 
 from __future__ import annotations
 
-from agentnas.agents.fixups import add_missing_imports, infer_input_sizes
+from agentnas.agents.fixups import (
+    add_missing_builder,
+    add_missing_imports,
+    add_super_init,
+    infer_input_sizes,
+    mend_draft,
+)
 
 FORGOT = '''"""A model."""
 from __future__ import annotations
@@ -84,3 +91,79 @@ def test_layers_that_are_not_torch_layers_or_take_no_input_size_are_left_alone()
     own = "class Linear:\n    pass\n\nx = Linear(3, 4)\ny = nn.ReLU()\nz = nn.Linear(*sizes)\n"
     assert infer_input_sizes(own) == (own, [])
     assert infer_input_sizes("def f(:\n") == ("def f(:\n", [])
+
+
+# What Qwen2.5-Coder-1.5B wrote in a discovery run: a model class, no super().__init__(), no build_model.
+CLASS_ONLY = '''import math
+
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, channels: int):
+        """One convolution."""
+        self.conv = nn.Conv1d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+class AdaptiveNet(nn.Module):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, window_size=10):
+        in_channels, length = input_shape  # (1, 40)
+        self.stem = nn.Conv1d(in_channels, 25, kernel_size=5, padding=2)
+        self.body = Block(25)
+        self.head = nn.Linear(25 * length, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.stem(x)).flatten(1))
+'''
+
+
+def _build(code: str, *args: object) -> object:
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    return namespace["build_model"](*args)  # type: ignore[operator]
+
+
+def test_a_model_class_without_super_init_or_build_model_is_mended_into_a_working_file() -> None:
+    import torch
+
+    code, note = mend_draft(CLASS_ONLY)
+    assert note == "super().__init__() in Block, AdaptiveNet; build_model for AdaptiveNet"
+    assert '        """One convolution."""\n        super().__init__()\n        self.conv' in code
+    model = _build(code, (1, 40), 10)
+    assert isinstance(model, torch.nn.Module) and tuple(model(torch.zeros(2, 1, 40)).shape) == (2, 10)
+    assert mend_draft(code) == (code, None)  # nothing left to mend
+
+
+def test_the_builder_passes_what_the_constructor_parameters_are_named_for() -> None:
+    import torch
+
+    mlp = """from torch import nn
+
+
+class MLP(nn.Module):
+    def __init__(self, input_size, hidden=32, n_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(input_size, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x):
+        return self.net(x)
+"""
+    code, note = mend_draft(mlp)
+    assert "return MLP(math.prod(input_shape))" in code and "import math" in code and note is not None
+    model = _build(code, (1, 40), 10)
+    assert isinstance(model, torch.nn.Module) and tuple(model(torch.zeros(2, 1, 40)).shape) == (2, 10)
+
+
+def test_no_builder_is_guessed_when_the_model_class_or_its_arguments_are_unclear() -> None:
+    two_roots = "from torch import nn\n\nclass A(nn.Module):\n    pass\n\nclass B(nn.Module):\n    pass\n"
+    assert add_missing_builder(two_roots) == (two_roots, None)
+    odd = "from torch import nn\n\nclass A(nn.Module):\n    def __init__(self, depth_factor):\n        pass\n"
+    assert add_missing_builder(odd) == (odd, None)
+    has = "def build_model(s, n):\n    pass\n\nclass A(nn.Module):\n    pass\n"
+    assert add_missing_builder(has) == (has, None)
+    calls = "from torch import nn\n\nclass A(nn.Module):\n    def __init__(self):\n        nn.Module.__init__(self)\n"
+    assert add_super_init(calls) == (calls, [])
