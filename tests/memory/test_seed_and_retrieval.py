@@ -25,7 +25,8 @@ def test_shipped_insights_are_forty_or_more_with_full_sources() -> None:
         assert i.applies_when and i.expected_effect and i.source.title and i.source.authors
         assert 1990 <= i.source.year <= 2025
     topics = {t for i in insights for t in i.tags}
-    for topic in ("residual", "depthwise", "normalization", "dilation", "attention", "pooling", "gating", "1d"):
+    for topic in ("residual", "depthwise", "normalization", "dilation", "attention", "pooling", "gating", "1d",
+                  "token-mixing", "recall", "linear-attention", "state-space"):
         assert topic in topics, topic
 
 
@@ -68,6 +69,13 @@ def test_insights_are_embedded_once_then_read_from_the_cache(seeded: tuple[SeedK
      {"dilated-convolutions-context", "wavenet-dilated-causal-stack", "tcn-over-rnn"}),
     ("normalisation that works with very small batches", {"group-normalization", "layer-normalization"}),
     ("the model overfits the training set", {"dropout-regularisation", "stochastic-depth"}),
+    ("a token mixer that recalls the value of a key seen earlier in the sequence",
+     {"associative-recall-gap", "recall-needs-state-size", "shift-and-multiply-for-recall",
+      "delta-rule-linear-attention"}),
+    ("replace softmax attention with a linear-time recurrence for causal language modelling",
+     {"linear-attention-recurrence", "gated-linear-attention", "multi-scale-retention"}),
+    ("input-dependent state space model with selective forgetting", {"selective-state-space"}),
+    ("long convolutions instead of attention", {"implicit-long-convolution-gating"}),
 ])
 def test_search_by_meaning_finds_the_relevant_insight(seeded: tuple[SeedKnowledge, Path], question: str,
                                                       expected: set[str]) -> None:
@@ -132,3 +140,17 @@ def test_a_retrieval_journaled_before_scores_builds_the_prompt_it_built_then() -
     replayed = PromptMemory.model_validate(old)
     assert [e.prompt_outcome() for e in replayed.experiments] == ["val 0.81", "val None"]
     assert PromptMemory.model_validate(replayed.model_dump(mode="json")) == replayed
+
+
+def test_a_token_task_prompt_gets_sequence_model_insights_with_their_papers(seeded: tuple[SeedKnowledge, Path],
+                                                                             tmp_path: Path) -> None:
+    from agentnas.memory.text import minilm_embedder
+
+    seed, cache = seeded
+    with open_memory(tmp_path / "memory", embedder=word_embedder) as store:
+        memory = retrieve_for_prompt(store, "mqar-easy", "multi-query associative recall of keys seen earlier",
+                                     k_insights=3, seed=seed, embedder=minilm_embedder(cache))
+    ids = [i.id for i in memory.insights]
+    assert "associative-recall-gap" in ids, ids
+    cited = "Arora et al. (2023), Zoology: Measuring and Improving Recall in Efficient Language Models"
+    assert cited in memory.render()
