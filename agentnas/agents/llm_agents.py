@@ -90,7 +90,7 @@ class LLMResearcher:
         knowledge: tuple[MemoryItem, ...] = ()
         if self.retrieve is not None:
             found = self.retrieve(ctx.iteration, ctx.hypothesis)
-            similar = tuple(MemoryItem(id=e.id, text=f"{e.hypothesis} -> val {e.val_accuracy}; {e.lesson}")
+            similar = tuple(MemoryItem(id=e.id, text=f"{e.hypothesis} -> {e.prompt_outcome()}; {e.lesson}")
                             for e in found.experiments)
             knowledge = tuple(MemoryItem(id=i.id, text=f"{i.insight} (when {i.applies_when}; {i.expected_effect})",
                                          source=i.source) for i in found.insights)

@@ -6,6 +6,13 @@ open the store read-only and write nothing, so they work on a read-only folder; 
 another process holds an embedded store for long they read a snapshot of it.
 Exit status: 0 done, 1 the store could not be used now (busy, server unreachable), 2 bad
 input (options, files, a store that cannot be read, a record that does not exist for `show`).
+
+Each experiment's score is shown under its task metric's name (`val acc`, or `val loss` for
+a token task, where lower is better), with the validation accuracy beside it. In `--json`,
+`score`/`test_score` hold the metric's values and `metric` its name; `val_accuracy` and
+`test_accuracy` always hold accuracies (the next-token accuracy on a token task), or null.
+`--min-score`/`--max-score` bound that raw score in the metric's own units, whatever its
+direction: on a token task `--max-score 1.5` keeps the losses of at most 1.5, the better ones.
 """
 
 from __future__ import annotations
@@ -32,8 +39,12 @@ TaskOpt = Annotated[str | None, typer.Option("--task", help="Only experiments of
 StatusOpt = Annotated[ExperimentStatus | None, typer.Option("--status", help="Only this status.")]
 RunOpt = Annotated[str | None, typer.Option("--run", help="Only experiments of this run id.")]
 FailureOpt = Annotated[FailureKind | None, typer.Option("--failure", help="Only failures of this kind.")]
-MinOpt = Annotated[float | None, typer.Option("--min-score", help="Validation accuracy at least this.")]
-MaxOpt = Annotated[float | None, typer.Option("--max-score", help="Validation accuracy at most this.")]
+# Raw bounds on the stored score (direction not applied): one store mixes metrics, and a bound
+# that meant "at least this good" would read as a maximum for losses and a minimum for accuracies.
+MinOpt = Annotated[float | None, typer.Option(
+    "--min-score", help="Validation score at least this, in the metric's units (accuracy; loss on token tasks).")]
+MaxOpt = Annotated[float | None, typer.Option(
+    "--max-score", help="Validation score at most this, in the metric's units (accuracy; loss on token tasks).")]
 KOpt = Annotated[int, typer.Option("--k", min=1, max=1000, help="How many results.")]
 
 
@@ -77,10 +88,12 @@ def _filter(task: str | None = None, status: ExperimentStatus | None = None, run
 
 
 def summary(record: ExperimentRecord) -> dict[str, Any]:
-    """The fields a listing shows (no code, no vectors)."""
+    """The fields a listing shows (no code, no vectors). `score` is in `metric`'s units;
+    `val_accuracy` is an accuracy whatever the metric (never a token task's loss)."""
+    m = record.metrics
     return {"id": record.id, "run_id": record.run_id, "task": record.task, "status": str(record.status),
-            "val_accuracy": record.score,
-            "test_accuracy": record.metrics.test_accuracy if record.metrics else None,
+            "metric": m.metric if m else None, "score": record.score, "test_score": m.test_score if m else None,
+            "val_accuracy": m.val_accuracy if m else None, "test_accuracy": m.test_accuracy if m else None,
             "failure_kind": str(record.failure.kind) if record.failure else None, "params": record.params,
             "hypothesis_id": record.hypothesis_id, "parent_id": record.parent_id, "hypothesis": record.hypothesis,
             "code_hash": record.code_hash, "onnx_text_hash": record.onnx_text_hash,
@@ -91,18 +104,39 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _score_columns(rows: list[dict[str, Any]]) -> tuple[list[str], bool]:
+    """The score columns' headings, and whether each row names its metric (a store of mixed tasks)."""
+    metrics = {r["metric"] for r in rows if r["metric"] is not None}
+    if metrics <= {"accuracy"}:
+        return ["val acc", "test acc"], False
+    if len(metrics) == 1:
+        name = metrics.pop()
+        return [f"val {name}", f"test {name}", "val acc", "test acc"], False
+    return ["metric", "val score", "test score", "val acc", "test acc"], True
+
+
 def _table(title: str, rows: list[dict[str, Any]], distance: bool = False) -> None:
     table = Table(title=title)
-    columns = ["id", "task", "status", "val acc", "test acc", "params", "hypothesis"]
+    scores, mixed = _score_columns(rows)
+    columns = ["id", "task", "status", *scores, "params", "hypothesis"]
     if distance:
         columns.insert(0, "distance")
     for col in columns:
+        left = col in ("id", "task", "status", "hypothesis", "metric")
         table.add_column(col, overflow="fold", no_wrap=col not in ("hypothesis", "id"),
-                         justify="left" if col in ("id", "task", "status", "hypothesis") else "right")
+                         justify="left" if left else "right")
     for r in rows:
         status = r["status"] + (f" ({r['failure_kind']})" if r["failure_kind"] else "")
-        row = [r["id"], r["task"], status, f"{r['val_accuracy']:.4f}" if r["val_accuracy"] is not None else "-",
-               f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-",
+        cells = [_num(r["val_accuracy"]), _num(r["test_accuracy"])]
+        if len(scores) > 2:
+            cells = [_num(r["score"]), _num(r["test_score"]), *cells]
+        if mixed:
+            cells.insert(0, r["metric"] or "-")
+        row = [r["id"], r["task"], status, *cells,
                f"{r['params']:,}" if r["params"] is not None else "-", (r["hypothesis"] or "")[:100]]
         if distance:
             row.insert(0, f"{r['distance']:.4f}")
@@ -146,8 +180,11 @@ def show(experiment_id: Annotated[str, typer.Argument(help="Experiment id.")],
         _print_json(record.model_dump(mode="json", exclude=exclude))
         return
     s = summary(record)
-    for key in ("id", "run_id", "task", "status", "failure_kind", "val_accuracy", "test_accuracy", "params",
-                "hypothesis_id", "parent_id", "code_hash", "onnx_text_hash", "created_at"):
+    if record.metrics is not None:  # the metric first, with its direction: a loss reads the other way
+        order = "higher" if record.metric.higher_is_better else "lower"
+        s["metric"] = f"{s['metric']} ({order} is better)"
+    for key in ("id", "run_id", "task", "status", "failure_kind", "metric", "score", "test_score", "val_accuracy",
+                "test_accuracy", "params", "hypothesis_id", "parent_id", "code_hash", "onnx_text_hash", "created_at"):
         out.print(f"[bold]{key}:[/] {s[key] if s[key] is not None else '-'}", highlight=False)
     if record.failure:
         out.print(f"[bold]failure:[/] {record.failure.message}", highlight=False)

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from agentnas.config import AgentnasConfig
 from agentnas.journal.tree import RunTree
+from agentnas.records import ACCURACY, Metric
 from agentnas.run.assemble import AgentsFactory, llm_agents, offline_agents, open_run
 from agentnas.run.loop import Loop
 from agentnas.run.progress import Progress, best_line
@@ -264,7 +265,7 @@ def print_leaderboard(console: Console, doc: dict[str, Any], task_name: str, tre
         console.print(f"best model: {doc['best']['path']}", highlight=False)
 
 
-def print_hypotheses(console: Console, hypotheses: list[dict[str, Any]]) -> None:
+def print_hypotheses(console: Console, hypotheses: list[dict[str, Any]], metric: Metric = ACCURACY) -> None:
     """What became of each hypothesis, two lines each (the JSON document holds the whole text)."""
     if not hypotheses:
         return
@@ -277,9 +278,12 @@ def print_hypotheses(console: Console, hypotheses: list[dict[str, Any]]) -> None
         else:
             fate = f"{h['nodes']} architectures, {h['trained']} trained, {h['failed']} failed"
             best = h["best"]
-            if best is not None:
+            if best is not None and metric.name == "accuracy":
                 test = f"{best['test_accuracy']:.4f}" if best["test_accuracy"] is not None else "-"
                 fate += f"; best {best['id']} val {best['val_score']:.4f} test {test}"
+            elif best is not None:  # the metric's own scores, never a loss beside a test accuracy
+                fate += (f"; best {best['id']} val {metric.name} {_num(best['val_score'])} test {metric.name} "
+                         f"{_num(best.get('test_score'))} · val acc {_num(best['val_accuracy'])}")
             if h["status"] == "pruned":
                 fate += "; pruned"
         console.print(f"      {fate}", highlight=False, markup=False, soft_wrap=True)
@@ -309,7 +313,7 @@ def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
     config = doc.get("config") or {}
     task = config.get("task", "?")
     print_leaderboard(console, doc, task, tree)
-    print_hypotheses(console, doc["hypotheses"])
+    print_hypotheses(console, doc["hypotheses"], tree.metric)
     if config:
         console.print(f"settings in force: {settings_words(config)}", highlight=False, markup=False, soft_wrap=True)
     for change in doc.get("settings_changes", []):

@@ -19,8 +19,9 @@ SearchBy = Literal["text", "arch"]
 
 
 class MemoryFilter(BaseModel):
-    """Metadata filters, all optional, combined with AND. The score is the validation
-    accuracy: records without metrics never match a score bound."""
+    """Metadata filters, all optional, combined with AND. The score bounds are raw values of
+    each record's task metric (its validation accuracy, or a token task's loss), whatever the
+    metric's direction: records without metrics never match a score bound."""
 
     model_config = ConfigDict(frozen=True)
 

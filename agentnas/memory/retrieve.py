@@ -10,24 +10,31 @@ which every item carries its id, so agents can cite what they used.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from agentnas.memory.base import Hit, MemoryFilter, MemoryStore
 from agentnas.memory.seed import SeedKnowledge
 from agentnas.memory.text import TextEmbedder, minilm_embedder
+from agentnas.records import ExperimentRecord, metric_named
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: ranks, not raw distances, are merged
 
 
 class RetrievedExperiment(BaseModel):
+    """One past experiment as a prompt shows it. `score` is the validation score in `metric`'s
+    units (a token task's loss); `val_accuracy` is always an accuracy, or None."""
+
     model_config = ConfigDict(frozen=True)
 
     id: str
     task: str
     status: str
     hypothesis: str
+    metric: str = "accuracy"
+    score: float | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     params: int | None = None
@@ -35,6 +42,42 @@ class RetrievedExperiment(BaseModel):
     lesson: str = ""
     distance: float
     by: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _journaled_before_scores(cls, data: Any) -> Any:
+        """Retrievals journaled before `score` existed held the score in `val_accuracy`: a
+        replay reads them as they were written, so its prompts stay byte-identical."""
+        if isinstance(data, dict) and "score" not in data:
+            return {**data, "score": data.get("val_accuracy")}
+        return data
+
+    @classmethod
+    def of(cls, hit: Hit) -> RetrievedExperiment:
+        r: ExperimentRecord = hit.record
+        m = r.metrics
+        return cls(id=r.id, task=r.task, status=str(r.status), hypothesis=r.hypothesis,
+                   metric=m.metric if m else "accuracy", score=r.score, val_accuracy=m.val_accuracy if m else None,
+                   test_accuracy=m.test_accuracy if m else None, params=r.params,
+                   failure_kind=str(r.failure.kind) if r.failure else None, lesson=r.lesson, distance=hit.distance,
+                   by=hit.by)
+
+    def outcome(self) -> str:
+        """The result in words: `val acc 0.8123`, or for another metric its name, value and
+        direction with the accuracy beside it; a failure's status and kind."""
+        if self.score is None:
+            return self.status + (f" ({self.failure_kind})" if self.failure_kind else "")
+        if self.metric == "accuracy":
+            return f"val acc {self.score:.4f}"
+        order = "higher" if metric_named(self.metric).higher_is_better else "lower"
+        acc = f", val acc {self.val_accuracy:.4f}" if self.val_accuracy is not None else ""
+        return f"val {self.metric} {self.score:.4f} ({order} is better){acc}"
+
+    def prompt_outcome(self) -> str:
+        """The result as the agents' prompts say it. Accuracy tasks keep the words their
+        prompts always had (`val 0.8123`, `val None`): recorded LLM replies are looked up by
+        the prompt's bytes, so a replay of an older run must build the same text."""
+        return f"val {self.score}" if self.metric == "accuracy" else self.outcome()
 
 
 class RetrievedInsight(BaseModel):
@@ -62,13 +105,9 @@ class PromptMemory(BaseModel):
         if not self.experiments:
             lines.append("- (none yet)")
         for e in self.experiments:
-            if e.val_accuracy is not None:
-                outcome = f"val acc {e.val_accuracy:.4f}"
-            else:
-                outcome = e.status + (f" ({e.failure_kind})" if e.failure_kind else "")
             size = f", {e.params:,} params" if e.params is not None else ""
             lesson = f" Lesson: {e.lesson}" if e.lesson else ""
-            lines.append(f"- [{e.id}] {e.hypothesis or '(no hypothesis)'} -> {outcome}{size}.{lesson}")
+            lines.append(f"- [{e.id}] {e.hypothesis or '(no hypothesis)'} -> {e.outcome()}{size}.{lesson}")
         lines.append("Design insights from the literature:")
         if not self.insights:
             lines.append("- (none)")
@@ -112,11 +151,7 @@ def retrieve_for_prompt(store: MemoryStore, task: str, text: str, k: int = 5, k_
     vector = embed([text])[0]
     arch = np.asarray(arch_vector, dtype=np.float32) if arch_vector is not None else None
     hits = similar_experiments(store, vector, arch, k, MemoryFilter(task=task))
-    experiments = [RetrievedExperiment(
-        id=h.record.id, task=h.record.task, status=str(h.record.status), hypothesis=h.record.hypothesis,
-        val_accuracy=h.record.score, test_accuracy=h.record.metrics.test_accuracy if h.record.metrics else None,
-        params=h.record.params, failure_kind=str(h.record.failure.kind) if h.record.failure else None,
-        lesson=h.record.lesson, distance=h.distance, by=h.by) for h in hits]
+    experiments = [RetrievedExperiment.of(h) for h in hits]
     insights = [RetrievedInsight(id=i.id, insight=i.insight, applies_when=i.applies_when,
                                  expected_effect=i.expected_effect, source=i.source.cite(), distance=d)
                 for i, d in (seed.search(vector, k_insights) if seed is not None else [])]

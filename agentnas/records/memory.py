@@ -46,8 +46,9 @@ class ExperimentRecord(BaseModel):
     `id` is the upsert key of the memory. `code_hash` and `onnx_text_hash` are the duplicate
     keys (see agentnas.fingerprint); `arch_embedding` is the architecture vector of
     agentnas.memory.arch, `text_embedding` the MiniLM vector of the hypothesis (filled by the
-    store when absent). `score` is the validation accuracy: search selects on it; test
-    accuracy is only reported.
+    store when absent). `score` is the task metric's validation score (the accuracy, or a
+    token task's loss; `metric` knows its direction): search selects on it; test scores are
+    only reported.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -112,7 +112,8 @@ def build_report(run_dir: Path, out: Path | None = None, top: int = DEFAULT_TOP)
     return ReportResult(
         html=str(html_path), pngs=pngs, experiments=len(data.evaluations), nodes=len(data.tree.nodes),
         hypotheses=len(data.tree.hypotheses), trained=view.trained_total,
-        best=None if best is None else {"id": best.id, "val_accuracy": best.val_accuracy,
+        best=None if best is None else {"id": best.id, "metric": data.tree.metric.name, "val_score": best.val_score,
+                                        "test_score": best.test_score, "val_accuracy": best.val_accuracy,
                                         "test_accuracy": best.test_accuracy, "params": best.params},
         baseline={"available": b.available, "population": b.population, "failed_random": b.failed_random,
                   "reason": b.reason, "expected_best_val": list(b.val), "expected_best_test": list(b.test)},

@@ -48,6 +48,7 @@ def hypothesis_outcomes(tree: RunTree, run_dir: Path) -> list[dict[str, Any]]:
                      "status": "pruned" if h.id in tree.steering.pruned else "explored" if nodes else "waiting",
                      "children": [n.id for n in nodes], "trained": len(trained), "failed": failed,
                      "best": None if best is None else {"id": best.id, "val_score": best.val_score,
+                                                        "test_score": best.test_score,
                                                         "val_accuracy": best.val_accuracy,
                                                         "test_accuracy": best.test_accuracy, "params": best.params}})
     taken = {h.id for h in tree.hypotheses.values()}

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agentnas.journal import JournalError, open_journal
-from agentnas.journal.tree import RunTree
+from agentnas.journal.tree import ArchNode, RunTree
 from agentnas.records import SteeringMessage, describe_constraint
 from agentnas.steering.inbox import run_holder, send
 from agentnas.steering.interpret import unknown_target
@@ -119,11 +119,13 @@ def load_tree(run_dir: Path) -> RunTree | None:
 def status_lines(tree: RunTree | None) -> list[str]:
     if tree is None:
         return ["the run has not started writing its journal yet"]
-    best = tree.best()
-    lines = [f"iteration {tree.iterations} · evaluations {len(tree.experiments)} · hypotheses "
-             f"{len(tree.hypotheses)}" + (f" · best {best.id} val {best.val_accuracy:.4f} test "
-                                          f"{best.test_accuracy:.4f}" if best and best.val_accuracy is not None
-                                          and best.test_accuracy is not None else "")]
+    best = tree.best()  # by the task's metric, in its direction
+    head = f"iteration {tree.iterations} · evaluations {len(tree.experiments)} · hypotheses {len(tree.hypotheses)}"
+    if best is not None and best.val_score is not None:
+        order = "" if tree.metric.name == "accuracy" else \
+            f" by validation {tree.metric.name} ({'higher' if tree.metric.higher_is_better else 'lower'} is better)"
+        head += f" · best{order} {best.id} {scores(tree, best)}"
+    lines = [head]
     s = tree.steering
     if s.focus or s.pruned or s.notes:
         lines.append(f"steering: focus {s.focus or '-'} · pruned {sorted(s.pruned) or '-'} · "
@@ -135,10 +137,20 @@ def status_lines(tree: RunTree | None) -> list[str]:
     return lines
 
 
+def scores(tree: RunTree, n: ArchNode) -> str:
+    """A trained node's scores: `val 0.8123 test 0.8011` on accuracy tasks; the metric named,
+    with the accuracies beside it, on others (`val loss 1.2345 test loss 1.2500 · val acc 0.4100`)."""
+    if tree.metric.name == "accuracy":
+        return f"val {n.val_score or 0:.4f} test {n.test_score or 0:.4f}"
+    name = tree.metric.name
+    acc = f" · val acc {n.val_accuracy:.4f}" if n.val_accuracy is not None else ""
+    return f"val {name} {n.val_score or 0:.4f} test {name} {n.test_score or 0:.4f}{acc}"
+
+
 def node_line(tree: RunTree, node_id: str) -> str:
     n = tree.nodes[node_id]
-    if n.val_accuracy is not None:
-        result = f"val {n.val_accuracy:.4f} test {n.test_accuracy or 0:.4f}"
+    if n.val_score is not None:
+        result = scores(tree, n)
     else:
         result = n.status + (f" (predicted {n.mean:.3f}±{n.std or 0:.3f})" if n.mean is not None else "")
     return f"{n.id} [{n.params or 0:,} params] {result} — {n.description[:70]}"
@@ -155,13 +167,13 @@ def answer(run_dir: Path, question: str, memory: Callable[[str], Any] | None) ->
             h = tree.hypotheses.get(n.hypothesis_id)
             hay = f"{n.description} {h.text if h else ''}"
             overlap = len(words & set(re.findall(r"[a-z0-9]+", hay.lower())))
-            if overlap and n.val_accuracy is not None:
-                scored.append((overlap, n.val_accuracy, n.id))
+            if overlap and n.val_score is not None:
+                scored.append((overlap, tree.metric.utility(n.val_score), n.id))  # the best first, either direction
         for _, _, nid in sorted(scored, reverse=True)[:5]:
             lines.append(f"[{nid}] " + node_line(tree, nid))
     if memory is not None:
         found = memory(question)
-        lines += [f"[{e.id}] {e.hypothesis[:70]} -> val {e.val_accuracy}; {e.lesson[:100]}" for e in found.experiments]
+        lines += [f"[{e.id}] {e.hypothesis[:70]} -> {e.outcome()}; {e.lesson[:100]}" for e in found.experiments]
         lines += [f"[{i.id}] {i.insight} ({i.source})" for i in found.insights]
     return lines or ["nothing in this run or the memory relates to that yet"]
 

@@ -10,9 +10,10 @@ import pytest
 from memory_support import make_record, word_embedder
 
 import agentnas.memory.seed as seed_module
-from agentnas.memory import load_seed_knowledge, open_memory, read_insights, retrieve_for_prompt
+from agentnas.memory import PromptMemory, load_seed_knowledge, open_memory, read_insights, retrieve_for_prompt
 from agentnas.memory.seed import INSIGHTS_FILE, SeedKnowledge
 from agentnas.paths import shipped_dir
+from agentnas.records import ExperimentStatus, Metrics
 
 
 def test_shipped_insights_are_forty_or_more_with_full_sources() -> None:
@@ -24,7 +25,8 @@ def test_shipped_insights_are_forty_or_more_with_full_sources() -> None:
         assert i.applies_when and i.expected_effect and i.source.title and i.source.authors
         assert 1990 <= i.source.year <= 2025
     topics = {t for i in insights for t in i.tags}
-    for topic in ("residual", "depthwise", "normalization", "dilation", "attention", "pooling", "gating", "1d"):
+    for topic in ("residual", "depthwise", "normalization", "dilation", "attention", "pooling", "gating", "1d",
+                  "token-mixing", "recall", "linear-attention", "state-space"):
         assert topic in topics, topic
 
 
@@ -67,6 +69,13 @@ def test_insights_are_embedded_once_then_read_from_the_cache(seeded: tuple[SeedK
      {"dilated-convolutions-context", "wavenet-dilated-causal-stack", "tcn-over-rnn"}),
     ("normalisation that works with very small batches", {"group-normalization", "layer-normalization"}),
     ("the model overfits the training set", {"dropout-regularisation", "stochastic-depth"}),
+    ("a token mixer that recalls the value of a key seen earlier in the sequence",
+     {"associative-recall-gap", "recall-needs-state-size", "shift-and-multiply-for-recall",
+      "delta-rule-linear-attention"}),
+    ("replace softmax attention with a linear-time recurrence for causal language modelling",
+     {"linear-attention-recurrence", "gated-linear-attention", "multi-scale-retention"}),
+    ("input-dependent state space model with selective forgetting", {"selective-state-space"}),
+    ("long convolutions instead of attention", {"implicit-long-convolution-gating"}),
 ])
 def test_search_by_meaning_finds_the_relevant_insight(seeded: tuple[SeedKnowledge, Path], question: str,
                                                       expected: set[str]) -> None:
@@ -97,3 +106,51 @@ def test_retrieve_for_prompt_gives_past_experiments_of_the_task_and_insights_wit
         assert "e6" in [e.id for e in both.experiments] and both.experiments[0].by == "both"
         empty = retrieve_for_prompt(store, "cifar", "anything", seed=seed, embedder=word_embedder)
         assert empty.experiments == [] and "(none yet)" in empty.render()
+
+
+def test_retrieved_token_experiments_give_their_loss_by_name_and_the_accuracy_beside_it(tmp_path: Path) -> None:
+    token = make_record(0, task="mqar-easy", id="t0", status=ExperimentStatus.OK, hypothesis="gated causal mixer",
+                        metrics=Metrics(metric="loss", val_loss=1.2, test_loss=1.25, val_accuracy=0.41,
+                                        test_accuracy=0.4))
+    failed = make_record(2, task="mqar-easy", id="t2", hypothesis="gated causal mixer too wide")
+    with open_memory(tmp_path / "memory", embedder=word_embedder) as store:
+        store.add_many([token, failed, make_record(3, task="mnist1d", hypothesis="gated causal mixer")])
+        memory = retrieve_for_prompt(store, "mqar-easy", "gated causal mixer", k=3, embedder=word_embedder)
+        classes = retrieve_for_prompt(store, "mnist1d", "gated causal mixer", k=1, embedder=word_embedder)
+    found = {e.id: e for e in memory.experiments}
+    assert set(found) == {"t0", "t2"}
+    t0 = found["t0"]
+    assert (t0.metric, t0.score, t0.val_accuracy, t0.test_accuracy) == ("loss", 1.2, 0.41, 0.4)
+    text = memory.render()
+    assert "[t0] gated causal mixer -> val loss 1.2000 (lower is better), val acc 0.4100" in text
+    assert "[t2] gated causal mixer too wide -> failed (shape)" in text and "val acc 1.2" not in text
+    assert t0.prompt_outcome() == "val loss 1.2000 (lower is better), val acc 0.4100"
+    (e3,) = classes.experiments  # accuracy tasks say what they always said
+    assert e3.metric == "accuracy" and e3.score == e3.val_accuracy == 0.53
+    assert f"[e3] gated causal mixer -> val acc {0.53:.4f}" in classes.render()
+    assert e3.prompt_outcome() == "val 0.53"
+
+
+def test_a_retrieval_journaled_before_scores_builds_the_prompt_it_built_then() -> None:
+    old = {"task": "mnist1d", "query": "q", "insights": [], "experiments": [
+        {"id": "e1", "task": "mnist1d", "status": "ok", "hypothesis": "h", "val_accuracy": 0.81,
+         "test_accuracy": 0.8, "distance": 0.1, "by": "text"},
+        {"id": "e2", "task": "mnist1d", "status": "failed", "hypothesis": "h", "val_accuracy": None,
+         "failure_kind": "shape", "distance": 0.2, "by": "text"}]}
+    replayed = PromptMemory.model_validate(old)
+    assert [e.prompt_outcome() for e in replayed.experiments] == ["val 0.81", "val None"]
+    assert PromptMemory.model_validate(replayed.model_dump(mode="json")) == replayed
+
+
+def test_a_token_task_prompt_gets_sequence_model_insights_with_their_papers(seeded: tuple[SeedKnowledge, Path],
+                                                                             tmp_path: Path) -> None:
+    from agentnas.memory.text import minilm_embedder
+
+    seed, cache = seeded
+    with open_memory(tmp_path / "memory", embedder=word_embedder) as store:
+        memory = retrieve_for_prompt(store, "mqar-easy", "multi-query associative recall of keys seen earlier",
+                                     k_insights=3, seed=seed, embedder=minilm_embedder(cache))
+    ids = [i.id for i in memory.insights]
+    assert "associative-recall-gap" in ids, ids
+    cited = "Arora et al. (2023), Zoology: Measuring and Improving Recall in Efficient Language Models"
+    assert cited in memory.render()

@@ -23,6 +23,7 @@ from agentnas.agents.offline import OfflineAnalyst
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.cli.view import execute_run
 from agentnas.config import load_config
+from agentnas.journal import open_journal
 from agentnas.journal.tree import RunTree
 from agentnas.run.assemble import Agents
 from agentnas.run.settings import RunOptions
@@ -79,6 +80,36 @@ def test_report_of_the_mqar_run_ranks_models_by_validation_loss_lowest_first(mqa
     assert "Ranked by validation loss (lower is better" in page
     shown = [float(v) for v in re.findall(r"<h3>#\d+ [^<]*? · validation loss ([0-9.]+)", page)]
     assert len(shown) >= 2 and shown == sorted(shown)
+
+
+def test_chat_and_runs_show_name_the_best_by_validation_loss_and_rank_it_first(mqar_run: Path) -> None:
+    doc = summary(mqar_run)
+    losses = {e["id"]: e["val_score"] for e in doc["experiments"] if e["fidelity"] == "full" and e["status"] == "ok"}
+    best = min(losses, key=lambda i: losses[i])
+    with open_journal(mqar_run, read_only=True) as journal:
+        tree = RunTree.from_journal(journal)
+    # a word every trained model's hypothesis holds: /ask then matches them all equally, and ranks by the metric
+    words = [set(re.findall(r"[a-z0-9]+", tree.hypotheses[tree.nodes[i].hypothesis_id].text.lower())) for i in losses]
+    common = sorted(w for w in set.intersection(*words) if len(w) > 3)
+    assert common, words
+    chat = subprocess.run([AGENTNAS, "chat", "--run-dir", str(mqar_run), "--offline"], capture_output=True, text=True,
+                          input=f"/status\n/ask {common[0]}\n/quit\n", timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert chat.returncode == 0, chat.stderr[-2000:]
+    assert (f"best by validation loss (lower is better) {best} val loss {losses[best]:.4f} test loss"
+            in chat.stdout), chat.stdout
+    asked = [line for line in chat.stdout.splitlines() if line.startswith("[")]
+    ranked = [line[1:line.index("]")] for line in asked]
+    assert ranked == sorted(losses, key=lambda i: losses[i])[:5], asked  # lowest loss first
+    assert all("val loss" in line and "val acc" in line for line in asked)
+
+    shown = subprocess.run([AGENTNAS, "runs", "show", str(mqar_run)], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for h in doc["hypotheses"]:
+        b = h["best"]
+        if b is not None:  # the loss beside the test loss, never beside a test accuracy
+            assert f"best {b['id']} val loss {b['val_score']:.4f} test loss {b['test_score']:.4f}" in shown.stdout
 
 
 VOCAB, SEQ = 12, 16

@@ -9,12 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 from scripted_openai import Reply, ScriptedOpenAI
 
 from agentnas.journal import open_journal
 from agentnas.llm import LLMClient, LLMConfig
+from agentnas.memory.retrieve import PromptMemory, RetrievedExperiment
 from agentnas.records import EvalResult, Failure, FailureKind, Metrics, SteeringMessage
 from agentnas.run.roles import within_time
 from agentnas.steering.chat import Repl, parse
@@ -100,9 +100,10 @@ def test_slash_commands_never_call_the_llm(tmp_path: Path) -> None:
 
 
 def test_questions_are_answered_citing_record_ids(tmp_path: Path) -> None:
-    found = SimpleNamespace(experiments=[SimpleNamespace(
-        id="run1/i00003-c1", hypothesis="dilated convolutions", val_accuracy=0.91,
-        lesson="dilation 2 helped by 3 points")], insights=[])
+    found = PromptMemory(task="digits", query="what helped with dilations?", insights=[], experiments=[
+        RetrievedExperiment(id="run1/i00003-c1", task="digits", status="ok", hypothesis="dilated convolutions",
+                            score=0.91, val_accuracy=0.91, lesson="dilation 2 helped by 3 points", distance=0.1,
+                            by="text")])
     lines: list[str] = []
     answers = [Reply.text("Dilation 2 helped by three points [run1/i00003-c1]."), Reply.text("No idea.")]
     with ScriptedOpenAI(answers) as server:
