@@ -5,6 +5,7 @@ costs; bad flags and configurations are one line and exit 2."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -166,3 +167,18 @@ def test_a_latency_limit_that_the_configuration_cannot_measure_is_refused_before
     assert lines[-1] == 'error: --max-latency-ms needs the candidates\' latency, which [costs] latency = "never" ' \
                         "turns off", proc.stderr
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_evaluate_reports_the_costs_of_each_exported_model_with_latency_when_configured(work: Path,
+                                                                                       tmp_path: Path) -> None:
+    config = tmp_path / "always.toml"
+    config.write_text(f'cache_dir = "{work / "cache"}"\nslots = 1\n\n[costs]\nlatency = "always"\nrepeats = 5\n')
+    example = Path(__file__).resolve().parents[2] / "examples" / "digits_mlp.py"
+    proc = agentnas("evaluate", str(example), "--task", "digits", "--epochs", "1", "--json", "--out",
+                    str(tmp_path / "out"), "--config", str(config), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+
+    [row] = json.loads(proc.stdout)
+    costs = Costs.model_validate(row["costs"])
+    assert costs.size_bytes == Path(row["onnx_path"]).stat().st_size and costs.macs > 0
+    assert costs.latency_at(1) is not None and costs.latency_at(1).runs == 5  # type: ignore[union-attr]
