@@ -57,13 +57,17 @@ def test_an_objective_reads_its_figure_from_metrics_or_costs_and_none_where_unme
 
 
 def test_limits_name_the_measured_figure_and_the_flag_and_pass_what_is_within() -> None:
-    assert CostLimits(max_params=5000, max_size_mb=1.0, max_latency_ms=1.0).exceeded(COSTS) is None
+    assert CostLimits(max_params=5000, max_macs=30_000, max_size_mb=1.0, max_latency_ms=1.0).exceeded(COSTS) is None
     why = CostLimits(max_latency_ms=0.5).exceeded(COSTS)
     assert why is not None and "1 ms" in why and "0.5 ms" in why and "--max-latency-ms" in why and "30 runs" in why
     why = CostLimits(max_size_mb=0.5).exceeded(COSTS)
     assert why is not None and "1 MB" in why and "--max-size-mb" in why
     why = CostLimits(max_params=4999).exceeded(COSTS)
     assert why is not None and "5,000 parameters" in why and "4,999" in why
+    why = CostLimits(max_macs=20_000).exceeded(COSTS)
+    assert why is not None and why.startswith("30,000 multiply-adds exceed the limit of 20,000 (--max-macs)")
+    why = CostLimits(max_macs=20_000).exceeded(COSTS.model_copy(update={"macs_complete": False}))
+    assert why is not None and why.startswith("at least 30,000 multiply-adds")
     # the check's trainable count wins over the graph's (which adds buffers)
     assert CostLimits(max_params=4999).exceeded(COSTS, params=4000) is None
     # an unmeasured latency breaks no latency limit here (the run's cost check refuses it instead)

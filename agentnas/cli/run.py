@@ -110,7 +110,8 @@ def run(
     beta: Annotated[float, typer.Option(help="Weight of the value model's std (exploration).")] = 1.0,
     max_params: Annotated[int | None, typer.Option(help="Reject candidates with more parameters.")] = None,
     max_macs: Annotated[int | None, typer.Option(
-        help="Offline proposer: propose nothing above this many multiply-adds (bounds training time).")] = None,
+        help="Reject candidates whose exported graph has more multiply-adds, before training; the offline "
+             "proposer proposes nothing above it (bounds training time).")] = None,
     max_size_mb: Annotated[float | None, typer.Option(
         help="Reject candidates whose exported ONNX file is larger (MB), before training.")] = None,
     max_latency_ms: Annotated[float | None, typer.Option(

@@ -85,18 +85,18 @@ class Costs(BaseModel):
 
 
 class CostLimits(BaseModel):
-    """The user's hard limits on a candidate's costs (`--max-params`, `--max-size-mb`,
-    `--max-latency-ms`); None: no limit. `exceeded` names the first one a candidate breaks."""
+    """The user's hard limits on a candidate's costs (`--max-params`, `--max-macs`, `--max-size-mb`,
+    `--max-latency-ms`); None: no limit. `exceeded` names the first one a candidate breaks.
+
+    MACs counted with some shape unknown are a lower bound: over the limit is then certain,
+    under it is not, so such a graph passes (the offline grammar bounds its own exactly)."""
 
     model_config = ConfigDict(frozen=True)
 
     max_params: int | None = Field(default=None, gt=0)
+    max_macs: int | None = Field(default=None, gt=0)
     max_size_mb: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.max_params, self.max_size_mb, self.max_latency_ms))
 
     def exceeded(self, costs: Costs, params: int | None = None) -> str | None:
         """Why `costs` break a limit (the measured figure and the limit), or None. `params` is the
@@ -104,6 +104,9 @@ class CostLimits(BaseModel):
         n = params if params is not None else costs.params
         if self.max_params is not None and n > self.max_params:
             return f"{n:,} parameters exceed the limit of {self.max_params:,} (--max-params)"
+        if self.max_macs is not None and costs.macs > self.max_macs:
+            return f"{'' if costs.macs_complete else 'at least '}{costs.macs:,} multiply-adds exceed the limit of " \
+                   f"{self.max_macs:,} (--max-macs)"
         if self.max_size_mb is not None and costs.size_mb > self.max_size_mb:
             return f"the exported model is {costs.size_mb:.3g} MB, over the limit of {self.max_size_mb:g} MB " \
                    "(--max-size-mb)"

@@ -46,9 +46,11 @@ class CostCheck:
 def cost_check(config: CostsConfig, options: RunOptions, isolation: Isolation | None) -> CostCheck | None:
     """The run's cost check (None when `[costs] enabled = false`). RunError when a limit or an
     objective needs a figure the configuration turns off."""
-    limits = CostLimits(max_params=options.max_params, max_size_mb=options.max_size_mb,
+    limits = CostLimits(max_params=options.max_params, max_macs=options.max_macs, max_size_mb=options.max_size_mb,
                         max_latency_ms=options.max_latency_ms)
     wants_latency = options.max_latency_ms is not None or "latency_ms" in (options.objectives or ())
+    # (--max-params and --max-macs without costs are what they were before: the sandbox's count and
+    # the offline proposer's bound)
     needs = [flag(n) for n in ("max_size_mb", "max_latency_ms") if getattr(options, n) is not None]
     needs += [f"objective {o}" for o in options.objectives or () if o in COST_METRICS]
     if not config.enabled:
