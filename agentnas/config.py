@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,33 @@ CONFIG_FILE = "agentnas.toml"
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the source and the field."""
+
+
+class CostsConfig(BaseModel):
+    """`[costs]`: how a candidate's deployment costs are measured at the check (agentnas.encode.costs).
+
+    The graph's own figures (parameters, MACs, peak activation memory, file size) cost a few
+    milliseconds and are measured whenever `enabled`. Latency starts a confined ONNX Runtime
+    process per candidate (about a second on a small machine), so by default ("auto") it is
+    measured only when an objective or a constraint of the run needs it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    latency: Literal["auto", "always", "never"] = "auto"
+    repeats: int = Field(default=30, gt=0, le=100_000, description="timed runs per batch size, after the warm-up")
+    warmup: int = Field(default=5, ge=0, le=10_000, description="untimed runs first (caches, allocator)")
+    batch_sizes: tuple[int, ...] = Field(default=(1,), min_length=1, description="batch 1 is always measured")
+    max_seconds: float = Field(default=10.0, gt=0, description="stop timing a batch size after this long")
+    timeout_s: float = Field(default=120.0, gt=0, description="the measuring process is killed after this")
+    memory_limit_mb: int = Field(default=2048, ge=64, description="address-space limit of the measuring process")
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _batches(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(b <= 0 or b > 65_536 for b in value):
+            raise ValueError("batch sizes must be between 1 and 65536")
+        return tuple(sorted({1, *value}))
 
 
 class AgentnasConfig(BaseSettings):
@@ -48,6 +75,7 @@ class AgentnasConfig(BaseSettings):
     # The [llm] table (endpoint, models per role, prices, caps): validated by agentnas.llm.LLMConfig
     # when a run uses the LLM proposer; never written to a journal as it may hold a key.
     llm: dict[str, Any] = Field(default_factory=dict)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -278,7 +278,7 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
         _check_shape(model, data["x_train"], int(job["num_classes"]), device)
     params = trainer.count_params(model)
     if job.get("max_params") and params > int(job["max_params"]):
-        raise Failure("build", f"{params} parameters exceed the limit of {job['max_params']}")
+        raise Failure("over_budget", f"{params} parameters exceed the limit of {job['max_params']}")
     flops = _count_flops(model, _sample(job, data["x_train"], 1), device)
     exporter, export_error = (None, "skipped")
     if job.get("export_onnx", True):

@@ -110,7 +110,17 @@ def run(
     beta: Annotated[float, typer.Option(help="Weight of the value model's std (exploration).")] = 1.0,
     max_params: Annotated[int | None, typer.Option(help="Reject candidates with more parameters.")] = None,
     max_macs: Annotated[int | None, typer.Option(
-        help="Offline proposer: propose nothing above this many multiply-adds (bounds training time).")] = None,
+        help="Reject candidates whose exported graph has more multiply-adds, before training; the offline "
+             "proposer proposes nothing above it (bounds training time).")] = None,
+    max_size_mb: Annotated[float | None, typer.Option(
+        help="Reject candidates whose exported ONNX file is larger (MB), before training.")] = None,
+    max_latency_ms: Annotated[float | None, typer.Option(
+        help="Reject candidates whose batch-1 latency (median, ONNX Runtime on CPU, one thread, measured at the "
+             "check) is higher, before training.")] = None,
+    objectives: Annotated[str | None, typer.Option(
+        help="What the run optimises, comma-separated, each with its direction: val_accuracy, val_loss, "
+             "latency_ms, params, macs, size_mb, peak_mem_mb (default: the task's metric). Recorded with the "
+             "run; a cost objective makes its figure measured for every candidate.")] = None,
     value_model: Annotated[str | None, typer.Option(
         help="Zero-shot value model file (default: the shipped one; 'none' for no prior).")] = None,
     executor: ExecutorOpt = "local",
@@ -167,7 +177,8 @@ def run(
                   max_params=max_params, epochs=cfg.epochs, memory=memory, from_memory=from_memory,
                   approve=approve, fidelity_epochs=fidelity_epochs, keep=keep, llm_base_url=llm_base_url,
                   llm_model=llm_model, value_model=value_model, max_macs=max_macs, executor=executor,
-                  ray_address=ray_address, timeout_s=cfg.timeout_s, device=cfg.device)
+                  ray_address=ray_address, timeout_s=cfg.timeout_s, device=cfg.device,
+                  max_size_mb=max_size_mb, max_latency_ms=max_latency_ms, objectives=objectives)
     options: RunOptions = options_or_exit(fields)
     try:
         recorded = recorded_settings(the_dir)

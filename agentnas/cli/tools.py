@@ -74,6 +74,8 @@ def evaluate(
         from agentnas.signals import describe
 
         opt.fail(f"{describe(stop)}; evaluations in progress were stopped", code=130)
+    if cfg.costs.enabled:
+        results = [_with_costs(r, cfg.costs, evaluator.isolation) for r in results]
     if json_out:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2) + "\n")
         return
@@ -101,6 +103,22 @@ def evaluate(
     if the_task.spec.baselines:
         published = ", ".join(f"{b.name} {b.test_accuracy:.0%}" for b in the_task.spec.baselines)
         opt.out.print(f"published {the_task.spec.name} baselines (test accuracy): {published}", highlight=False)
+
+
+def _with_costs(result: Any, config: Any, isolation: Any) -> Any:
+    """The result with the deployment costs of the graph it exported (latency only with
+    `[costs] latency = "always"`: nothing here asks for it otherwise), kept beside the graph."""
+    from agentnas.encode.costs import measure_costs, write_costs_beside
+    from agentnas.encode.onnx_load import OnnxLoadError
+
+    if result.onnx_path is None:
+        return result
+    try:
+        costs = measure_costs(result.onnx_path, config, isolation=isolation, latency=config.latency == "always")
+    except OnnxLoadError:
+        return result  # a graph the encoder cannot read has no costs; the evaluation stands
+    write_costs_beside(result.onnx_path, costs)
+    return result.model_copy(update={"costs": costs})
 
 
 def _score_cells(m: Any, tokens: bool) -> list[str]:

@@ -71,11 +71,12 @@ def _site_dirs(prefixes: set[Path]) -> set[Path]:
 
 
 @functools.cache
-def python_mounts() -> tuple[Mount, ...]:
-    """Read-only mounts giving the sandbox a working interpreter with only the needed packages."""
+def python_mounts(roots: tuple[str, ...] = SANDBOX_DISTRIBUTIONS) -> tuple[Mount, ...]:
+    """Read-only mounts giving the sandbox a working interpreter with only the needed packages
+    (`roots` and what they require)."""
     prefixes = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
     mounts = [Mount(p, str(p)) for p in sorted(prefixes)]
     mounts += [Mount(None, str(d)) for d in sorted(_site_dirs(prefixes))]
-    entries = set().union(*(_top_level_entries(d) for d in requirement_closure().values()))
+    entries = set().union(*(_top_level_entries(d) for d in requirement_closure(roots).values()))
     mounts += [Mount(e, str(e)) for e in sorted(entries)]
     return tuple(mounts)

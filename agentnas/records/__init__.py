@@ -4,6 +4,7 @@ Modules hold one boundary each; every name is importable from `agentnas.records`
 
 from __future__ import annotations
 
+from agentnas.records.costs import MB, CostLimits, Costs, Latency
 from agentnas.records.evaluation import (
     ACCURACY,
     LOSS,
@@ -41,6 +42,17 @@ from agentnas.records.memory import (
     ExperimentRecord,
     ExperimentStatus,
 )
+from agentnas.records.objectives import (
+    COST_METRICS,
+    LATENCY_MS,
+    MACS,
+    OBJECTIVES,
+    PARAMS,
+    PEAK_MEM_MB,
+    SIZE_MB,
+    objective_value,
+    parse_objectives,
+)
 from agentnas.records.search import (
     OPERATORS,
     EvalRequest,
@@ -62,6 +74,9 @@ from agentnas.records.steering import (
 __all__ = [
     "OPERATORS", "Expansion",
     "ACCURACY", "LOSS", "METRICS", "Metric", "metric_named",
+    "COST_METRICS", "LATENCY_MS", "MACS", "MB", "OBJECTIVES", "PARAMS", "PEAK_MEM_MB", "SIZE_MB",
+    "CostLimits", "Costs", "Latency",
+    "objective_value", "parse_objectives",
     "PAYLOADS", "SCHEMA_VERSION", "EventEntry", "ExperimentEntry", "HypothesisEntry",
     "IterationEntry", "NodeEntry", "Payload", "read_payload",
     "ChatMessage",

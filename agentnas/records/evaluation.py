@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agentnas.records.costs import Costs
+
 
 class Metric(BaseModel):
     """The one object that knows a metric's direction: nobody flips signs by hand.
@@ -76,6 +78,9 @@ class FailureKind(StrEnum):
     # A token model whose logits at a position changed when only later tokens changed: it
     # looks ahead, so its score would be a lie (agentnas/evaluator/causal.py).
     NON_CAUSAL = "non_causal"
+    # Measured over a limit the user set (--max-params, --max-size-mb, --max-latency-ms): the
+    # message names the figure and the limit; such a candidate is never trained.
+    OVER_BUDGET = "over_budget"
 
 
 class Failure(BaseModel):
@@ -148,6 +153,7 @@ class EvalResult(BaseModel):
     exporter: str | None = None
     export_error: str | None = None
     proxies: dict[str, float | None] | None = None  # zero-cost proxies from the sandbox: a prior, never a score
+    costs: Costs | None = None  # measured on the trusted side from the exported graph (agentnas.encode.costs)
     task: str = ""
     epochs: int | None = None
     seed: int | None = None

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.records.costs import Costs
+
 SCHEMA_VERSION = 3  # 2: node graph_hash / slot / refill / fallback, experiment fidelity_fraction;
 # 3: experiment metric / val_score / test_score (a token task ranks by its loss, which older readers would miss)
 
@@ -87,6 +89,8 @@ class ExperimentEntry(Payload):
     fidelity_fraction: float | None = None  # v2: the share of the recipe's epochs (low fidelity)
     epochs: int | None = None
     seed: int | None = None
+    # Deployment costs measured at the check (agentnas.records.Costs as JSON); older journals: None.
+    costs: Costs | None = None
 
     @property
     def ok(self) -> bool:

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.records.costs import Costs
 from agentnas.records.evaluation import Failure, Metric, Metrics, metric_named
 
 # -- Experiments (agentnas.memory): one record per experiment, the unit the memory stores,
@@ -68,6 +69,7 @@ class ExperimentRecord(BaseModel):
     lesson: str = ""
     params: int | None = Field(default=None, ge=0)
     flops: int | None = Field(default=None, ge=0)
+    costs: Costs | None = None  # deployment costs measured from the exported graph (records written before: None)
     epochs: int | None = Field(default=None, gt=0)
     cost: ExperimentCost = ExperimentCost()
     created_at: datetime = Field(default_factory=_utc_now)

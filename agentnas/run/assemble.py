@@ -133,6 +133,7 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
         except ExecutorError as e:
             raise RunError(str(e)) from e
 
+    costs = run_cost_check(cfg, options)
     checker_eval = executor(evaluator_options(cfg, options, True), "check")
     train_eval = executor(evaluator_options(cfg, options, False), "train")
     short_eval = None
@@ -197,7 +198,7 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
 
         services = Services(
             researcher=agents.researcher, engineer=agents.engineer, analyst=agents.analyst,
-            checker=SandboxChecker(checker_eval, root, options.max_params),
+            checker=SandboxChecker(checker_eval, root, options.max_params, costs=costs),
             scorer=ValueScorer(value.predict, index.judge(memory.judge if memory else None)),
             gate=value_gate(options, policy, grantable, journal, metric),
             trainer=SandboxTrainer(train_eval, root, recorder.lookup, on_result, short=short_eval,
@@ -218,6 +219,18 @@ def _assemble(stack: ExitStack, journal: Journal, options: RunOptions, cfg: Agen
                      budget=budget, policy=policy, max_params=options.max_params, checkpointer=saver,
                      on_iteration=on_iteration, before_step=before_step, graceful=graceful_stops(),
                      inbox=lambda: read_inbox(run_dir), approver=approver, metric=metric, low_fraction=low_fraction)
+
+
+def run_cost_check(cfg: AgentnasConfig, options: RunOptions) -> Any:
+    """The run's cost check (agentnas.run.costs); latency runs under the evaluator's isolation."""
+    from agentnas.evaluator import IsolationUnavailable, get_isolation
+    from agentnas.run.costs import cost_check
+
+    try:
+        isolation = get_isolation(cfg.isolation, cfg.unsafe_no_isolation)
+    except IsolationUnavailable as e:
+        raise RunError(str(e)) from e
+    return cost_check(cfg.costs, options, isolation)
 
 
 PATIENCE = 25  # iterations in a row that trained nothing before a code-level run gives up

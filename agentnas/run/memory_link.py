@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from agentnas.agents.state import Candidate, Context
+from agentnas.encode.costs import read_costs_beside
 from agentnas.records import ExperimentRecord, ExperimentStatus, Failure, FailureKind, Metrics
 
 SYNC_EVERY_S = 10.0  # a hold of the store costs ~0.5 s at 20,000 experiments: not at every fast expansion
@@ -66,7 +67,7 @@ class MemoryLink:
                 task=self.task, status=ExperimentStatus.FAILED if failed else ExperimentStatus.OK,
                 metrics=None if failed or c.val_accuracy is None else _metrics(c, ctx.metric),
                 failure=Failure(kind=FailureKind(kind), message=c.failure_message or "") if failed else None,
-                lesson=c.lesson or "", params=c.params, flops=c.flops,
+                lesson=c.lesson or "", params=c.params, flops=c.flops, costs=read_costs_beside(c.onnx_path),
                 arch_embedding=d.arch_embedding if d else None)
             records.append(record)
         self.store.enqueue(records)  # durable from here on

@@ -54,7 +54,9 @@ class Recorder:
                    "parent_id": ctx.parent_id, "iteration": ctx.iteration, "fidelity": fidelity,
                    "epochs": result.epochs, "seed": result.seed,
                    "fidelity_fraction": self.low_fraction if fidelity == "low" else 1.0}
-        entry = self.journal.append("experiment", self.key(c.id, fidelity), payload)
+        # Journals before costs, and runs that measure none, have no such key.
+        costs = {"costs": result.costs.model_dump(mode="json")} if result.costs is not None else {}
+        entry = self.journal.append("experiment", self.key(c.id, fidelity), {**payload, **costs})
         return trained(c, result, entry.key)
 
     def lookup(self, candidate: Candidate, fidelity: str = "full") -> Candidate | None:

@@ -14,10 +14,12 @@ from typing import Protocol
 import numpy as np
 
 from agentnas.agents.state import Candidate, Context
+from agentnas.encode.costs import read_costs_beside
 from agentnas.encode.embed import encode_graph
 from agentnas.encode.onnx_load import load_onnx
 from agentnas.evaluator.proxies import read_proxies_beside
 from agentnas.records import ACCURACY, EvalResult, Failure, FailureKind, Metric
+from agentnas.run.costs import CostCheck
 from agentnas.search.fidelity import Halving
 
 
@@ -41,10 +43,12 @@ def _failed(c: Candidate, result: EvalResult, status: str) -> Candidate:
 
 
 class SandboxChecker:
-    """Build, shape check, parameter count and ONNX export in the sandbox (no training)."""
+    """Build, shape check, parameter count and ONNX export in the sandbox (no training); then,
+    with `costs`, the graph's deployment costs measured here and held against the user's limits."""
 
-    def __init__(self, evaluator: Evaluates, root: Path, max_params: int | None = None) -> None:
-        self.evaluator, self.root, self.max_params = evaluator, Path(root), max_params
+    def __init__(self, evaluator: Evaluates, root: Path, max_params: int | None = None,
+                 costs: CostCheck | None = None) -> None:
+        self.evaluator, self.root, self.max_params, self.costs = evaluator, Path(root), max_params, costs
 
     def check(self, ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
         paths = [write_candidate(self.root, c) for c in candidates]
@@ -55,7 +59,7 @@ class SandboxChecker:
                 continue
             limit = ctx.max_params or self.max_params
             if limit is not None and result.params is not None and result.params > limit:
-                out.append(c.model_copy(update={"status": "failed", "failure_kind": "constraint",
+                out.append(c.model_copy(update={"status": "failed", "failure_kind": str(FailureKind.OVER_BUDGET),
                                                 "failure_message": f"{result.params:,} parameters exceed the "
                                                                    f"budget of {limit:,}", "params": result.params}))
                 continue
@@ -63,9 +67,20 @@ class SandboxChecker:
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": "export",
                                                 "failure_message": result.export_error or "no ONNX file"}))
                 continue
+            failure = self._over(result.onnx_path, result.params)
+            if failure is not None:
+                out.append(c.model_copy(update={"status": "failed", "failure_kind": str(failure.kind),
+                                                "failure_message": failure.message, "params": result.params}))
+                continue
             out.append(c.model_copy(update={"status": "checked", "params": result.params,
                                             "onnx_path": result.onnx_path}))
         return out
+
+    def _over(self, onnx_path: str, params: int | None) -> Failure | None:
+        if self.costs is None:
+            return None
+        costs = self.costs.measure(onnx_path)
+        return costs if isinstance(costs, Failure) else self.costs.judge(costs, params)
 
 
 # Words a user may type for an operation, and the ONNX op types they stand for.
@@ -179,6 +194,8 @@ class SandboxTrainer:
                 evaluator = self.time_limited(fidelity, limit)
             results = evaluator.evaluate([write_candidate(self.root, c) for c in todo])
             for c, result in zip(todo, results, strict=True):
+                # The costs its check measured (the training does not export the graph again).
+                result = result.model_copy(update={"costs": result.costs or read_costs_beside(c.onnx_path)})
                 done[c.id] = self.on_result(c, within_time(result, limit), ctx, fidelity)
         return {k: v for k, v in done.items() if v is not None}
 

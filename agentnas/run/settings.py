@@ -23,9 +23,10 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentnas.journal import Journal, JournalError, open_journal
+from agentnas.records import parse_objectives
 
 IDENTITY = ("task", "seed", "from_memory")
 FREE = ("budget_evals", "budget_time_s", "executor", "ray_address", "device", "approve")
@@ -56,6 +57,13 @@ class RunOptions(BaseModel):
     beta: float = Field(default=1.0, ge=0, description="exploration weight on the value model's std")
     max_params: int | None = Field(default=None, gt=0)
     max_macs: int | None = Field(default=None, gt=0, description="offline proposer: multiply-adds bound (cost)")
+    # Hard limits on measured costs (agentnas.run.costs): a candidate over one is never trained.
+    max_size_mb: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="exported ONNX file size")
+    max_latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                         description="batch-1 ONNX Runtime CPU latency (median)")
+    # What the run optimises (agentnas.records.OBJECTIVES, each with its direction); None: the
+    # task's metric alone. Recorded; a Pareto search over several is still to come.
+    objectives: tuple[str, ...] | None = None
     epochs: int | None = Field(default=None, gt=0, description="override the task recipe's epochs")
     fidelity_epochs: int | None = Field(default=None, gt=0, description="successive halving: short runs first")
     keep: float = Field(default=0.5, gt=0, le=1, description="fraction of short runs promoted to the full recipe")
@@ -70,6 +78,13 @@ class RunOptions(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0, description="per-candidate wall-clock limit (None: config)")
     device: Literal["auto", "cpu", "cuda"] | None = None  # None: the config's
 
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives(cls, value: object) -> object:
+        if value is None or isinstance(value, str | list | tuple):
+            return None if value is None else parse_objectives(value)
+        return value
+
 
 def options_from(fields: dict[str, Any]) -> RunOptions:
     """RunOptions from flag values; RunError naming the flag of the first bad one."""
@@ -78,7 +93,8 @@ def options_from(fields: dict[str, Any]) -> RunOptions:
     except ValidationError as e:
         first = e.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "options"
-        raise RunError(f"{flag(name)} {fields.get(name)!r}: {first['msg'][0].lower()}{first['msg'][1:]}") from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise RunError(f"{flag(name)} {fields.get(name)!r}: {msg[0].lower()}{msg[1:]}") from None
 
 
 def flag(name: str) -> str:
@@ -93,6 +109,8 @@ def shown(name: str, value: Any) -> str:
         return f"no {flag(name)}"
     if name == "budget_time_s":
         return f"{flag(name)} {float(value):g}s"
+    if isinstance(value, list | tuple):
+        return f"{flag(name)} {','.join(str(v) for v in value)}"
     return f"{flag(name)} {value}"
 
 
@@ -173,6 +191,8 @@ def describe_changes(changed: dict[str, list[Any]]) -> str:
 
 
 def _plain(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
     return "none" if value is None else str(value)
 
 

@@ -148,12 +148,12 @@ def test_an_unexportable_model_is_still_trained_and_scored_when_export_is_option
     assert result.metrics is not None and result.metrics.val_accuracy > SENSIBLE_ACCURACY
 
 
-def test_too_many_parameters_is_a_build_failure(strict_evaluator: Evaluator, candidate: Any,
+def test_too_many_parameters_is_an_over_budget_failure(strict_evaluator: Evaluator, candidate: Any,
                                                 tmp_path: Path) -> None:
     big = GOOD_MODEL.replace("64)", "4096)").replace("nn.Linear(64,", "nn.Linear(4096,")
     result = strict_evaluator.evaluate_one(candidate(big))
 
-    assert result.failure is not None and result.failure.kind == FailureKind.BUILD, result.failure
+    assert result.failure is not None and result.failure.kind == FailureKind.OVER_BUDGET, result.failure
     assert str(MAX_PARAMS) in result.failure.message
     assert_still_serving(strict_evaluator, tmp_path)
 
