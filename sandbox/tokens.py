@@ -1,5 +1,5 @@
-"""Causal token models inside the sandbox: the shape check, the trained weights, and the
-scoring step. Imports only stdlib, numpy and torch.
+"""Causal token models inside the sandbox: the trained weights and the scoring step
+(shapecheck.py checks their output shape). Imports only stdlib, numpy and torch.
 
 A token evaluation is three forked children (agentnas/evaluator/tokens.py): one trains and
 saves the weights (it never sees a validation or test sequence), then two fresh children
@@ -16,34 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 from failures import Failure, limit_hit
-from shapetrace import traced
 
 WEIGHTS = "weights.pt"
-_SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "must match", "index")
 
 
 def as_tokens(x: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.long)
-
-
-def check_shape(model: torch.nn.Module, x: np.ndarray, vocab: int, device: str) -> None:
-    """Two training sequences in, (2, T, vocab) logits out, or a typed failure."""
-    xb = as_tokens(x[:2]).to(device)                       # (2, T)
-    try:
-        with torch.no_grad():
-            out = model(xb)
-    except Exception as e:
-        if hit := limit_hit(e):
-            raise hit from e
-        kind = "shape" if any(w in str(e).lower() for w in _SHAPE_WORDS) else "crash"
-        raise Failure(kind, f"forward on tokens {tuple(xb.shape)} failed: {type(e).__name__}: {e}"
-                      + traced(model, xb)) from e
-    expected = (2, xb.shape[1], vocab)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected or not out.is_floating_point():
-        got = f"{tuple(out.shape)} {out.dtype}" if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Failure("shape", f"forward on tokens {tuple(xb.shape)} returned {got}; expected float logits {expected}"
-                      + traced(model, xb))
-
 
 
 def save_weights(model: torch.nn.Module) -> None:

@@ -31,11 +31,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import proxies as zero_cost  # noqa: E402
 import seccomp  # noqa: E402
+import shapecheck  # noqa: E402
 import tokens  # noqa: E402
 import train as trainer  # noqa: E402
 from failures import Failure  # noqa: E402
 from failures import limit_hit as _limit_hit  # noqa: E402
-from shapetrace import traced  # noqa: E402
 
 
 def _guarded_callables() -> dict[str, Any]:
@@ -132,27 +132,6 @@ def _is_tokens(job: dict[str, Any]) -> bool:
 def _sample(job: dict[str, Any], x: np.ndarray, n: int) -> torch.Tensor:
     """The first `n` inputs as the model takes them: int64 tokens or float32 arrays."""
     return tokens.as_tokens(x[:n]) if _is_tokens(job) else torch.as_tensor(x[:n], dtype=torch.float32)
-
-
-_SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "must match")
-
-
-def _check_shape(model: torch.nn.Module, x: np.ndarray, num_classes: int, device: str) -> None:
-    xb = torch.as_tensor(x[:2], dtype=torch.float32).to(device)
-    try:
-        with torch.no_grad():
-            out = model(xb)
-    except Exception as e:
-        if hit := _limit_hit(e):
-            raise hit from e
-        kind = "shape" if any(w in str(e).lower() for w in _SHAPE_WORDS) else "crash"
-        raise Failure(kind, f"forward on input {tuple(xb.shape)} failed: {type(e).__name__}: {e}"
-                      + traced(model, xb)) from e
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Failure("shape", f"forward on input {tuple(xb.shape)} returned {got}; expected (2, {num_classes})"
-                      + traced(model, xb))
-
 
 
 def _count_flops(model: torch.nn.Module, sample: torch.Tensor, device: str) -> int | None:
@@ -272,10 +251,8 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
     model = _build(job, guarded).to(device)
     if job.get("step") == "score":
         return _score_tokens(job, model, guarded)
-    if _is_tokens(job):
-        tokens.check_shape(model, data["x_train"], int(job["num_classes"]), device)
-    else:
-        _check_shape(model, data["x_train"], int(job["num_classes"]), device)
+    shapecheck.check_shape(model, _sample(job, data["x_train"], 2).to(device), int(job["num_classes"]),
+                           _is_tokens(job))
     params = trainer.count_params(model)
     if job.get("max_params") and params > int(job["max_params"]):
         raise Failure("over_budget", f"{params} parameters exceed the limit of {job['max_params']}")

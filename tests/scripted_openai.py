@@ -14,19 +14,16 @@ and `GET /v1/models`. Replies come from a queue (`replies`, `push`) or from a fu
 request (`handler`); with neither, a request gets a 418 that names the problem (non-retryable,
 so a test that forgot to script a reply fails fast instead of retrying).
 
-Faults a `Reply` can inject: any status with headers (429 + Retry-After / retry-after-ms,
-500, ...), a delay before the response (beyond the client's timeout), a non-JSON body, arbitrary
-JSON (e.g. missing fields), a dropped connection, and prose without JSON (just `Reply.text`).
-
-Usage: by default `prompt_tokens` is the number of whitespace-separated words over all message
-contents and `completion_tokens` the words of the reply (at least 1 each); a `Reply` can set
-them. Every usage the server reported is kept in `reported_usage`, every request in `requests`.
+The replies, their faults and the usage counted for them are in scripted_replies.py
+(`Reply` and `RecordedRequest` are importable from here too). Every usage the server reported
+is kept in `reported_usage`, every request in `requests`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import sys
 import threading
@@ -34,96 +31,18 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# Also when loaded by its path alone (`agentnas bench llm` runs this server from a checkout).
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from scripted_replies import RecordedRequest, Reply, as_reply, split_text, usage  # noqa: E402
+
+__all__ = ["DEFAULT_MODEL", "Blackhole", "RecordedRequest", "Reply", "ScriptedOpenAI", "free_port", "wait_until"]
+
 DEFAULT_MODEL = "scripted-model"
-
-
-@dataclass
-class Reply:
-    """One scripted answer to a chat completion request."""
-
-    content: str = ""
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0                  # before anything is sent
-    raw_body: bytes | None = None         # sent verbatim instead of a completion (malformed replies)
-    json_body: Any = None                 # sent as JSON instead of a completion (e.g. missing fields)
-    prompt_tokens: int | None = None      # None: counted from the request
-    completion_tokens: int | None = None  # None: counted from `content`
-    finish_reason: str = "stop"
-    stream_pieces: int = 4                # content deltas when streamed
-    chunk_delay_s: float = 0.0            # between streamed chunks
-    omit_usage: bool = False              # a server that never reports usage
-    disconnect: bool = False              # close the connection without answering
-    tool_call: bool = False               # answer through a tool call: content null, `content` as its arguments
-
-    @classmethod
-    def text(cls, content: str, **kw: Any) -> Reply:
-        return cls(content=content, **kw)
-
-    @classmethod
-    def json(cls, obj: Any, **kw: Any) -> Reply:
-        """A completion whose message content is `obj` as JSON."""
-        return cls(content=json.dumps(obj), **kw)
-
-    @classmethod
-    def rate_limited(cls, retry_after: float | None = 1.0, retry_after_ms: float | None = None) -> Reply:
-        headers = {}
-        if retry_after is not None:
-            headers["Retry-After"] = f"{retry_after:g}"
-        if retry_after_ms is not None:
-            headers["retry-after-ms"] = f"{retry_after_ms:g}"
-        return cls(status=429, headers=headers,
-                   json_body={"error": {"message": "rate limited", "type": "rate_limit_error", "code": "429"}})
-
-    @classmethod
-    def error(cls, status: int = 500, message: str = "scripted server error") -> Reply:
-        return cls(status=status, json_body={"error": {"message": message, "type": "server_error", "code": None}})
-
-    @classmethod
-    def slow(cls, delay_s: float, content: str = "late") -> Reply:
-        return cls(content=content, delay_s=delay_s)
-
-    @classmethod
-    def not_json(cls, body: bytes = b"<html>502 bad gateway from a proxy</html>") -> Reply:
-        return cls(raw_body=body, headers={"Content-Type": "text/html"})
-
-    @classmethod
-    def missing_fields(cls) -> Reply:
-        return cls(json_body={"id": "chatcmpl-broken", "object": "chat.completion"})
-
-    @classmethod
-    def dropped(cls) -> Reply:
-        return cls(disconnect=True)
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """What the server received: method, path, lower-cased headers and the JSON body (or None)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
-
-
-def count_words(text: str) -> int:
-    return len(text.split())
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
 
 
 class ScriptedOpenAI:
@@ -136,7 +55,7 @@ class ScriptedOpenAI:
         """`strict_models`: a chat request for a model not in `models` gets vLLM's 404 "does not exist".
         `refuse_formats`: response_format type -> the status a request carrying it gets (llama-cpp-python
         answers an unknown type with 500, most servers with 400)."""
-        self._queue: deque[Reply] = deque(_as_reply(r) for r in replies)
+        self._queue: deque[Reply] = deque(as_reply(r) for r in replies)
         self.handler = handler
         self.models = list(models)
         self.models_status = models_status
@@ -153,7 +72,7 @@ class ScriptedOpenAI:
     # -- scripting ---------------------------------------------------------------------------
     def push(self, *replies: Reply | str) -> None:
         with self._lock:
-            self._queue.extend(_as_reply(r) for r in replies)
+            self._queue.extend(as_reply(r) for r in replies)
 
     @property
     def pending(self) -> int:
@@ -170,7 +89,7 @@ class ScriptedOpenAI:
             if self._queue:
                 return self._queue.popleft()
         if self.handler is not None:
-            return _as_reply(self.handler(request))
+            return as_reply(self.handler(request))
         return Reply.error(418, "scripted_openai: no reply queued for this request")
 
     # -- life cycle --------------------------------------------------------------------------
@@ -223,16 +142,10 @@ class ScriptedOpenAI:
             self.requests.append(request)
 
     def _usage(self, request: RecordedRequest, reply: Reply) -> dict[str, int]:
-        prompt = reply.prompt_tokens
-        if prompt is None:
-            prompt = max(1, sum(count_words(_content_text(m.get("content"))) for m in request.messages))
-        completion = reply.completion_tokens
-        if completion is None:
-            completion = max(1, count_words(reply.content))
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        reported = usage(request, reply)
         with self._lock:
-            self.reported_usage.append(usage)
-        return usage
+            self.reported_usage.append(reported)
+        return reported
 
     def _wait(self, seconds: float) -> bool:
         """Sleep unless the server is stopping; True when it is."""
@@ -248,10 +161,6 @@ class _Server(ThreadingHTTPServer):
             return
         with self.owner._lock:
             self.owner.errors.append(traceback.format_exc())
-
-
-def _as_reply(r: Reply | str) -> Reply:
-    return Reply.text(r) if isinstance(r, str) else r
 
 
 def free_port() -> int:
@@ -383,7 +292,7 @@ def _handler_class(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             base = {"id": "chatcmpl-scripted-stream", "object": "chat.completion.chunk", "created": 0, "model": model}
-            pieces = _split(reply.content, reply.stream_pieces)
+            pieces = split_text(reply.content, reply.stream_pieces)
             events: list[dict[str, Any]] = [
                 {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                       "finish_reason": None}]}]
@@ -408,15 +317,6 @@ def _handler_class(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
 
     return Handler
-
-
-def _split(text: str, n: int) -> list[str]:
-    """`text` in `n` roughly equal pieces that concatenate back to it."""
-    if not text:
-        return []
-    n = max(1, min(n, len(text)))
-    step = -(-len(text) // n)
-    return [text[i:i + step] for i in range(0, len(text), step)]
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:

@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"steering", "memory", "value"},
     {"encode", "evaluator", "llm"},
     {"tasks", "space"},
-    {"records", "journal", "config", "fingerprint", "words", "paths", "signals", "__init__"},
+    {"records", "journal", "config", "fingerprint", "words", "paths", "signals", "threads", "__init__"},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 

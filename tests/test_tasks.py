@@ -340,7 +340,9 @@ def test_mnist1d_examples_follow_the_given_input_shape(name: str) -> None:
     assert model(torch.randn(3, 2, 64)).shape == (3, 7)
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
+# The CNN trains for half a minute: slow; test_example_builds_and_gives_logits_for_its_task[digits_cnn]
+# builds it, and the MLP here shows the recipe learns digits.
+@pytest.mark.parametrize("name", ["digits_mlp", pytest.param("digits_cnn", marks=pytest.mark.slow)])
 def test_digits_examples_learn_digits_with_the_task_recipe(name: str, tmp_path: Path,
                                                            trainer: ModuleType) -> None:
     task = DigitsTask()

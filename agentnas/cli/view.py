@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -18,12 +18,14 @@ from rich.text import Text
 from agentnas.config import AgentnasConfig
 from agentnas.journal.tree import RunTree
 from agentnas.records import ACCURACY, Metric
-from agentnas.run.assemble import AgentsFactory, llm_agents, offline_agents, open_run
 from agentnas.run.loop import Loop
 from agentnas.run.progress import Progress, best_line
 from agentnas.run.settings import RunError, RunOptions, describe_changes, flag, recorded_settings
 from agentnas.run.summary import dumps, leaderboard, summary
 from agentnas.words import clip
+
+if TYPE_CHECKING:
+    from agentnas.run.assemble import AgentsFactory
 
 
 class LiveView:
@@ -139,6 +141,10 @@ def execute_run(options: RunOptions, cfg: AgentnasConfig, json_out: bool, consol
                 local_args: tuple[str, ...] = ()) -> int:
     """Run (or resume) the discovery; 0 when the budget was spent, 130 on Ctrl-C. In a terminal
     a live view; otherwise (or with --json / --approve) one line per event on `err`."""
+    # Here, not at the top: assembling a run imports torch and the value models (seconds), which
+    # `runs show` never needs.
+    from agentnas.run.assemble import llm_agents, offline_agents, open_run
+
     live_view = not json_out and not options.approve and err.is_terminal  # approval prompts need the terminal
 
     def say(line: str) -> None:

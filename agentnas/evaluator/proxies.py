@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentnas.paths import load_module, shipped_dir
+from agentnas.threads import one_thread
 
 if TYPE_CHECKING:
     import torch
@@ -49,15 +50,9 @@ def sandbox_proxies() -> ModuleType:
 
 def compute_proxies(model: torch.nn.Module, input_shape: tuple[int, ...], num_classes: int) -> Proxies:
     """The proxies of a model built from trusted code, as the sandbox computes them."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small models: more threads cost more than they give
-    try:
+    with one_thread():
         result: Proxies = sandbox_proxies().compute_proxies(model, input_shape, num_classes)
-        return result
-    finally:
-        torch.set_num_threads(threads)
+    return result
 
 
 def checked_proxies(raw: Any) -> Proxies | None:

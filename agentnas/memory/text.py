@@ -17,7 +17,7 @@ from agentnas.encode.embed import (
     text_sha256,
     token_budget,
 )
-from agentnas.encode.threads import one_thread
+from agentnas.threads import one_thread
 
 TextEmbedder = Callable[[Sequence[str]], np.ndarray]
 """texts -> float32 array (len(texts), TEXT_DIM), rows of unit norm."""

@@ -18,7 +18,6 @@ from typing import Any
 
 from agentnas.config import AgentnasConfig
 from agentnas.journal import Journal, open_journal
-from agentnas.run.service import check_identity, run_lock
 from agentnas.run.settings import RunError, RunOptions
 
 
@@ -35,6 +34,7 @@ def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
                 say: Callable[[str], None] | None = None, allow_change: bool = False) -> dict[str, Any]:
     """Run (or resume) the search; return the `runs show`-style document."""
     from agentnas.run.search import replay_table, run_search
+    from agentnas.run.service import check_identity, run_lock  # imports torch: not for `runs show`
     from agentnas.search.budget import Budget
     from agentnas.search.keys import grammar_for
     from agentnas.search.registry import POLICY_NAMES, make_policy

@@ -17,7 +17,7 @@ import textwrap
 import agentnas.space.grammar as g
 from agentnas.space.causal import is_token_arch
 from agentnas.space.describe import describe_arch
-from agentnas.space.render_tokens import ACT, TOKEN_HELPERS, causal_leaf, token_model
+from agentnas.space.render_tokens import ACT, TOKEN_HELPERS, attention_class, causal_leaf, token_model
 from agentnas.space.shapes import (
     ArchStats,
     Shape,
@@ -100,26 +100,7 @@ _HELPERS: dict[str, str] = {
             def forward(self, x: torch.Tensor) -> torch.Tensor:
                 return self.norm(x.movedim(1, -1)).movedim(-1, 1)
     ''',
-    "SelfAttention": '''
-        class SelfAttention(nn.Module):
-            """Multi-head self-attention with one token per position of a (B, C, *spatial) map."""
-
-            def __init__(self, channels: int, heads: int) -> None:
-                super().__init__()
-                self.heads, self.head_dim = heads, channels // heads
-                self.qkv = nn.Linear(channels, 3 * channels)
-                self.proj = nn.Linear(channels, channels)
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                b, c = x.shape[0], x.shape[1]
-                t = x.flatten(2).transpose(1, 2)                                 # (B, T, C)
-                q, k, v = self.qkv(t).chunk(3, dim=-1)                           # (B, T, C) each
-                q, k, v = (z.reshape(b, -1, self.heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
-                att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)       # (B, heads, T, T)
-                y = att.softmax(dim=-1) @ v                                      # (B, heads, T, C/heads)
-                y = self.proj(y.transpose(1, 2).reshape(b, -1, c))               # (B, T, C)
-                return y.transpose(1, 2).reshape(x.shape)
-    ''',
+    "SelfAttention": attention_class(causal=False),
     "Recurrent": '''
         class Recurrent(nn.Module):
             """A GRU or LSTM over the positions of a (B, C, *spatial) map, read in order; C channels out."""

@@ -17,6 +17,47 @@ from typing import Protocol
 import agentnas.space.grammar as g
 from agentnas.space.shapes import Shape, se_hidden
 
+
+def attention_class(causal: bool) -> str:
+    """The self-attention helper, one token per position of a (B, C, *spatial) map; `causal`
+    (a token model's, (B, C, T)): masked so that position t attends to positions <= t.
+
+    One text for both, so that a fix to attention reaches token and other models alike. The
+    token form reshapes to the traced length `n`, not -1: its exported graph keeps the static
+    shapes the encoder reads (with -1 it counted half a token model's multiply-adds)."""
+    if causal:
+        name = "CausalSelfAttention"
+        doc = "Multi-head self-attention over a (B, C, T) sequence; position t attends to positions <= t."
+        shape, flat, n, back = "b, c, n = x.shape", "x", "n", ""
+        mask = """
+                pos = torch.arange(n, device=x.device)
+                att = att.masked_fill(pos[None, :] > pos[:, None], float("-inf"))  # no looking ahead"""
+    else:
+        name = "SelfAttention"
+        doc = "Multi-head self-attention with one token per position of a (B, C, *spatial) map."
+        shape, flat, n, back, mask = "b, c = x.shape[0], x.shape[1]", "x.flatten(2)", "-1", ".reshape(x.shape)", ""
+    return f'''
+        class {name}(nn.Module):
+            """{doc}"""
+
+            def __init__(self, channels: int, heads: int) -> None:
+                super().__init__()
+                self.heads, self.head_dim = heads, channels // heads
+                self.qkv = nn.Linear(channels, 3 * channels)
+                self.proj = nn.Linear(channels, channels)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                {shape}
+                {f"t = {flat}.transpose(1, 2)":<65}# (B, T, C)
+                q, k, v = self.qkv(t).chunk(3, dim=-1)                           # (B, T, C) each
+                q, k, v = (z.reshape(b, {n}, self.heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
+                att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)       # (B, heads, T, T){mask}
+                y = att.softmax(dim=-1) @ v                                      # (B, heads, T, C/heads)
+                y = self.proj(y.transpose(1, 2).reshape(b, {n}, c))               # (B, T, C)
+                return y.transpose(1, 2){back}
+    '''
+
+
 TOKEN_HELPERS: dict[str, str] = {
     "TokenEmbedding": '''
         class TokenEmbedding(nn.Module):
@@ -60,26 +101,7 @@ TOKEN_HELPERS: dict[str, str] = {
                     return nn.functional.max_pool1d(x, self.kernel, stride=1)
                 return nn.functional.avg_pool1d(x, self.kernel, stride=1)
     ''',
-    "CausalSelfAttention": '''
-        class CausalSelfAttention(nn.Module):
-            """Multi-head self-attention over a (B, C, T) sequence; position t attends to positions <= t."""
-
-            def __init__(self, channels: int, heads: int) -> None:
-                super().__init__()
-                self.heads, self.head_dim = heads, channels // heads
-                self.qkv = nn.Linear(channels, 3 * channels)
-                self.proj = nn.Linear(channels, channels)
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                b, c, n = x.shape
-                q, k, v = self.qkv(x.transpose(1, 2)).chunk(3, dim=-1)           # (B, T, C) each
-                q, k, v = (z.reshape(b, n, self.heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
-                att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)       # (B, heads, T, T)
-                pos = torch.arange(n, device=x.device)
-                att = att.masked_fill(pos[None, :] > pos[:, None], float("-inf"))  # no looking ahead
-                y = att.softmax(dim=-1) @ v                                      # (B, heads, T, C/heads)
-                return self.proj(y.transpose(1, 2).reshape(b, n, c)).transpose(1, 2)
-    ''',
+    "CausalSelfAttention": attention_class(causal=True),
     "CausalSqueezeExcite": '''
         class CausalSqueezeExcite(nn.Module):
             """Re-weight channels at position t by a gate computed from the mean of positions <= t."""

@@ -44,11 +44,11 @@ import torch
 from agentnas.encode import infer_shapes_or_keep
 from agentnas.encode.embed import EncodeMode, EncodingCache, GraphEncoding, encode_graph
 from agentnas.encode.features import FEATURES_VERSION
-from agentnas.encode.threads import one_thread
 from agentnas.evaluator.proxies import compute_proxies, proxy_vector
 from agentnas.signals import STOP_SIGNALS
 from agentnas.space import load_macro, load_nb201, macro_source, nb201_source
 from agentnas.space.nb201 import nb201_computed
+from agentnas.threads import one_thread
 
 SpaceName = Literal["nb201", "macro"]
 SPACES: tuple[SpaceName, ...] = ("nb201", "macro")

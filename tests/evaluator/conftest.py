@@ -64,6 +64,34 @@ def backend(request: pytest.FixtureRequest) -> str:
     return name
 
 
+# Modules whose behaviour does not depend on the isolation backend (how a failure is typed, how
+# recipes train, how token models are scored): `make test` runs them on the backend `auto` picks,
+# `make test-slow` on the other. The isolation suites (hostile, limits, scratch, public data,
+# between candidates) run on both in `make test`.
+BACKEND_NEUTRAL = {"test_failures.py", "test_recipes.py", "test_causality.py"}
+HERE = Path(__file__).parent
+
+
+def _default_backend() -> str | None:
+    try:
+        return get_isolation("auto").name
+    except IsolationUnavailable:
+        return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    default = None
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (item.path.parent != HERE or item.path.name not in BACKEND_NEUTRAL or callspec is None
+                or "backend" not in callspec.params):
+            continue
+        default = default or _default_backend() or "unshare"
+        if callspec.params["backend"] != default:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("agentnas-cache")

@@ -264,3 +264,31 @@ def build_model(vocab_size, seq_len):
     assert result.failure is not None and result.failure.kind == FailureKind.CRASH
     assert "scoring the trained model" in result.failure.message
     assert "refusing to be scored" in result.failure.message
+
+
+# Token models whose output is not the logits the task scores, and the shape check's verdict.
+WRONG_SHAPES = {
+    "logits_over_another_vocabulary": (
+        HONEST.replace("nn.Linear(width, vocab)", "nn.Linear(width, vocab + 1)"),
+        f"forward on tokens (2, {SEQ}) returned (2, {SEQ}, {VOCAB + 1}) torch.float32; "
+        f"expected float logits (2, {SEQ}, {VOCAB})"),
+    "integer_logits": (
+        HONEST.replace("return self.head(h)", "return self.head(h).round().long()"),
+        f"forward on tokens (2, {SEQ}) returned (2, {SEQ}, {VOCAB}) torch.int64; "
+        f"expected float logits (2, {SEQ}, {VOCAB})"),
+    "an_embedding_table_smaller_than_the_vocabulary": (
+        HONEST.replace("nn.Embedding(vocab, width)", "nn.Embedding(1, width)"),
+        f"forward on tokens (2, {SEQ}) failed: IndexError: index out of range"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_SHAPES))
+def test_a_token_model_without_float_logits_at_every_position_fails_its_shape_check(
+        evaluator: Evaluator, tmp_path: Path, case: str) -> None:
+    source, message = WRONG_SHAPES[case]
+    assert source != HONEST
+    result = evaluator.evaluate_one(write_candidate(tmp_path, source))
+
+    assert result.failure is not None and result.failure.kind == FailureKind.SHAPE, result.failure
+    assert result.failure.message.startswith(message), result.failure.message
+    assert result.metrics is None

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from imperfect_models import Behaviour
 from scripted_openai import ScriptedOpenAI
 
@@ -58,6 +59,9 @@ def test_a_model_that_repeats_itself_never_trains_a_model_twice_and_the_budget_i
     assert all("repeated" in f["fallback"] or "parent" in f["fallback"] for f in fallbacks)
 
 
+# Slow: a whole run for what tests/llm/test_imperfect_replies.py::test_a_reply_that_copies_the_format_paragraph_
+# first_gives_the_answer_after_it checks on the reply itself.
+@pytest.mark.slow
 def test_a_model_that_copies_the_reply_format_first_still_drives_a_run_with_its_own_ideas(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with ScriptedOpenAI(handler=Behaviour("echo_format")) as server:

@@ -124,6 +124,9 @@ def test_resuming_with_another_task_or_seed_is_a_clear_error(tmp_path: Path) -> 
             check_identity(j, options(tmp_path, 3, seed=1))
 
 
+# Slow: a run of its own for what tests/run/test_run_cli.py reads from every run it starts (`runs show
+# --json`) and tests/test_cli_flags.py's `runs show nowhere` refuses.
+@pytest.mark.slow
 def test_runs_show_json_reads_a_live_or_finished_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     assert run_in_process(run_dir, 2, tmp_path) == 0

@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 
-from agentnas.encode.threads import one_thread
+from agentnas.threads import one_thread
 
 
 def load_candidate(source: str, name: str = "candidate") -> types.ModuleType:

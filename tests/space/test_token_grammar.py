@@ -4,6 +4,7 @@ finds no look-ahead in any of them; the same check does catch a model that peeks
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -114,3 +115,26 @@ def test_repair_reads_a_token_trees_recurrent_layers_left_to_right_only() -> Non
     fixed = repair(arch, (SEQ,))
     assert [n.bidirectional for _, n in g.walk(fixed.body) if isinstance(n, g.Recurrent)] == [False]
     assert causality_verdict(build(render(fixed, (SEQ,), VOCAB)), 4) is None
+
+
+def test_token_attention_is_the_other_models_attention_with_the_later_positions_masked() -> None:
+    from agentnas.space.render_tokens import attention_class
+
+    def attention(causal: bool) -> torch.nn.Module:
+        namespace: dict[str, Any] = {}
+        exec("import math\nimport torch\nfrom torch import nn\n" + textwrap.dedent(attention_class(causal)), namespace)
+        torch.manual_seed(0)
+        module: torch.nn.Module = namespace["CausalSelfAttention" if causal else "SelfAttention"](8, 2)
+        return module
+
+    plain, causal = attention(False), attention(True)
+    x = torch.randn(2, 8, SEQ)                                   # (B, C, T)
+    with torch.no_grad():
+        full, masked = plain(x), causal(x)
+        # The last position sees every position either way; the first only itself when masked.
+        assert torch.allclose(full[..., -1], masked[..., -1], atol=1e-6)
+        assert torch.allclose(masked[..., :1], plain(x[..., :1]), atol=1e-6)
+        assert not torch.allclose(full[..., 0], masked[..., 0], atol=1e-3)
+        later = x.clone()
+        later[..., SEQ // 2:] += 1.0
+        assert torch.allclose(causal(later)[..., :SEQ // 2], masked[..., :SEQ // 2], atol=1e-6)
