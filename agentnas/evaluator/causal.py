@@ -80,6 +80,7 @@ def make_plan(x: np.ndarray, y: np.ndarray, vocab: int, batch_size: int,
     scored = [np.flatnonzero(y[i] >= 0) for i in range(n)]
     cut = np.full(n, -1, np.int64)
     twins = x.copy()
+    originals = {row.tobytes() for row in x}
     for i in range(n):
         lo = int(scored[i][0]) if len(scored[i]) else t_len
         if lo > t_len - 2 or n < 2:
@@ -87,8 +88,13 @@ def make_plan(x: np.ndarray, y: np.ndarray, vocab: int, batch_size: int,
         t = int(rng.integers(lo, t_len - 1))
         donor = (i + 1 + int(rng.integers(n - 1))) % n
         twins[i, t + 1:] = x[donor, t + 1:]
-        if twins[i, t + 1] == x[i, t + 1]:
-            twins[i, t + 1] = (x[i, t + 1] + 1 + rng.integers(vocab - 1)) % vocab
+        # The twin must differ from its row after the cut, and must not be a copy of any evaluation
+        # sequence (a donor sharing the row's prefix gives back the donor itself, and a part would
+        # then hold a sequence beside its copy): the token after the cut is redrawn until it is neither.
+        for shift in 1 + rng.permutation(vocab - 1):
+            if twins[i, t + 1] != x[i, t + 1] and twins[i].tobytes() not in originals:
+                break
+            twins[i, t + 1] = (x[i, t + 1] + shift) % vocab
         cut[i] = t
     part_of = np.zeros(n, np.int64)
     part_of[rng.permutation(n)[n // 2:]] = 1

@@ -236,7 +236,9 @@ def test_the_probe_plan_is_drawn_fresh_for_every_evaluation(token_file: Path) ->
     a = make_plan(data.x_val, data.y_val, VOCAB, 16)
     b = make_plan(data.x_val, data.y_val, VOCAB, 16)
     assert not np.array_equal(a.cut, b.cut) or not np.array_equal(a.part_of, b.part_of)
-    for plan in (a, b):
+    # seeded plans too: a donor sharing a row's prefix once made a twin that copied another row
+    seeded = [make_plan(data.x_val, data.y_val, VOCAB, 16, rng=np.random.default_rng(s)) for s in range(40)]
+    for plan in (a, b, *seeded):
         # No part holds a sequence together with its own twin.
         tokens = {name: {row.tobytes() for row in part.tokens} for name, part in plan.parts.items()}
         for i, row in enumerate(data.x_val):
