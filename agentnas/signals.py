@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -26,6 +27,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _received: int | None = None
 _followers: list[subprocess.Popen[bytes]] = []
 FOLLOWER_GRACE_S = 60.0  # for a follower's own clean-up, before it is killed
+BURST_S = 2.0  # a TERM or HUP this soon after the first is the same request, not "stop now"
+_first_at = 0.0
 
 
 class Terminated(KeyboardInterrupt):
@@ -37,7 +40,14 @@ class Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    global _received
+    global _received, _first_at
+    now = time.monotonic()
+    if _received is not None and now - _first_at < BURST_S:
+        # One request delivered twice (`timeout` and make signal the command and its process group):
+        # raising again would break the clean-up the first one started, mid-way, with a traceback.
+        return
+    if _received is None:
+        _first_at = now
     _received = signum
     for proc in _followers:
         with contextlib.suppress(OSError):

@@ -99,6 +99,25 @@ class Command:
         self.proc.stdin.close()
         return code
 
+    def stop_group_twice(self, sig: int) -> int:
+        """`sig` to the command, then to its process group while it cleans up, as `timeout` with make
+        delivers it."""
+        os.kill(self.proc.pid, sig)
+        time.sleep(0.1)
+        os.killpg(self.proc.pid, sig)
+        return self.stop_waiting(sig)
+
+    def stop_waiting(self, sig: int) -> int:
+        try:
+            code = self.proc.wait(timeout=CLEAN_UP_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"{signal.Signals(sig).name} did not stop the command; stderr: {self.stderr()[-2000:]}")
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        return code
+
     def stderr(self) -> str:
         return self.err.read_text(errors="replace")
 
@@ -160,6 +179,21 @@ def test_sigterm_to_run_stops_it_resumably_and_leaves_no_process(
 
     assert cmd.stop(signal.SIGTERM) == 143
     assert "Traceback" not in cmd.stderr()
+    assert_resumable(run_dir, cmd.stderr())
+    assert_nothing_left(left)
+
+
+def test_sigterm_to_a_training_run_and_again_to_its_group_stops_it_cleanly_without_a_traceback(
+        tmp_path: Path, env: dict[str, str], left: Callable[[], set[int]]) -> None:
+    run_dir = tmp_path / "run"
+    cmd = Command(["run", "--task", "mnist1d", "--run-dir", str(run_dir), "--budget-evals", "50",
+                   "--memory", "none"], tmp_path, env)
+    cmd.wait_for(lambda: ": training " in cmd.stderr(), "the run training its first candidates")
+    time.sleep(1.0)
+
+    # 143 from its own exit; -15 when the repeat lands after Python restored the default handlers at exit
+    assert cmd.stop_group_twice(signal.SIGTERM) in (143, -signal.SIGTERM)
+    assert "Traceback" not in cmd.stderr() and "Error" not in cmd.stderr(), cmd.stderr()[-3000:]
     assert_resumable(run_dir, cmd.stderr())
     assert_nothing_left(left)
 

@@ -188,12 +188,14 @@ class SandboxProcess:
 
     def kill(self) -> None:
         """Kill the sandbox and release its pipes (from the thread that uses it)."""
-        if self._proc is None:
+        proc = self._proc  # another thread (a signal's clean-up) may kill the same sandbox meanwhile
+        if proc is None:
             return
-        self.terminate()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=10)
-        for stream in (self._proc.stdin, self._proc.stdout):
+            proc.wait(timeout=10)
+        for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
