@@ -89,15 +89,7 @@ class Command:
 
     def stop(self, sig: int) -> int:
         os.kill(self.proc.pid, sig)
-        try:
-            code = self.proc.wait(timeout=CLEAN_UP_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            pytest.fail(f"{signal.Signals(sig).name} did not stop the command; stderr: {self.stderr()[-2000:]}")
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        return code
+        return self.stop_waiting(sig)
 
     def stop_group_twice(self, sig: int) -> int:
         """`sig` to the command, then to its process group while it cleans up, as `timeout` with make
