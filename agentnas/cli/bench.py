@@ -238,25 +238,48 @@ def bench_search(
     dataset: Annotated[str, typer.Option(help="nb201: cifar10, cifar100 or imagenet16; macro: cifar10.")] = "cifar10",
     queries: Annotated[int, typer.Option(min=1, help="Table lookups per search (the budget).")] = 100,
     seeds: Annotated[int, typer.Option(min=1, help="Searches per method.")] = 30,
-    methods: Annotated[str, typer.Option(help="Comma-separated: random, rea, ls, mcts.")] = "random,rea,ls,mcts",
+    methods: Annotated[str | None, typer.Option(help="Comma-separated: random, rea, ls, mcts (one objective; the "
+                                                "default); random, nsga2, mcts (with a cost).")] = None,
+    objectives: Annotated[str, typer.Option(
+        help="val_accuracy alone, or val_accuracy and a cost the graph tells (macs; on macro also params): "
+             "then the searches look for the front and the figure is its hypervolume.")] = "val_accuracy",
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of test accuracy vs "
-                                                                  "queries (needs matplotlib).")] = None,
+                                                                  "queries (needs matplotlib; one objective).")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Search policies on a tabular benchmark: per method, the mean ± 95 % CI of the TEST
     accuracy of the best-VALIDATION architecture after 10, 25, 50, 100 queries, and the median
-    number of queries to reach the space's best-validation architecture. MCTS encodes each
+    number of queries to reach the space's best-validation architecture. With
+    `--objectives val_accuracy,macs`: the hypervolume of each search's front (validation
+    accuracy against MACs) in a box fixed by the space, beside the space's own front, for
+    random search, NSGA-II and MCTS by expected hypervolume improvement. MCTS encodes each
     architecture it scores once (an ONNX export, in parallel processes) into the cache: a first
     run takes longer, with progress on stderr (also with --json); the baselines report first."""
     from agentnas.bench.search import BenchError, plot, render, run_search_bench
-    from agentnas.search import POLICY_NAMES
+    from agentnas.records.objectives import parse_objectives
+    from agentnas.search import PARETO_POLICY_NAMES, POLICY_NAMES
     from agentnas.tasks import TaskError
 
     cfg = config_or_exit(config)
+    try:
+        names = parse_objectives(objectives)
+    except ValueError as e:
+        fail(f"--objectives: {e}")
+    if names[0] != "val_accuracy" or len(names) > 2:
+        fail("--objectives: a tabular benchmark ranks by val_accuracy, alone or with one cost (e.g. val_accuracy,macs)")
+    cost = names[1] if len(names) == 2 else None
+    allowed = PARETO_POLICY_NAMES if cost else tuple(m for m in POLICY_NAMES if m not in ("nsga2",))
+    methods = methods or ",".join(allowed)
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    if not chosen or any(m not in POLICY_NAMES for m in chosen):
-        fail(f"--methods {methods!r}: expected a comma-separated list of {', '.join(POLICY_NAMES)}")
+    if not chosen or any(m not in allowed for m in chosen):
+        fail(f"--methods {methods!r}: expected a comma-separated list of {', '.join(allowed)}"
+             + (" (with a cost)" if cost else " (one objective)"))
+    if cost is not None:
+        if plot_path is not None:
+            fail("--plot draws one objective's curves; leave it out with a cost (the JSON holds the curves)")
+        _bench_pareto(space, dataset, queries, seeds, chosen, cost, cfg.cache_dir, json_out)
+        return
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401
@@ -277,6 +300,23 @@ def bench_search(
     out.print(render(report))
     if plot_path is not None:
         out.print(f"plot written to {plot_path}", highlight=False)
+
+
+def _bench_pareto(space: str, dataset: str, queries: int, seeds: int, methods: list[str], cost: str,
+                  cache_dir: Path, json_out: bool) -> None:
+    from agentnas.bench.pareto import render_pareto, run_pareto_bench
+    from agentnas.bench.search import BenchError
+    from agentnas.tasks import TaskError
+
+    try:
+        report = run_pareto_bench(space, dataset, queries, seeds, methods, cost, cache_dir,
+                                  log=lambda m: err.print(m, soft_wrap=True, highlight=False))
+    except (BenchError, TaskError) as e:
+        fail(str(e))
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    out.print(render_pareto(report))
 
 
 @bench_app.command("executor")

@@ -19,15 +19,18 @@ from agentnas.search.keys import (
     grammar_for,
 )
 from agentnas.search.mcts import MctsParams, MctsPolicy
+from agentnas.search.multi import Nsga2, ParetoSpec
+from agentnas.search.pareto_mcts import ParetoMctsPolicy
 from agentnas.search.proposer import KeyProposal, Proposer
-from agentnas.search.registry import POLICY_NAMES, make_policy
+from agentnas.search.registry import PARETO_POLICY_NAMES, POLICY_NAMES, make_policy
 from agentnas.search.selection import PuctParams, acquisition, gate, priors, puct_scores
 
 __all__ = [
-    "FULL", "POLICY_NAMES", "Budget", "ChoiceGrammar", "EvalRequest", "Evaluate", "GpEstimator", "Halving",
-    "LocalSearch", "MacroGrammar", "MctsParams", "MctsPolicy", "Nb201Grammar", "NodeKind", "Observation",
-    "Operator", "KeyProposal", "Proposer", "PuctParams", "RandomSearch", "RegularizedEvolution",
-    "SearchNode", "SearchPolicy", "SearchResult", "SearchTree", "Step", "TableEstimator", "TabularHypothesis",
-    "TabularProposer", "TreeError", "ValueEstimator", "acquisition", "gate", "grammar_for", "make_policy",
-    "node_id", "pending_promotions", "priors", "puct_scores", "step_rng",
+    "Budget", "ChoiceGrammar", "EvalRequest", "Evaluate", "FULL", "GpEstimator", "Halving", "KeyProposal",
+    "LocalSearch", "MacroGrammar", "MctsParams", "MctsPolicy", "Nb201Grammar", "NodeKind", "Nsga2",
+    "Observation", "Operator", "PARETO_POLICY_NAMES", "POLICY_NAMES", "ParetoMctsPolicy", "ParetoSpec",
+    "Proposer", "PuctParams", "RandomSearch", "RegularizedEvolution", "SearchNode", "SearchPolicy",
+    "SearchResult", "SearchTree", "Step", "TableEstimator", "TabularHypothesis", "TabularProposer",
+    "TreeError", "ValueEstimator", "acquisition", "gate", "grammar_for", "make_policy", "node_id",
+    "pending_promotions", "priors", "puct_scores", "step_rng",
 ]

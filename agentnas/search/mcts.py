@@ -35,7 +35,7 @@ from agentnas.search.base import SearchPolicy, node_id
 from agentnas.search.estimate import ValueEstimator
 from agentnas.search.fidelity import Halving, pending_promotions
 from agentnas.search.proposer import KeyProposal, Proposer
-from agentnas.search.selection import PuctParams, acquisition, gate, puct_scores
+from agentnas.search.selection import PuctParams, acquisition, puct_scores
 
 NEG = float("-inf")
 
@@ -55,16 +55,14 @@ class MctsParams(BaseModel):
 class _Values:
     """Every node's own value and subtree value V for one step (see selection.py)."""
 
-    def __init__(self, tree: SearchTree, estimator: ValueEstimator, beta: float) -> None:
-        self.tree = tree
+    def __init__(self, tree: SearchTree, policy: MctsPolicy) -> None:
+        self.tree, self.policy = tree, policy
         self.tried = {r.key for r in tree.results}  # any fidelity: a bracket member waits for promotion
         self.candidates = {n.id for n in tree.nodes.values() if n.kind == "architecture" and n.key not in self.tried}
         keys = sorted({tree.nodes[i].key for i in self.candidates})
-        mean, std = estimator.predict(keys)
-        acq = acquisition(tree.metric.utilities(mean), std, beta)  # predictions are scores; rewards utilities
+        mean, std = policy.estimator.predict(keys)
+        acq, self.scale = policy.acquire(tree, keys, mean, std)
         self.pred = {k: (float(m), float(s), float(a)) for k, m, s, a in zip(keys, mean, std, acq, strict=True)}
-        self.scale = float(np.median(std)) if len(keys) else 1.0
-        self.scale = self.scale if self.scale > 1e-9 else 1.0
         self.value = {n.id: self._own(n) for n in tree.nodes.values()}
         self.live = set(self.candidates)  # nodes with a candidate in their subtree: where a descent can end
         for nid in reversed(list(tree.nodes)):  # children are added after their parents
@@ -81,7 +79,7 @@ class _Values:
             return NEG
         full = self.tree.queried(node.key, FULL)
         if full is not None:
-            return self.tree.metric.utility(full.score) if full.score is not None else NEG
+            return self.policy.real_value(self.tree, full.score) if full.score is not None else NEG
         pred = self.pred.get(node.key)
         return pred[2] if pred is not None else NEG  # evaluated at a low fidelity only: not promoted
 
@@ -154,6 +152,19 @@ class MctsPolicy(SearchPolicy[SearchTree]):
                     for i, r in enumerate(tree.full_results())]
         return [nid for _, _, nid in sorted(rewarded, key=lambda t: (-t[0], t[1]))]
 
+    # -- what a candidate is worth -------------------------------------------------------
+
+    def acquire(self, tree: SearchTree, keys: list[str], mean: np.ndarray,
+                std: np.ndarray) -> tuple[np.ndarray, float]:
+        """The acquisition a(x) of each candidate (predictions are scores; rewards utilities)
+        and the typical doubt s that makes selection's terms unit-free."""
+        scale = float(np.median(std)) if len(keys) else 1.0
+        return acquisition(tree.metric.utilities(mean), std, self.beta(tree)), scale if scale > 1e-9 else 1.0
+
+    def real_value(self, tree: SearchTree, score: float) -> float:
+        """What an architecture trained at full fidelity is worth in V (its reward)."""
+        return tree.metric.utility(score)
+
     # -- selection ---------------------------------------------------------------------
 
     def beta(self, tree: SearchTree) -> float:
@@ -161,7 +172,7 @@ class MctsPolicy(SearchPolicy[SearchTree]):
         return self.params.puct.beta_at(len(tree.full_results()))
 
     def _select(self, tree: SearchTree, rng: random.Random) -> Step:
-        values = _Values(tree, self.estimator, self.beta(tree))
+        values = _Values(tree, self)
         parent: str | None = None
         while True:
             kids = [c for c in tree.children[parent] if c in values.live]
@@ -180,9 +191,8 @@ class MctsPolicy(SearchPolicy[SearchTree]):
         for c in candidates:
             unique.setdefault(tree.nodes[c].key, c)
         keys = list(unique)
-        mean = np.array([values.pred[k][0] for k in keys])
-        std = np.array([values.pred[k][1] for k in keys])
-        chosen = gate(tree.metric.utilities(mean), std, self.beta(tree), self.params.halving.bracket_size)
+        acq = [values.pred[k][2] for k in keys]
+        chosen = sorted(range(len(keys)), key=lambda i: (-acq[i], i))[: self.params.halving.bracket_size]
         fidelity = self.params.halving.first
         return Step(evaluate=tuple(EvalRequest(node_id=unique[keys[i]], fidelity=fidelity) for i in chosen),
                     note=f"gate: {len(chosen)} of {len(keys)} candidates")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from agentnas.space import load_macro, load_nb201
+from agentnas.space.tabular_costs import nb201_macs
 from agentnas.tasks.base import Recipe, Task, TaskData, TaskError, TaskSpec
 
 TabularSpace = Literal["nb201", "macro"]
@@ -77,6 +78,32 @@ class TabularTask(Task):
     def test_accuracy(self, key: str) -> float:
         """For reports only: never hand this to a search."""
         return self._row(key)[1]
+
+    # -- costs the graph tells (agentnas.space.tabular_costs) -----------------------------
+
+    def cost_names(self) -> tuple[str, ...]:
+        """The costs known for every architecture of this space without training."""
+        return ("macs",) if self.space == "nb201" else ("macs", "params")
+
+    @functools.cache  # noqa: B019 - a task object lives for the process; the table is fixed
+    def _costs(self, name: str) -> dict[str, float]:
+        if name not in self.cost_names():
+            raise TaskError(f"{self.spec.name} knows no cost {name!r} without training; it knows "
+                            f"{', '.join(self.cost_names())}")
+        if self.space == "nb201":
+            shape = tuple(self.spec.input_shape)
+            return {k: float(nb201_macs(k, shape, self.spec.num_classes)) for k in self._table}
+        rows = load_macro(self.data_dir)
+        return {k: float(rows[k].flops if name == "macs" else rows[k].params) for k in self._table}
+
+    def cost(self, key: str, name: str) -> float:
+        """Cost `name` of architecture `key` (lower is better): known from its graph."""
+        self._row(key)
+        return self._costs(name)[key]
+
+    def cost_range(self, name: str) -> tuple[float, float]:
+        values = self._costs(name).values()
+        return min(values), max(values)
 
     def optimum_keys(self) -> frozenset[str]:
         """The architectures with the best validation accuracy (several on a tie)."""
