@@ -25,7 +25,8 @@ from agentnas.space.proposer import (
     seed_archs,
 )
 from agentnas.space.render import render
-from agentnas.space.shapes import ArchStats, ShapeError, analyse, repair
+from agentnas.space.repair import repair
+from agentnas.space.shapes import ArchStats, ShapeError, analyse
 
 __all__ = [
     "BENCH_DATA_ENV", "MACRO_CHOICES", "MACRO_LAYERS", "NB201_OPS", "MacroRecord", "Nb201Cell", "Nb201Dataset",

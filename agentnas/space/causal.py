@@ -4,7 +4,7 @@
 The grammar keeps one vocabulary for both kinds of model; what changes for a token model is
 how some operations are written (render_tokens.py: convolutions and pooling padded on the
 left, attention masked, squeeze-excitation from a running mean) and what the tree may hold,
-which `causal_arch` enforces (shapes.repair applies it to every token tree, so mutations and
+which `causal_arch` enforces (space.repair applies it to every token tree, so mutations and
 crossover may be careless):
 
 - no downsampling: every stride is 1 (the logits keep one position per token);

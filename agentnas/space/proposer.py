@@ -48,8 +48,9 @@ from agentnas.space.grammar import (
 from agentnas.space.keywords import KEYWORDS, KeywordBias, input_words, keyword_bias
 from agentnas.space.mutate import OPERATORS, Mutator, crossover, mutation_order
 from agentnas.space.render import render
+from agentnas.space.repair import repair
 from agentnas.space.sampler import fit_budget, sample
-from agentnas.space.shapes import analyse, input_to_shape, repair
+from agentnas.space.shapes import analyse, input_to_shape
 from agentnas.space.weights import SamplerConfig, Weights
 
 Operator = Literal["sample", "mutate", "recombine", "seed"]

@@ -1,7 +1,7 @@
 """Sampling architectures from the grammar with a seeded numpy Generator.
 
 `draw` assembles one network: a stem, 1–4 stages of blocks drawn by `Draw` (draw.py, where
-the productions are listed), and a head; `shapes.repair` is still applied, as a safety
+the productions are listed), and a head; `space.repair` is still applied, as a safety
 net. `sample` keeps the result within `SamplerConfig`'s limits (weights.py): an oversized
 sample is shrunk (all widths scaled down) before it is rejected and drawn again.
 """
@@ -15,7 +15,8 @@ import numpy as np
 
 import agentnas.space.grammar as g
 from agentnas.space.draw import DILATIONS, Draw
-from agentnas.space.shapes import Shape, analyse, body_input, infer, input_to_shape, repair
+from agentnas.space.repair import repair
+from agentnas.space.shapes import Shape, analyse, body_input, infer, input_to_shape
 from agentnas.space.weights import BASE_WEIGHTS, SamplerConfig, Weights, round_width
 
 __all__ = ["BASE_WEIGHTS", "DILATIONS", "Draw", "SamplerConfig", "Weights", "draw", "fit_budget", "round_width",

@@ -43,7 +43,8 @@ from agentnas.fingerprint import code_hash
 from agentnas.records import EvalResult
 from agentnas.space.grammar import Arch, arch_hash, arch_json, canonical_arch
 from agentnas.space.render import render
-from agentnas.space.shapes import analyse, repair
+from agentnas.space.repair import repair
+from agentnas.space.shapes import analyse
 from agentnas.tasks import Task
 from agentnas.value.families import sample_family, tags
 from agentnas.value.labelled import (

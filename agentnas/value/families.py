@@ -43,8 +43,8 @@ from agentnas.space.grammar import (
     map_leaves,
     walk,
 )
+from agentnas.space.repair import repair
 from agentnas.space.sampler import BASE_WEIGHTS, SamplerConfig, Weights, draw, within_limits
-from agentnas.space.shapes import repair
 
 
 @dataclass(frozen=True)

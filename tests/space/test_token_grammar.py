@@ -89,7 +89,7 @@ def test_the_check_used_above_catches_a_grammar_model_that_peeks_at_the_next_tok
 
 def test_repair_makes_any_token_tree_causal_strides_and_cross_position_norms_removed() -> None:
     import agentnas.space.grammar as g
-    from agentnas.space.shapes import repair
+    from agentnas.space.repair import repair
 
     arch = g.Arch(stem=g.Stem(kind="embed", out=32, stride=2), head=g.Head(pool="avg"),
                   body=g.Seq(children=(g.Conv(stride=2), g.Norm(kind="batch"), g.Pool(stride=2),
@@ -107,7 +107,7 @@ def test_repair_makes_any_token_tree_causal_strides_and_cross_position_norms_rem
 def test_repair_reads_a_token_trees_recurrent_layers_left_to_right_only() -> None:
     import agentnas.space.grammar as g
     from agentnas.space.render import render
-    from agentnas.space.shapes import repair
+    from agentnas.space.repair import repair
 
     arch = g.Arch(stem=g.Stem(kind="embed", out=16, norm="layer", act=None), head=g.Head(pool="token"),
                   body=g.Residual(body=g.Recurrent(cell="lstm", bidirectional=True)))

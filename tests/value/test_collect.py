@@ -17,7 +17,7 @@ import pytest
 from agentnas.encode.features import GraphFeatures
 from agentnas.space import Arch, OfflineProposer, analyse, render
 from agentnas.space.grammar import Recurrent, arch_json, walk
-from agentnas.space.shapes import repair
+from agentnas.space.repair import repair
 from agentnas.value.collect import JOURNAL, plan_entry
 from agentnas.value.collect_summary import summarize
 from agentnas.value.families import FAMILY_NAMES, tags
