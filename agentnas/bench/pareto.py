@@ -14,7 +14,9 @@ front (the most any search can reach):
   accuracy, the box scaled by the space's test accuracies: what a user would deploy.
 The costs are known for every architecture before training (agentnas.space.tabular_costs),
 so every method may read them; MCTS's value model follows the rule of the tabular tasks
-(bench/search.py): a zero-shot prior pretrained on the other space, an online GP.
+(bench/search.py): a zero-shot prior pretrained on the other space, an online GP (whose
+std here leaves out the noise of one result: the front is improved by better networks, not
+by luckier trainings).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def run_pareto_bench(space: str, dataset: str, queries: int, seeds: int, methods
         if method == "mcts" and estimator_factory is None:
             features = SpaceFeatures(task.space, cache_dir, say)
             estimator_factory = functools.partial(tabular_estimator, features,
-                                                  cross_space_predictor(task.space, cache_dir, log=say))
+                                                  cross_space_predictor(task.space, cache_dir, log=say), latent=True)
         t0 = time.perf_counter()
         hv_v, hv_t = [], []
         for seed in range(seeds):

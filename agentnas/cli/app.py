@@ -7,6 +7,7 @@ import sys
 # Importing the command modules registers their commands on `app`.
 import agentnas.cli.bench  # noqa: F401
 import agentnas.cli.chat  # noqa: F401
+import agentnas.cli.front  # noqa: F401
 import agentnas.cli.memory  # noqa: F401
 import agentnas.cli.run  # noqa: F401
 import agentnas.cli.tools  # noqa: F401

@@ -17,16 +17,17 @@ from pydantic import BaseModel
 from agentnas.report.baseline import best_so_far, improvements, random_baseline
 from agentnas.report.cost import CostSection
 from agentnas.report.data import RunData, load_run
+from agentnas.report.front import FrontSection
 from agentnas.report.leaderboard import LeaderboardSection, ranked
 from agentnas.report.page import render_page
-from agentnas.report.plots import accuracy_params_png, best_so_far_png
+from agentnas.report.plots import accuracy_params_png, best_so_far_png, front_png
 from agentnas.report.sections import CurvesSection, SummarySection, TreeSection
-from agentnas.report.view import Picture, ReportView, Section
+from agentnas.report.view import Front, Picture, ReportView, Section
 from agentnas.tasks.base import Baseline as Published
 
 DEFAULT_TOP = 25
 SECTIONS: tuple[Section, ...] = (SummarySection(), CurvesSection(), TreeSection(), LeaderboardSection(),
-                                 CostSection())
+                                 FrontSection(), CostSection())
 
 
 class ReportResult(BaseModel):
@@ -72,9 +73,31 @@ def make_view(data: RunData, top: int = DEFAULT_TOP) -> ReportView:
                                    accuracy_params_png(data.evaluations, best.id if best else None, metric),
                                    f"validation {metric.name} against parameter count"),
     }
+    front = run_front(data)
+    if front is not None:
+        names, models, members = front
+        cost = names[1]
+        pictures["front"] = Picture("front.png", front_png(
+            [(m.values[cost], m.values[names[0]]) for m in models if all(n in m.values for n in names[:2])],
+            [(m.values[cost], m.values[names[0]]) for m in members], names[0], cost),
+            f"{names[0]} against {cost}: the trained models and their Pareto front")
     return ReportView(data=data, curve=curve, baseline=baseline, improvements=improvements(curve, baseline, metric),
                       published=published, published_note=note, pictures=pictures, board=board[:top],
-                      trained_total=len(board))
+                      trained_total=len(board), front=front)
+
+
+def run_front(data: RunData) -> Front | None:
+    """(objectives, trained models, front) over the run's score and first cost objective (the
+    run's own, else latency where measured, else MACs); None when no model has both figures."""
+    from agentnas.run.front import default_objectives, pareto_front, trained
+
+    names = default_objectives(data.tree, data.config)
+    if len(names) < 2:
+        return None
+    names = (names[0], names[1])
+    models = trained(data.tree, names)
+    members = pareto_front(models, names)
+    return (names, models, members) if members else None
 
 
 def _write(path: Path, content: bytes) -> None:

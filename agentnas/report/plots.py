@@ -118,3 +118,27 @@ def accuracy_params_png(evaluations: Sequence[Evaluation], best_node: str | None
                    linewidths=2, label=f"best ({best_node})")
     ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
+
+
+def front_png(points: Sequence[tuple[float, float]], front: Sequence[tuple[float, float]], score_name: str,
+              cost_name: str, cost_log: bool = True) -> bytes:
+    """Every trained model as a dot (score against a cost), the Pareto front as a staircase
+    through its members, ringed."""
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(f"{score_name} vs {cost_name}: trained models and the Pareto front")
+    ax.set_xlabel(cost_name)
+    ax.set_ylabel(score_name)
+    ax.grid(alpha=0.3)
+    if not points:
+        ax.text(0.5, 0.5, NO_RESULTS, ha="center", va="center", transform=ax.transAxes, fontsize=14, color="#666666")
+        return _png(fig)
+    if cost_log and min(c for c, _ in points) > 0:
+        ax.set_xscale("log")
+    ax.scatter([c for c, _ in points], [s for _, s in points], s=18, color="#8a8a8a", alpha=0.8, label="trained")
+    ordered = sorted(front)
+    ax.step([c for c, _ in ordered], [s for _, s in ordered], where="post", color=RUN_COLOUR, linewidth=1.5)
+    ax.scatter([c for c, _ in ordered], [s for _, s in ordered], s=60, facecolors="none", edgecolors=RUN_COLOUR,
+               linewidths=1.8, label="Pareto front")
+    ax.legend(fontsize=8, loc="best")
+    return _png(fig)

@@ -12,11 +12,18 @@ import base64
 import html
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agentnas.journal.tree import ArchNode, RunTree
 from agentnas.report.baseline import Baseline, Curve, Improvement
 from agentnas.report.data import RunData
 from agentnas.tasks.base import Baseline as Published
+
+if TYPE_CHECKING:
+    from agentnas.run.front import Trained
+
+# (the two objectives, every trained model with its figures, the front's members best score first)
+Front = tuple[tuple[str, ...], list["Trained"], list["Trained"]]
 
 
 def esc(text: object) -> str:
@@ -63,6 +70,7 @@ class ReportView:
     pictures: dict[str, Picture]
     board: list[ArchNode]  # the leaderboard shown, best first
     trained_total: int
+    front: Front | None = None  # (objectives, trained models, Pareto front), agentnas.run.front
 
     @property
     def has_results(self) -> bool:

@@ -9,6 +9,8 @@ Two choices the raw GP does not make for a search:
   so with 0-2 results this estimator ranks by the prior itself (scaled by `cold_scale`
   accuracy points per prior unit) with a shared std, instead of by distance to the first
   result.
+- `latent`: the std is the doubt about the mean, without the noise of one training (the
+  search for a front measures improvement over it: noise is not an improvement one can keep).
 - The target is winsorised from below at the `floor_quantile` of the observed accuracies:
   benchmark spaces hold many broken architectures (10 % on CIFAR-10) whose huge residuals
   would otherwise set the GP's variance and hide the differences that matter at the top.
@@ -65,12 +67,13 @@ def _cached_prior(prior: Prior) -> Prior:
 
 class GpEstimator(ValueEstimator):
     def __init__(self, features: Features, prior: Prior | None = None, cold_scale: float = 1.0,
-                 floor_quantile: float = 0.25, task: str = "search") -> None:
+                 floor_quantile: float = 0.25, task: str = "search", latent: bool = False) -> None:
         self.features = features
         self.prior = _cached_prior(prior) if prior is not None else None
         self.cold_scale = cold_scale
         self.floor_quantile = floor_quantile
         self.task = task
+        self.latent = latent
         self._keys: list[str] = []
         self._values: list[float] = []
         self._model: OnlineValueModel | None = None
@@ -102,7 +105,7 @@ class GpEstimator(ValueEstimator):
             base = float(np.mean(self._values)) if self._values else 0.0
             spread = float(np.std(self._values)) if len(self._values) > 1 else 0.0
             return base + self.cold_scale * z, np.full(len(keys), max(spread, self.cold_scale))
-        mean, std = self._fitted().predict(self.task, x)
+        mean, std = self._fitted().predict(self.task, x, noise=not self.latent)
         return np.asarray(mean, np.float64), np.asarray(std, np.float64)
 
 

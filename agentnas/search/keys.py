@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from agentnas.search.proposer import KeyProposal, Proposer
 from agentnas.space import NB201_OPS, parse_macro, parse_nb201
+from agentnas.space.nb201 import nb201_computed
 
 _NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (node, source)
 
@@ -72,6 +73,10 @@ class ChoiceGrammar:
         return KeyProposal(key=self.encode(values), operator="mutate", parents=(key,),
                         text=f"{self.labels[i]}: {old} -> {values[i]}")
 
+    def network(self, key: str) -> str:
+        """The network `key` computes, as a key (see Proposer.network); default: the key."""
+        return key
+
     def recombine(self, a: str, b: str, rng: random.Random) -> KeyProposal:
         """Each position from parent a or parent b, with equal odds."""
         va, vb = self.decode(a), self.decode(b)
@@ -88,6 +93,9 @@ class Nb201Grammar(ChoiceGrammar):
     def decode(self, key: str) -> tuple[str, ...]:
         cell = parse_nb201(key)
         return tuple(cell.nodes[node - 1][src].op for node, src in _NB201_EDGES)
+
+    def network(self, key: str) -> str:
+        return nb201_computed(key)
 
     def encode(self, values: Sequence[str]) -> str:
         ops = dict(zip(_NB201_EDGES, values, strict=True))
@@ -173,6 +181,9 @@ class TabularProposer(Proposer):
 
     def hypotheses(self) -> list[str]:
         return list(self._hypotheses)
+
+    def network(self, key: str) -> str:
+        return self.grammar.network(key)
 
     def sample(self, hypothesis: str, rng: random.Random, n: int) -> list[KeyProposal]:
         h = self._hypotheses.get(hypothesis)

@@ -10,6 +10,8 @@ changes is what a node is worth:
   knows little, the chance of a large improvement is high;
 - an architecture already trained adds nothing more to the front: its own value is 0, so a
   subtree's V is the best improvement still hoped for in it;
+- a candidate whose network was trained already (another key for the same model, e.g. an
+  NB201 cell differing only in edges that cannot change the output) is not a candidate;
 - the architectures expanded first are the front's members with the largest exclusive
   hypervolume (then the next fronts by crowding distance), not the best score alone.
 The gate then grants real evaluation to the candidates of the chosen subtree with the
@@ -22,7 +24,7 @@ import numpy as np
 
 from agentnas.journal.tree import SearchTree
 from agentnas.search.estimate import ValueEstimator
-from agentnas.search.mcts import MctsParams, MctsPolicy
+from agentnas.search.mcts import NEG, MctsParams, MctsPolicy
 from agentnas.search.multi import ParetoSpec, pareto_order, scored, search_ref
 from agentnas.search.pareto import ehvi_2d
 from agentnas.search.proposer import Proposer
@@ -47,7 +49,11 @@ class ParetoMctsPolicy(MctsPolicy):
         ref = search_ref(tree, score, std)
         front = self.pareto.points(tree, scored(tree))
         gain = ehvi_2d(score, std, self.pareto.cost_utilities(keys), front, ref)
-        positive = gain[gain > 0]
+        # A candidate building a network already trained is that model again: its only hope
+        # of improvement is a luckier training, which the front cannot keep.
+        trained = {self.proposer.network(r.key) for r in tree.results}
+        gain = np.where([self.proposer.network(k) in trained for k in keys], NEG, gain)
+        positive = gain[np.isfinite(gain) & (gain > 0)]
         scale = float(np.median(positive)) if len(positive) else 1.0
         return gain, scale if scale > 1e-12 else 1.0
 

@@ -110,8 +110,10 @@ class OnlineValueModel:
         self._fits[task] = fit
         return fit
 
-    def predict(self, task: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, std) in accuracy units for each row of `x`, for `task`."""
+    def predict(self, task: str, x: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) in accuracy units for each row of `x`, for `task`. With `noise` False the
+        std is the GP's doubt about the mean alone, without the training noise of one result
+        (what an expected improvement over the noise-free front needs)."""
         x = np.atleast_2d(np.asarray(x, np.float64))
         fit = self._fit(task)
         p = self._prior_scores(x)
@@ -121,5 +123,5 @@ class OnlineValueModel:
         ks = fit.signal * np.exp(-d2 / (2 * fit.length ** 2))         # (m, n)
         mean = fit.a * p + fit.b + ks @ fit.alpha
         v = np.linalg.solve(fit.chol, ks.T)                            # (n, m)
-        var = np.maximum(fit.signal - (v ** 2).sum(0), 0.0) + fit.noise
+        var = np.maximum(fit.signal - (v ** 2).sum(0), 0.0) + (fit.noise if noise else 0.0)
         return mean, np.sqrt(var)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agentnas.agents.state import Candidate, Context
 from agentnas.journal import Journal, open_journal
-from agentnas.records import EvalResult, Failure, FailureKind, LLMCall, Metrics
+from agentnas.records import Costs, EvalResult, Failure, FailureKind, LLMCall, Metrics
 from agentnas.run.record import Recorder
 from agentnas.run.service import check_identity
 from agentnas.run.settings import RunOptions
@@ -50,6 +50,7 @@ class Child:
     lesson: str | None = None
     failure_kind: str = "crash"
     wall_seconds: float = 2.0
+    costs: Costs | None = None  # measured at the check, recorded with the experiment
 
 
 class RunBuilder:
@@ -105,7 +106,7 @@ class RunBuilder:
                               failure=Failure(kind=FailureKind(ch.failure_kind), message="it broke"))
         return EvalResult(path="model.py", status="ok", metrics=Metrics(val_accuracy=ch.val, test_accuracy=ch.test),
                           params=ch.params, train_seconds=ch.wall_seconds * 0.9, wall_seconds=ch.wall_seconds,
-                          epochs=2, seed=0)
+                          epochs=2, seed=0, costs=ch.costs)
 
     def llm_call(self, role: str, status: str = "ok", prompt: int = 100, completion: int = 50, cost: float = 0.01,
                  latency: float = 1.5) -> None:

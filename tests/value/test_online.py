@@ -63,3 +63,17 @@ def test_an_update_after_300_results_still_learns_the_new_one() -> None:
     model.observe("t", x[300], y[300])
     after, _ = model.predict("t", x[300:301])
     assert abs(after[0] - y[300]) < abs(before[0] - y[300]) or abs(after[0] - y[300]) < 1e-6
+
+
+def test_the_latent_std_leaves_out_the_noise_of_one_result() -> None:
+    x, y = _task(80, 4)  # noise 0.5 on every result
+    model = OnlineValueModel()
+    for xi, yi in zip(x, y, strict=True):
+        model.observe("t", xi, yi)
+    mean, full = model.predict("t", x[:10])
+    same, latent = model.predict("t", x[:10], noise=False)
+    np.testing.assert_allclose(mean, same)
+    assert (latent < full).all()
+    noise = full**2 - latent**2
+    np.testing.assert_allclose(noise, noise[0])  # one noise variance, added to every point
+    assert 0.05 < float(np.sqrt(noise[0])) < 2.0

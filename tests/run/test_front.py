@@ -1,0 +1,121 @@
+"""`agentnas runs front` and `runs pick`: a run's Pareto front over its objectives and the model
+a user's limits pick, read from the journal (each objective in its direction)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentnas.journal import open_journal
+from agentnas.journal.tree import RunTree
+from agentnas.records import CostLimits, Costs, Latency
+from agentnas.run.front import FrontError, pareto_front, pick, trained
+from tests.report.report_support import Child, RunBuilder, code
+
+
+def _costs(latency_ms: float | None, params: int) -> Costs:
+    lat = [] if latency_ms is None else [Latency(batch=1, median_ms=latency_ms, q1_ms=latency_ms, q3_ms=latency_ms,
+                                                 mad_ms=0.0, min_ms=latency_ms, runs=10, warmup=2)]
+    return Costs(params=params, macs=params * 10, peak_activation_bytes=1000, size_bytes=params * 4, latency=lat)
+
+
+# (val accuracy, latency ms, params): a and c are the front by latency; b is slower and worse
+# than c; d is the most accurate but was never timed; e failed.
+MODELS = {"a": (0.95, 9.0, 5000), "b": (0.80, 6.0, 800), "c": (0.90, 2.0, 1000), "d": (0.97, None, 9000)}
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path) -> Path:
+    b = RunBuilder(tmp_path / "run")
+    h = b.hypothesis("trade accuracy for speed")
+    children = [Child(code(8 + i), "sample", val=v, test=v - 0.01, params=p, costs=_costs(lat, p))
+                for i, (v, lat, p) in enumerate(MODELS.values())]
+    children.append(Child(code(40), "sample", outcome="eval_failed"))
+    children.append(Child(code(41), "sample", outcome="short", val=0.99, test=0.99, costs=_costs(0.1, 10)))
+    b.expand(h, children)
+    b.close()
+    return tmp_path / "run"
+
+
+def _tree(run_dir: Path) -> RunTree:
+    with open_journal(run_dir, read_only=True) as journal:
+        return RunTree.from_journal(journal)
+
+
+def test_the_front_holds_the_models_no_other_beats_on_every_objective(run_dir: Path) -> None:
+    models = trained(_tree(run_dir), ("val_accuracy", "latency_ms"))
+    assert len(models) == 4  # the failed and the short trainings are not models
+    front = pareto_front(models, ("val_accuracy", "latency_ms"))
+    assert [m.values["val_accuracy"] for m in front] == [0.95, 0.90]  # best score first; d has no latency
+    by_params = pareto_front(trained(_tree(run_dir), ("val_accuracy", "params")), ("val_accuracy", "params"))
+    assert [m.values["val_accuracy"] for m in by_params] == [0.97, 0.95, 0.90, 0.80]
+    with pytest.raises(FrontError, match="two objectives"):
+        pareto_front(models, ("val_accuracy",))
+
+
+def test_pick_takes_the_best_within_the_limits_and_never_an_unmeasured_one(run_dir: Path) -> None:
+    models = trained(_tree(run_dir), ("val_accuracy", "latency_ms", "params"))
+    assert pick(models, CostLimits(), "val_accuracy").values["val_accuracy"] == 0.97  # type: ignore[union-attr]
+    fast = pick(models, CostLimits(max_latency_ms=3.0), "val_accuracy")
+    assert fast is not None and fast.values["val_accuracy"] == 0.90
+    small = pick(models, CostLimits(max_params=900), "val_accuracy")
+    assert small is not None and small.values["val_accuracy"] == 0.80
+    assert pick(models, CostLimits(max_latency_ms=1.0), "val_accuracy") is None
+    assert pick(models, CostLimits(), "latency_ms").values["latency_ms"] == 2.0  # type: ignore[union-attr]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agentnas", "runs", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_front_and_pick_as_json_and_in_words(run_dir: Path) -> None:
+    done = _cli("front", str(run_dir), "--objectives", "val_accuracy,latency_ms", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert [m["val_accuracy"] for m in doc["front"]] == [0.95, 0.90] and doc["measured"] == 3
+    picked = _cli("pick", str(run_dir), "--max-latency-ms", "3", "--json")
+    assert picked.returncode == 0, picked.stderr
+    assert json.loads(picked.stdout)["picked"]["latency_ms"] == 2.0
+    words = _cli("pick", str(run_dir), "--max-latency-ms", "3")
+    assert "model: " in words.stdout and "latency_ms 2" in words.stdout
+
+
+@pytest.mark.parametrize("args, code_, message", [
+    (("pick", "{run}", "--max-latency-ms", "1"), 1, "fastest measured"),
+    (("pick", "{run}", "--max-latency-ms", "-1"), 2, "positive"),
+    (("pick", "{run}", "--by", "speed"), 2, "--by"),
+    (("front", "{run}", "--objectives", "val_accuracy"), 2, "two objectives"),
+    (("front", "{run}", "--objectives", "val_accuracy,speed"), 2, "unknown objective"),
+    (("front", "{missing}"), 2, "missing"),
+])
+def test_cli_refuses_what_it_cannot_answer_with_one_line(args: tuple[str, ...], code_: int, message: str,
+                                                         run_dir: Path, tmp_path: Path) -> None:
+    done = _cli(*(a.format(run=run_dir, missing=tmp_path / "missing") for a in args))
+    assert done.returncode == code_, done.stdout
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_report_draws_the_front_and_lists_its_members(run_dir: Path, tmp_path: Path) -> None:
+    from agentnas.report.build import build_report
+
+    result = build_report(run_dir, tmp_path / "page")
+    page = Path(result.html).read_text()
+    assert any(p.endswith("front.png") for p in result.pngs)
+    assert "Trade-offs: the Pareto front" in page and "agentnas runs pick" in page
+    # no objectives recorded: the run's score against latency, measured for three models
+    assert "2 of 3 trained models are on the front of val_accuracy against latency_ms" in page
+
+
+def test_the_report_of_a_run_without_costs_says_why_there_is_no_front(tmp_path: Path) -> None:
+    from agentnas.report.build import build_report
+
+    b = RunBuilder(tmp_path / "run")
+    b.expand(b.hypothesis("no costs"), [Child(code(8), "sample", val=0.9, test=0.9)])
+    b.close()
+    page = Path(build_report(tmp_path / "run", tmp_path / "page").html).read_text()
+    assert "No model has both a score and a measured cost" in page
