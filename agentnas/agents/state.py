@@ -95,6 +95,10 @@ class Context(BaseModel):
     banned_ops: list[str] = []    # ONNX op types (or aliases, see roles.OP_ALIASES) a candidate must not use
     required_ops: list[str] = []  # ... and must use
     max_train_seconds: float | None = None  # the user's wall-clock limit on one training evaluation
+    # deployment limits the user set by chat (the run's own flags are the cost check's)
+    max_latency_ms: float | None = None
+    max_macs: int | None = None
+    max_size_mb: float | None = None
     k: int = 4
 
 

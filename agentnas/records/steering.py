@@ -9,6 +9,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentnas.records.costs import CostLimits
+
+# The deployment limits a constraint may set (CostLimits' names); max_params is older and apart.
+COST_LIMITS: tuple[str, ...] = ("max_latency_ms", "max_macs", "max_size_mb")
+
 SteeringKind = Literal["hypothesis", "constrain", "focus", "prune", "unfocus", "stop"]
 
 
@@ -21,6 +26,10 @@ class SteeringMessage(BaseModel):
     target: str | None = None
     max_params: int | None = Field(default=None, gt=0)
     max_train_seconds: float | None = Field(default=None, gt=0)
+    # deployment limits, held against the costs measured at each candidate's check
+    max_latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_macs: int | None = Field(default=None, gt=0)
+    max_size_mb: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     banned_ops: tuple[str, ...] = ()
     required_ops: tuple[str, ...] = ()
     said: str = ""
@@ -33,6 +42,9 @@ class Steering(BaseModel):
 
     max_params: int | None = None
     max_train_seconds: float | None = None
+    max_latency_ms: float | None = None
+    max_macs: int | None = None
+    max_size_mb: float | None = None
     banned_ops: frozenset[str] = frozenset()
     required_ops: frozenset[str] = frozenset()
     focus: str | None = None
@@ -40,13 +52,18 @@ class Steering(BaseModel):
     stop: bool = False
     notes: tuple[str, ...] = ()
 
+    def cost_limits(self) -> CostLimits:
+        """The deployment limits the user set by chat (none: CostLimits())."""
+        return CostLimits(max_latency_ms=self.max_latency_ms, max_macs=self.max_macs, max_size_mb=self.max_size_mb)
+
     def apply(self, m: SteeringMessage) -> Steering:
         update: dict[str, Any] = {}
         if m.kind == "constrain":
             if m.max_params is not None:
                 update["max_params"] = m.max_params
-            if m.max_train_seconds is not None:
-                update["max_train_seconds"] = m.max_train_seconds
+            for name in ("max_train_seconds", *COST_LIMITS):
+                if getattr(m, name) is not None:
+                    update[name] = getattr(m, name)
             update["banned_ops"] = self.banned_ops | set(m.banned_ops)
             update["required_ops"] = self.required_ops | set(m.required_ops)
             update["notes"] = (*self.notes, describe_constraint(m))
@@ -70,6 +87,12 @@ def describe_constraint(m: SteeringMessage) -> str:
         parts.append(f"at most {m.max_params:,} parameters")
     if m.max_train_seconds is not None:
         parts.append(f"at most {m.max_train_seconds:g} s of training per evaluation")
+    if m.max_latency_ms is not None:
+        parts.append(f"batch-1 latency at most {m.max_latency_ms:g} ms")
+    if m.max_macs is not None:
+        parts.append(f"at most {m.max_macs:,} multiply-adds")
+    if m.max_size_mb is not None:
+        parts.append(f"exported model at most {m.max_size_mb:g} MB")
     if m.banned_ops:
         parts.append("no " + ", ".join(m.banned_ops))
     if m.required_ops:

@@ -25,21 +25,30 @@ class CostCheck:
     latency: bool
     isolation: Isolation | None = None
 
-    def measure(self, onnx_path: str | Path) -> Costs | Failure:
-        """The graph's costs (also written beside it), or why they cannot be measured."""
+    def measure(self, onnx_path: str | Path, latency: bool = False) -> Costs | Failure:
+        """The graph's costs (also written beside it), or why they cannot be measured. `latency`:
+        measure it even where the run's own settings do not (a latency limit set by chat), unless
+        `[costs] latency = "never"`."""
+        timed = self.latency or (latency and self.config.latency != "never" and self.isolation is not None)
         try:
-            costs = measure_costs(onnx_path, self.config, isolation=self.isolation, latency=self.latency)
+            costs = measure_costs(onnx_path, self.config, isolation=self.isolation if timed else None,
+                                  latency=timed)
         except OnnxLoadError as e:
             return Failure(kind=FailureKind.EXPORT, message=f"cannot measure the graph's costs: {e}")
         write_costs_beside(onnx_path, costs)
         return costs
 
-    def judge(self, costs: Costs, params: int | None = None) -> Failure | None:
-        """The failure of a candidate whose measured costs break a limit, else None."""
+    def judge(self, costs: Costs, params: int | None = None, chat: CostLimits | None = None) -> Failure | None:
+        """The failure of a candidate whose measured costs break a limit, else None. `chat`: the
+        limits the user set by chat, held beside the run's own (a chat latency limit that
+        could not be measured is not held: `[costs] latency = "never"`)."""
         if self.limits.max_latency_ms is not None and costs.latency_at(1) is None:
             return Failure(kind=FailureKind.EXPORT, message="the batch-1 latency that --max-latency-ms needs could "
                                                             f"not be measured: {costs.latency_error or 'no figure'}")
         why = self.limits.exceeded(costs, params)
+        if why is None and chat is not None:
+            why = chat.exceeded(costs, params)
+            why = why.replace("(--max-", "(chat constraint, like --max-") if why is not None else None
         return Failure(kind=FailureKind.OVER_BUDGET, message=why) if why is not None else None
 
 
@@ -61,4 +70,5 @@ def cost_check(config: CostsConfig, options: RunOptions, isolation: Isolation | 
         what = flag("max_latency_ms") if options.max_latency_ms is not None else "objective latency_ms"
         raise RunError(f"{what} needs the candidates' latency, which [costs] latency = \"never\" turns off")
     latency = config.latency == "always" or (config.latency == "auto" and wants_latency)
-    return CostCheck(config=config, limits=limits, latency=latency, isolation=isolation if latency else None)
+    # The isolation is kept even when latency is not measured: a chat latency limit may ask for it.
+    return CostCheck(config=config, limits=limits, latency=latency, isolation=isolation)

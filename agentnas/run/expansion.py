@@ -74,7 +74,8 @@ def context_for(tree: RunTree, expansion: Expansion, iteration: int, seed: int, 
                    other_code=other.code if other else None, other_arch=other.arch if other else None,
                    siblings=siblings, steering=list(s.notes), max_params=min(limits) if limits else None,
                    banned_ops=sorted(s.banned_ops), required_ops=sorted(s.required_ops),
-                   max_train_seconds=s.max_train_seconds, k=k)
+                   max_train_seconds=s.max_train_seconds, max_latency_ms=s.max_latency_ms, max_macs=s.max_macs,
+                   max_size_mb=s.max_size_mb, k=k)
 
 
 class CodeSteps:

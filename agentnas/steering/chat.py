@@ -1,9 +1,11 @@
 """`agentnas chat --run-dir DIR`: a REPL attached to a live run.
 
-Offline grammar (no LLM needed): slash commands, and free text taken as a hypothesis.
+Offline grammar (no LLM needed): slash commands, free text that is only deployment limits
+("under 3 ms", "below 2 MB") taken as a constraint, any other free text as a hypothesis.
 
     /hypothesis TEXT            queue a hypothesis (free text does the same)
-    /constrain max_params=N | max_time=SECONDS | no OP[,OP] | use OP[,OP]   (join several with ';')
+    /constrain max_params=N | max_time=SECONDS | max_latency=MS | max_macs=N | max_size=MB
+               | no OP[,OP] | use OP[,OP]   (join several with ';'; "under 3 ms" also reads)
     /focus ID   /unfocus   /prune ID      steer selection to / away from a subtree
     /ask QUESTION               answered from memory and the run's lessons, ids cited
     /status                     where the run stands, and what your hypotheses produced
@@ -44,6 +46,9 @@ def parse(line: str) -> tuple[str, Any]:
     if not text:
         return "none", None
     if not text.startswith("/"):
+        limit = deployment_limit(text)
+        if limit is not None:  # "under 3 ms" is a limit, not a design idea
+            return "send", limit
         return "send", SteeringMessage(kind="hypothesis", text=text)
     command, _, rest = text[1:].partition(" ")
     rest = rest.strip()
@@ -76,14 +81,71 @@ def parse(line: str) -> tuple[str, Any]:
     raise ChatError(f"unknown command /{command}; /help lists them")
 
 
+USAGE = ("max_params=N, max_time=SECONDS, max_latency=MS (or: under 3 ms), max_macs=N, max_size=MB, no OP[,OP] "
+         "or use OP[,OP]")
+
+
+def _count(number: str, suffix: str) -> int:
+    return int(float(number.replace("_", "").replace(",", "")) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[suffix.lower()])
+
+
+# Deployment limits in the words people use: "max_latency=3ms", "under 3 ms", "below 2 MB",
+# "max_macs=5M", "at most 5M MACs".
+_UNDER = r"(?:max_?|under|below|at\s+most|within|<=?)\s*"
+_LATENCY = re.compile(_UNDER + r"(?:latency\s*[=:]?\s*)?(\d+(?:\.\d+)?)\s*ms", re.IGNORECASE)
+_LATENCY_KEY = re.compile(r"max_?latency(?:_ms)?\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(?:ms)?", re.IGNORECASE)
+_SIZE = re.compile(r"(?:max_?size(?:_mb)?\s*[=:]?\s*|" + _UNDER + r")(\d+(?:\.\d+)?)\s*mb", re.IGNORECASE)
+_MACS = re.compile(r"(?:max_?macs\s*[=:]?\s*([\d_,.]+)\s*([kKmMgG]?)|" + _UNDER
+                   + r"([\d_,.]+)\s*([kKmMgG]?)\s*macs)", re.IGNORECASE)
+
+
+def _cost_limit(part: str, fields: dict[str, Any]) -> bool:
+    """Read one deployment limit from `part` into `fields`; False when it is none."""
+    for pattern, name in ((_LATENCY_KEY, "max_latency_ms"), (_LATENCY, "max_latency_ms"), (_SIZE, "max_size_mb")):
+        m = pattern.fullmatch(part)
+        if m:
+            value = float(m.group(1))
+            if value <= 0:
+                raise ChatError(f"{name} must be positive")
+            fields[name] = value
+            return True
+    m = _MACS.fullmatch(part)
+    if m:
+        number, suffix = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        value = _count(number, suffix or "")
+        if value <= 0:
+            raise ChatError("max_macs must be positive")
+        fields["max_macs"] = value
+        return True
+    return False
+
+
+def deployment_limit(text: str) -> SteeringMessage | None:
+    """Free text that is only deployment limits ("under 3 ms", "below 2 MB; at most 5M MACs",
+    "under 3 ms and below 2 MB") as a constraint; None for anything else."""
+    fields: dict[str, Any] = {}
+    parts = [p.strip(" .!") for p in re.split(r";|,|\band\b", text.strip(), flags=re.IGNORECASE)]
+    for part in filter(None, parts):
+        part = re.sub(r"^(?:answers?|responds?|runs?|latency|models?|size|keep (?:it|them)|stay)\s+", "", part,
+                      flags=re.IGNORECASE)
+        try:
+            if not _cost_limit(part, fields):
+                return None
+        except ChatError:
+            return None
+    return SteeringMessage(kind="constrain", **fields) if fields else None
+
+
 def parse_constraint(text: str) -> SteeringMessage:
-    """`max_params=50000`, `max_time=90s`, `no lstm,attention`, `use conv` (several separated by ';')."""
+    """`max_params=50000`, `max_time=90s`, `max_latency=3ms` (or `under 3 ms`), `max_size=2MB`,
+    `max_macs=5M`, `no lstm,attention`, `use conv` (several separated by ';')."""
     fields: dict[str, Any] = {"banned_ops": [], "required_ops": []}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         m = re.fullmatch(r"max_?params\s*[=:]?\s*([\d_,]+)\s*([kKmM]?)", part)
         if m:
-            n = int(m.group(1).replace("_", "").replace(",", ""))
-            fields["max_params"] = n * {"": 1, "k": 1000, "m": 1_000_000}[m.group(2).lower()]
+            fields["max_params"] = _count(m.group(1), m.group(2))
+            continue
+        if _cost_limit(part, fields):
             continue
         m = re.fullmatch(r"max_?(?:train_?)?(?:time|seconds)\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?", part,
                          re.IGNORECASE)
@@ -100,11 +162,10 @@ def parse_constraint(text: str) -> SteeringMessage:
         elif word.lower() in ("use", "require", "with") and names:
             fields["required_ops"] += names
         else:
-            raise ChatError(f"cannot read constraint {part!r}: write max_params=N, max_time=SECONDS, no OP[,OP] "
-                            "or use OP[,OP]")
-    if not ({"max_params", "max_train_seconds"} & set(fields)) and not fields["banned_ops"] \
-            and not fields["required_ops"]:
-        raise ChatError("usage: /constrain max_params=N | max_time=SECONDS | no OP[,OP] | use OP[,OP]")
+            raise ChatError(f"cannot read constraint {part!r}: write {USAGE}")
+    limits = {"max_params", "max_train_seconds", "max_latency_ms", "max_macs", "max_size_mb"}
+    if not (limits & set(fields)) and not fields["banned_ops"] and not fields["required_ops"]:
+        raise ChatError(f"usage: /constrain {USAGE}")
     return SteeringMessage(kind="constrain", **fields)
 
 

@@ -42,6 +42,9 @@ class SteeringAction(BaseModel):
     target: str | None = Field(default=None, description="focus / prune: a hypothesis id (h001) or node id")
     max_params: int | None = Field(default=None, gt=0)
     max_train_seconds: float | None = Field(default=None, gt=0, description="wall-clock limit per training")
+    max_latency_ms: float | None = Field(default=None, gt=0, description="batch-1 inference latency limit, ms")
+    max_macs: int | None = Field(default=None, gt=0, description="multiply-add limit per input")
+    max_size_mb: float | None = Field(default=None, gt=0, description="exported model size limit, MB")
     banned_ops: list[str] = Field(default=[], description="operations no candidate may use, e.g. lstm, attention")
     required_ops: list[str] = Field(default=[], description="operations every candidate must use, e.g. conv")
 
@@ -58,9 +61,11 @@ class SteeringAction(BaseModel):
             raise ValueError(f"a {self.kind} action needs its text")
         if self.kind in ("focus", "prune") and not (self.target or "").strip():
             raise ValueError(f"a {self.kind} action needs a target id")
-        if self.kind == "constrain" and self.max_params is None and self.max_train_seconds is None \
-                and not self.banned_ops and not self.required_ops:
-            raise ValueError("a constrain action needs max_params, max_train_seconds, banned_ops or required_ops")
+        limits = (self.max_params, self.max_train_seconds, self.max_latency_ms, self.max_macs, self.max_size_mb)
+        if self.kind == "constrain" and all(v is None for v in limits) and not self.banned_ops \
+                and not self.required_ops:
+            raise ValueError("a constrain action needs max_params, max_train_seconds, max_latency_ms, max_macs, "
+                             "max_size_mb, banned_ops or required_ops")
         return self
 
 
@@ -196,6 +201,7 @@ def to_actions(reply: SteeringReply, tree: RunTree | None, said: str) -> Interpr
         elif a.kind == "constrain":
             out.actions.append(("send", SteeringMessage(
                 kind="constrain", max_params=a.max_params, max_train_seconds=a.max_train_seconds,
+                max_latency_ms=a.max_latency_ms, max_macs=a.max_macs, max_size_mb=a.max_size_mb,
                 banned_ops=tuple(o.strip() for o in a.banned_ops if o.strip()),
                 required_ops=tuple(o.strip() for o in a.required_ops if o.strip()), said=said)))
         elif a.kind in ("unfocus", "stop"):

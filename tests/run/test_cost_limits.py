@@ -53,12 +53,24 @@ def check_evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evalua
         yield ev
 
 
-def check(evaluator: Evaluator, root: Path, options: RunOptions, config: CostsConfig | None = None
-          ) -> dict[str, Candidate]:
+def check(evaluator: Evaluator, root: Path, options: RunOptions, config: CostsConfig | None = None,
+          ctx: Context = CTX) -> dict[str, Candidate]:
     costs = cost_check(config or CostsConfig(repeats=10, warmup=2), options, get_isolation("auto"))
     checker = SandboxChecker(evaluator, root, options.max_params, costs=costs)
     drafts = [Candidate(id="small", code=SMALL, operator="sample"), Candidate(id="big", code=BIG, operator="sample")]
-    return {c.id: c for c in checker.check(CTX, drafts)}
+    return {c.id: c for c in checker.check(ctx, drafts)}
+
+
+def test_limits_set_by_chat_are_held_at_the_check_and_latency_is_measured_for_them(
+        check_evaluator: Evaluator, tmp_path: Path) -> None:
+    # the run itself asked for no limit and no latency; the user then said "below 0.5 MB", "under 1e-6 ms"
+    sized = check(check_evaluator, tmp_path / "a", RunOptions(run_dir=tmp_path),
+                  ctx=CTX.model_copy(update={"max_size_mb": 0.5}))
+    assert (sized["big"].failure_kind, sized["small"].status) == ("over_budget", "checked")
+    assert "chat constraint" in (sized["big"].failure_message or "")
+    timed = check(check_evaluator, tmp_path / "b", RunOptions(run_dir=tmp_path),
+                  ctx=CTX.model_copy(update={"max_latency_ms": 1e-6}))
+    assert timed["small"].failure_kind == "over_budget" and "latency" in (timed["small"].failure_message or "")
 
 
 def test_a_candidate_over_the_size_limit_fails_over_budget_with_its_size_and_the_other_is_measured(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentnas.journal import JournalError, open_journal
-from agentnas.records import SteeringMessage
+from agentnas.records import Steering, SteeringMessage, describe_constraint
 from agentnas.steering.chat import ChatError, parse, parse_constraint
 from agentnas.steering.inbox import read_inbox, send
 
@@ -31,6 +31,30 @@ def test_commands_become_typed_messages() -> None:
     assert parse("/ask what helped?") == ("ask", "what helped?")
     assert parse("/watch 5") == ("watch", 5.0)
     for bad in ("/constrain fast please", "/focus", "/frobnicate", "/watch soon"):
+        with pytest.raises(ChatError):
+            parse(bad)
+
+
+@pytest.mark.parametrize("said, limits", [
+    ("/constrain max_latency=3ms", {"max_latency_ms": 3.0}),
+    ("/constrain max_size=2MB; max_macs=5M; no lstm", {"max_size_mb": 2.0, "max_macs": 5_000_000}),
+    ("under 3 ms", {"max_latency_ms": 3.0}),
+    ("answers under 2.5 ms and below 2 MB", {"max_latency_ms": 2.5, "max_size_mb": 2.0}),
+    ("at most 20M MACs", {"max_macs": 20_000_000}),
+])
+def test_deployment_limits_read_as_constraints_in_commands_and_in_words(said: str, limits: dict[str, float]) -> None:
+    action, msg = parse(said)
+    assert action == "send" and msg.kind == "constrain"
+    assert {k: getattr(msg, k) for k in limits} == limits
+    steering = Steering().apply(msg)
+    assert all(getattr(steering.cost_limits(), k) == v for k, v in limits.items())
+    assert "constraint:" in describe_constraint(msg)
+
+
+def test_free_text_that_mentions_a_limit_among_other_words_stays_a_hypothesis() -> None:
+    action, msg = parse("under 3 ms you could try depthwise convolutions")
+    assert msg.kind == "hypothesis"
+    for bad in ("/constrain max_latency=0ms", "/constrain under fast ms"):
         with pytest.raises(ChatError):
             parse(bad)
 

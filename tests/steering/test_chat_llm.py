@@ -186,3 +186,15 @@ def test_the_users_operation_words_match_onnx_ops_and_lenient_replies_parse() ->
     reply = SteeringReply.model_validate({"actions": [{"kind": "constrain", "banned_ops": "lstm, gru", "why": "x"}],
                                           "reply": "ok", "confidence": 0.9})
     assert reply.actions[0].banned_ops == ["lstm", "gru"]
+
+
+def test_a_models_deployment_limits_become_a_constraint_message() -> None:
+    from agentnas.steering.interpret import SteeringReply, to_actions
+
+    reply = SteeringReply.model_validate({"actions": [{"kind": "constrain", "max_latency_ms": 3, "max_size_mb": 2},
+                                                      {"kind": "constrain", "max_latency_ms": -1}],
+                                          "reply": "ok"})
+    out = to_actions(reply, None, "under 3 ms and 2 MB")
+    assert len(out.actions) == 1 and len(out.errors) == 1  # the negative limit is set aside, the other stands
+    msg = out.actions[0][1]
+    assert (msg.kind, msg.max_latency_ms, msg.max_size_mb) == ("constrain", 3.0, 2.0)
