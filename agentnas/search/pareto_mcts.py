@@ -31,15 +31,21 @@ from agentnas.search.proposer import Proposer
 
 # A front has several members worth expanding, where one incumbent has one.
 PARETO_PARAMS = MctsParams(eager_top=3)
+# EHVI is measured with the value model's σ widened by this factor: the exploration β gives the
+# single-objective search. NB201-CIFAR-10 (val, MACs), tuning seeds 100-111, hypervolume @ 50:
+# see BENCHMARKS.md ("Searching for a front").
+WIDEN = 2.0
 
 
 class ParetoMctsPolicy(MctsPolicy):
     name = "mcts"
 
     def __init__(self, proposer: Proposer, estimator: ValueEstimator, pareto: ParetoSpec,
-                 params: MctsParams | None = None) -> None:
+                 params: MctsParams | None = None, widen: float = WIDEN) -> None:
         super().__init__(proposer, estimator, params or PARETO_PARAMS)
-        self.pareto = pareto
+        if widen <= 0:
+            raise ValueError("widen must be positive")
+        self.pareto, self.widen = pareto, widen
 
     def acquire(self, tree: SearchTree, keys: list[str], mean: np.ndarray,
                 std: np.ndarray) -> tuple[np.ndarray, float]:
@@ -48,7 +54,7 @@ class ParetoMctsPolicy(MctsPolicy):
         score = tree.metric.utilities(mean)
         ref = search_ref(tree, score, std)
         front = self.pareto.points(tree, scored(tree))
-        gain = ehvi_2d(score, std, self.pareto.cost_utilities(keys), front, ref)
+        gain = ehvi_2d(score, self.widen * np.asarray(std), self.pareto.cost_utilities(keys), front, ref)
         # A candidate building a network already trained is that model again: its only hope
         # of improvement is a luckier training, which the front cannot keep.
         trained = {self.proposer.network(r.key) for r in tree.results}

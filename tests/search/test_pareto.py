@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from agentnas.run.search import run_search
-from agentnas.search import Budget, ParetoSpec, TableEstimator, make_policy
+from agentnas.search import Budget, ParetoMctsPolicy, ParetoSpec, TableEstimator, make_policy
 from agentnas.search.multi import pareto_order
 from agentnas.search.pareto import (
     contributions_2d,
@@ -122,6 +122,8 @@ def test_single_objective_policies_refuse_a_front_and_nsga2_needs_one() -> None:
         make_policy("rea", ToyGrammar(), pareto=SPEC)
     with pytest.raises(ValueError, match="second objective"):
         make_policy("nsga2", ToyGrammar())
+    with pytest.raises(ValueError, match="widen must be positive"):
+        ParetoMctsPolicy(toy_proposer(), TableEstimator({}), SPEC, widen=0.0)
     with pytest.raises(ValueError, match="positive"):
         ParetoSpec(cost_name="macs", cost=lambda keys: np.zeros(len(keys)), cost_ref=1.0, cost_scale=0.0)
 
