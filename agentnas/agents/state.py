@@ -11,6 +11,8 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
+from agentnas.records.costs import Costs
+
 CandidateStatus = Literal["drafted", "failed", "checked", "duplicate", "scored", "trained", "eval_failed"]
 
 
@@ -48,6 +50,7 @@ class Candidate(BaseModel):
     params: int | None = None
     flops: int | None = None
     onnx_path: str | None = None
+    costs: Costs | None = None  # deployment costs measured at the check (run.costs), when measured
     features: list[float] | None = None
     novelty: str | None = None  # novel | near_duplicate | duplicate
     nearest_id: str | None = None

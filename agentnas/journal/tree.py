@@ -23,6 +23,7 @@ from typing import Any
 from agentnas.journal.store import Journal
 from agentnas.records import (
     ACCURACY,
+    Costs,
     ExperimentEntry,
     HypothesisEntry,
     Metric,
@@ -196,6 +197,7 @@ class ArchNode:
     refill: int = 0               # 0: first proposal of its slot, 1: re-asked, 2: written by the grammar
     fallback: str | None = None   # why the grammar wrote it in the proposer's place
     autofix: str | None = None    # what the trusted side mended before the check (missing imports)
+    costs: Costs | None = None    # deployment costs measured at the check, before any training
 
     @property
     def trained(self) -> bool:
@@ -258,7 +260,7 @@ class RunTree:
         node = ArchNode(id=key, hypothesis_id=p.hypothesis_id, parent_id=p.parent_id, code=p.code, arch=p.arch,
                         status=p.status, operator=p.operator, description=p.description, iteration=p.iteration,
                         params=p.params, mean=p.mean, std=p.std, attempts=p.attempts, features=p.features,
-                        refill=p.refill, fallback=p.fallback, autofix=p.autofix)
+                        refill=p.refill, fallback=p.fallback, autofix=p.autofix, costs=p.costs)
         self.nodes[key] = node
         if node.hypothesis_id in self.hypotheses:
             self.hypotheses[node.hypothesis_id].nodes.append(node.id)

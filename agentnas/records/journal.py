@@ -62,6 +62,7 @@ class NodeEntry(Payload):
     refill: int = 0                # v2
     fallback: str | None = None    # v2
     autofix: str | None = None     # v2: imports the trusted side added before the check
+    costs: Costs | None = None     # v2: deployment costs measured at the check (None: not measured)
 
 
 class ExperimentEntry(Payload):

@@ -80,19 +80,15 @@ class Steering(BaseModel):
         return self.model_copy(update=update)
 
 
+_LIMIT_WORDS: tuple[tuple[str, str], ...] = (
+    ("max_params", "at most {:,} parameters"), ("max_train_seconds", "at most {:g} s of training per evaluation"),
+    ("max_latency_ms", "batch-1 latency at most {:g} ms"), ("max_macs", "at most {:,} multiply-adds"),
+    ("max_size_mb", "exported model at most {:g} MB"))
+
+
 def describe_constraint(m: SteeringMessage) -> str:
     """A constraint message in words, as the run's notes and prompts show it."""
-    parts = []
-    if m.max_params is not None:
-        parts.append(f"at most {m.max_params:,} parameters")
-    if m.max_train_seconds is not None:
-        parts.append(f"at most {m.max_train_seconds:g} s of training per evaluation")
-    if m.max_latency_ms is not None:
-        parts.append(f"batch-1 latency at most {m.max_latency_ms:g} ms")
-    if m.max_macs is not None:
-        parts.append(f"at most {m.max_macs:,} multiply-adds")
-    if m.max_size_mb is not None:
-        parts.append(f"exported model at most {m.max_size_mb:g} MB")
+    parts = [words.format(getattr(m, name)) for name, words in _LIMIT_WORDS if getattr(m, name) is not None]
     if m.banned_ops:
         parts.append("no " + ", ".join(m.banned_ops))
     if m.required_ops:

@@ -18,7 +18,7 @@ from agentnas.agents.services import Analyst, Engineer, Researcher, Services
 from agentnas.config import AgentnasConfig
 from agentnas.journal import Journal, JournalError, open_journal
 from agentnas.journal.tree import RunTree
-from agentnas.records import Metric
+from agentnas.records import COST_METRICS, Metric
 from agentnas.run.expansion import Hypothesiser, ValueGate, code_loop
 from agentnas.run.loop import Loop
 from agentnas.run.progress import Progress, StagedHypothesiser, staged
@@ -31,6 +31,7 @@ from agentnas.run.warmstart import snapshot, warm_start
 from agentnas.search.budget import Budget
 from agentnas.search.fidelity import Halving
 from agentnas.search.policy import RunPolicy
+from agentnas.search.run_front import ParetoRunPolicy, RunFront
 from agentnas.search.selection import PuctParams
 from agentnas.steering.inbox import read_inbox
 from agentnas.value.zeroshot import ZeroShotPredictor
@@ -236,17 +237,28 @@ def run_cost_check(cfg: AgentnasConfig, options: RunOptions) -> Any:
 PATIENCE = 25  # iterations in a row that trained nothing before a code-level run gives up
 
 
+def run_front(options: RunOptions) -> RunFront | None:
+    """The trade-off a run optimises: its first cost objective against the score (None: the score alone)."""
+    costs = [o for o in options.objectives or () if o in COST_METRICS]
+    return RunFront(cost=costs[0]) if costs else None
+
+
 def run_policy(options: RunOptions) -> RunPolicy:
-    """The selection of a code-level run (replay builds the same)."""
-    return RunPolicy(puct=PuctParams(c_puct=1.0, beta=options.beta))
+    """The selection of a code-level run (replay builds the same): by the score, or with a cost
+    objective by hypervolume over the run's front (search.run_front)."""
+    puct = PuctParams(c_puct=1.0, beta=options.beta)
+    front = run_front(options)
+    return RunPolicy(puct=puct) if front is None else ParetoRunPolicy(puct=puct, front=front)
 
 
 def value_gate(options: RunOptions, policy: RunPolicy, grantable: Callable[[], int | None], journal: Journal,
                metric: Metric) -> ValueGate:
-    """The gate of an expansion: the policy's selection rule and β schedule over the run's results."""
+    """The gate of an expansion: the policy's selection rule and β schedule over the run's results
+    (with a cost objective: the children's expected hypervolume improvement)."""
     return ValueGate(options.train_per_expansion, policy.puct, grantable,
                      full_results=lambda: len(RunTree.from_journal(journal, metric).search.full_results()),
-                     metric=metric)
+                     metric=metric, front=run_front(options),
+                     tree=lambda: RunTree.from_journal(journal, metric))
 
 
 def run_id(journal: Journal) -> str:

@@ -28,6 +28,7 @@ from agentnas.run.loop import Loop
 from agentnas.run.record import Recorder, approval_key
 from agentnas.search.budget import Budget
 from agentnas.search.policy import RunPolicy
+from agentnas.search.run_front import RunFront
 from agentnas.search.selection import PuctParams, gate
 
 
@@ -39,12 +40,15 @@ class Hypothesiser(Protocol):
 
 class ValueGate:
     """Grant real training to the best scored children by a(x) = u(μ) + β·σ (selection.gate, with
-    the exploration schedule's β), within the budget."""
+    the exploration schedule's β), within the budget; with a `front` (a run that optimises a
+    trade-off), by their expected hypervolume improvement over the run's front (`tree` reads it)."""
 
     def __init__(self, per_expansion: int, puct: PuctParams, remaining: Callable[[], int | None],
-                 full_results: Callable[[], int] = lambda: 0, metric: Metric = ACCURACY) -> None:
+                 full_results: Callable[[], int] = lambda: 0, metric: Metric = ACCURACY,
+                 front: RunFront | None = None, tree: Callable[[], RunTree] | None = None) -> None:
         self.per_expansion, self.puct, self.remaining = per_expansion, puct, remaining
         self.full_results, self.metric = full_results, metric
+        self.front, self.tree = front, tree
 
     def grant(self, ctx: Context, candidates: list[Candidate]) -> list[str]:
         import numpy as np
@@ -52,6 +56,12 @@ class ValueGate:
         left = self.remaining()
         n = self.per_expansion if left is None else min(self.per_expansion, left)
         ordered = sorted(candidates, key=lambda c: c.id)
+        if self.front is not None and self.tree is not None:
+            costs = [c.costs.value(self.front.cost) if c.costs is not None else None for c in ordered]
+            gain = self.front.gains(self.tree(), [c.mean or 0.0 for c in ordered], [c.std or 0.0 for c in ordered],
+                                    costs)
+            best = sorted(range(len(ordered)), key=lambda i: (-gain[i], i))
+            return [ordered[i].id for i in best[: max(n, 0)]]
         mean = self.metric.utilities(np.array([c.mean or 0.0 for c in ordered]))
         std = np.array([c.std or 0.0 for c in ordered])
         return [ordered[i].id for i in gate(mean, std, self.puct.beta_at(self.full_results()), max(n, 0))]

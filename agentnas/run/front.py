@@ -41,6 +41,9 @@ class Trained:
 
 
 def _costs(node: ArchNode) -> Costs | None:
+    """Its costs as measured at the check (the node row; the experiment's in older journals)."""
+    if node.costs is not None:
+        return node.costs
     raw = (node.experiment or {}).get("costs")
     if not raw:
         return None

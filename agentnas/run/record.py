@@ -94,7 +94,8 @@ def node_payload(ctx: Context, c: Candidate) -> dict[str, Any]:
             "std": c.std, "features": c.features, "novelty": c.novelty, "nearest_id": c.nearest_id,
             "failure_kind": c.failure_kind, "failure_message": c.failure_message, "attempts": c.attempts,
             "lesson": c.lesson, "code_hash": code_hash(c.code), "history": c.history, "graph_hash": c.graph_hash,
-            "slot": c.slot, "refill": c.refill, "fallback": c.fallback, "autofix": c.autofix}
+            "slot": c.slot, "refill": c.refill, "fallback": c.fallback, "autofix": c.autofix,
+            "costs": c.costs.model_dump(mode="json") if c.costs is not None else None}
 
 
 Judge = Callable[[Candidate, np.ndarray], tuple[str, str | None]]

@@ -18,7 +18,7 @@ from agentnas.encode.costs import read_costs_beside
 from agentnas.encode.embed import encode_graph
 from agentnas.encode.onnx_load import load_onnx
 from agentnas.evaluator.proxies import read_proxies_beside
-from agentnas.records import ACCURACY, CostLimits, EvalResult, Failure, FailureKind, Metric
+from agentnas.records import ACCURACY, CostLimits, Costs, EvalResult, Failure, FailureKind, Metric
 from agentnas.run.costs import CostCheck
 from agentnas.search.fidelity import Halving
 
@@ -67,21 +67,25 @@ class SandboxChecker:
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": "export",
                                                 "failure_message": result.export_error or "no ONNX file"}))
                 continue
-            failure = self._over(result.onnx_path, result.params, ctx)
+            costs, failure = self._over(result.onnx_path, result.params, ctx)
             if failure is not None:
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": str(failure.kind),
-                                                "failure_message": failure.message, "params": result.params}))
+                                                "failure_message": failure.message, "params": result.params,
+                                                "costs": costs}))
                 continue
             out.append(c.model_copy(update={"status": "checked", "params": result.params,
-                                            "onnx_path": result.onnx_path}))
+                                            "onnx_path": result.onnx_path, "costs": costs}))
         return out
 
-    def _over(self, onnx_path: str, params: int | None, ctx: Context) -> Failure | None:
+    def _over(self, onnx_path: str, params: int | None, ctx: Context) -> tuple[Costs | None, Failure | None]:
+        """(the measured costs, the failure of a candidate that breaks a limit or cannot be measured)."""
         if self.costs is None:
-            return None
+            return None, None
         chat = CostLimits(max_latency_ms=ctx.max_latency_ms, max_macs=ctx.max_macs, max_size_mb=ctx.max_size_mb)
         costs = self.costs.measure(onnx_path, latency=ctx.max_latency_ms is not None)
-        return costs if isinstance(costs, Failure) else self.costs.judge(costs, params, chat)
+        if isinstance(costs, Failure):
+            return None, costs
+        return costs, self.costs.judge(costs, params, chat)
 
 
 # Words a user may type for an operation, and the ONNX op types they stand for.

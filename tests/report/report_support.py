@@ -50,7 +50,8 @@ class Child:
     lesson: str | None = None
     failure_kind: str = "crash"
     wall_seconds: float = 2.0
-    costs: Costs | None = None  # measured at the check, recorded with the experiment
+    costs: Costs | None = None  # measured at the check, recorded with the node and the experiment
+    mean: float = 0.5  # the value model's prediction
 
 
 class RunBuilder:
@@ -83,7 +84,8 @@ class RunBuilder:
         done: list[Candidate] = []
         for i, ch in enumerate(children):
             c = Candidate(id=f"i{it:05d}-c{i}", code=ch.code, operator=ch.operator, description=ch.description,
-                          status="scored", params=ch.params, mean=0.5, std=0.1, features=[0.0, 1.0])
+                          status="scored", params=ch.params, mean=ch.mean, std=0.1, features=[0.0, 1.0],
+                          costs=ch.costs)
             if ch.outcome in ("ok", "eval_failed", "short"):
                 fidelity = "low" if ch.outcome == "short" else "full"
                 c = self.recorder.experiment(c, self._result(ch), ctx, fidelity)

@@ -141,12 +141,17 @@ def test_a_run_records_its_objectives_and_limits_and_journals_each_experiments_c
         config = j.get("run", "config")
         assert config is not None
         experiments = [e.payload for e in j.entries("experiment")]
+        measured = [e.payload["costs"] for e in j.entries("node") if e.payload.get("status") == "trained"]
     assert config.payload["objectives"] == ["val_accuracy", "latency_ms"]
+    assert measured and measured[0] == experiments[0]["costs"]  # the node row has them from its check
     assert (config.payload["max_latency_ms"], config.payload["max_size_mb"]) == (10000.0, 50.0)
     assert len(experiments) == 1 and experiments[0]["status"] == "ok"
     costs = Costs.model_validate(experiments[0]["costs"])
     assert costs.params == experiments[0]["params"] and costs.macs > 0 and costs.size_bytes > 4 * costs.params
     assert costs.latency_at(1) is not None and costs.latency_at(1).runs == 10  # type: ignore[union-attr]
+    front = agentnas("runs", "front", str(run_dir), "--json", cwd=work)  # the run's own objectives
+    assert front.returncode == 0, front.stderr
+    assert [m["latency_ms"] for m in json.loads(front.stdout)["front"]] == [costs.latency_ms]
 
 
 @pytest.mark.parametrize(("flags", "says"), [

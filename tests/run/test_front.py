@@ -119,3 +119,44 @@ def test_the_report_of_a_run_without_costs_says_why_there_is_no_front(tmp_path: 
     b.close()
     page = Path(build_report(tmp_path / "run", tmp_path / "page").html).read_text()
     assert "No model has both a score and a measured cost" in page
+
+
+def test_a_run_with_a_cost_objective_trains_what_improves_the_front_most(tmp_path: Path) -> None:
+    from agentnas.search import step_rng
+    from agentnas.search.run_front import ParetoRunPolicy, RunFront
+
+    b = RunBuilder(tmp_path / "run")
+    h = b.hypothesis("fast and accurate")
+    # trained: a (0.90 at 4 ms); waiting: "cheap" predicted 0.92 at 1 ms (beats a on both),
+    # "slow" predicted 0.95 at 400 ms, "worse" predicted 0.80 at 8 ms (dominated by a)
+    ids = b.expand(h, [
+        Child(code(8), "sample", val=0.90, test=0.89, costs=_costs(4.0, 1000)),
+        Child(code(9), "sample", outcome="predicted", mean=0.92, costs=_costs(1.0, 900)),
+        Child(code(10), "sample", outcome="predicted", mean=0.95, costs=_costs(400.0, 90000)),
+        Child(code(11), "sample", outcome="predicted", mean=0.80, costs=_costs(8.0, 2000)),
+    ])
+    b.close()
+    tree = _tree(tmp_path / "run")
+    assert tree.nodes[ids[1]].costs is not None and tree.nodes[ids[1]].costs.latency_ms == 1.0  # type: ignore[union-attr]
+    front = RunFront(cost="latency_ms")
+    gains = front.gains(tree, [0.92, 0.95, 0.80], [0.01, 0.01, 0.01], [1.0, 400.0, 8.0])
+    assert gains[0] > gains[1] > 0 and gains[2] < 1e-6
+    held = front.contributions(tree)
+    assert list(held) == [ids[0]] and held[ids[0]] > 0  # the only trained model holds the whole front
+    policy = ParetoRunPolicy(front=front)
+    # one hypothesis and one trained model: selection (not a new hypothesis) decides
+    step = policy._architecture(tree, tree.hypotheses[h], step_rng(0, 1), policy.beta(tree))
+    assert [r.node_id for r in step.evaluate] == [ids[1]]
+    with pytest.raises(ValueError, match="not a cost objective"):
+        RunFront(cost="val_accuracy")
+
+
+def test_the_run_picks_the_pareto_policy_and_gate_for_a_cost_objective(tmp_path: Path) -> None:
+    from agentnas.run.assemble import run_front, run_policy
+    from agentnas.run.settings import RunOptions
+    from agentnas.search.run_front import ParetoRunPolicy
+
+    both = RunOptions(run_dir=tmp_path, objectives="val_accuracy,macs")
+    assert isinstance(run_policy(both), ParetoRunPolicy) and run_front(both).cost == "macs"  # type: ignore[union-attr]
+    alone = RunOptions(run_dir=tmp_path, objectives="val_accuracy")
+    assert not isinstance(run_policy(alone), ParetoRunPolicy) and run_front(alone) is None
