@@ -41,10 +41,10 @@ from agentnas.tasks.tabular import TabularTask
 class Box:
     """The space's normalisation of (accuracy, cost) to utilities in [0, 1]^2."""
 
-    def __init__(self, task: TabularTask, cost: str, accuracy: Callable[[str], float]) -> None:
+    def __init__(self, task: TabularTask, costs: dict[str, float], accuracy: Callable[[str], float]) -> None:
         keys = task.architectures()
         self.acc = {k: accuracy(k) for k in keys}
-        self.cost = {k: task.cost(k, cost) for k in keys}
+        self.cost = {k: costs[k] for k in keys}
         self.acc_lo, self.acc_hi = min(self.acc.values()), max(self.acc.values())
         self.cost_lo, self.cost_hi = min(self.cost.values()), max(self.cost.values())
 
@@ -63,13 +63,30 @@ class Box:
         return [keys[i] for i in front_2d(self.points(keys))]
 
 
-def pareto_spec(task: TabularTask, cost: str) -> ParetoSpec:
-    lo, hi = task.cost_range(cost)
+def cost_table(task: TabularTask, cost: str, cache_dir: Path) -> dict[str, float]:
+    """Every architecture's cost: told by the graph (MACs, Macro's parameters), or for NB201's
+    latency measured on this machine (bench.latency_table, made once by `bench latency-table`)."""
+    if cost == "latency_ms" and task.space == "nb201":
+        from agentnas.bench.latency_table import LatencyTableError, load_table
+
+        try:
+            return load_table(task.dataset, cache_dir)
+        except LatencyTableError as e:
+            raise BenchError(str(e)) from e
+    if cost not in task.cost_names():
+        known = [*task.cost_names(), *(["latency_ms (after `agentnas bench latency-table`)"]
+                                        if task.space == "nb201" else [])]
+        raise BenchError(f"{task.spec.name} knows no cost {cost!r} before training; it knows {', '.join(known)}")
+    return {k: task.cost(k, cost) for k in task.architectures()}
+
+
+def pareto_spec(costs: dict[str, float], cost: str) -> ParetoSpec:
+    lo, hi = min(costs.values()), max(costs.values())
 
     def cost_of(keys: Sequence[str]) -> np.ndarray:
-        return np.array([task.cost(k, cost) for k in keys], np.float64)
+        return np.array([costs[k] for k in keys], np.float64)
 
-    return ParetoSpec(cost_name=cost, cost=cost_of, cost_ref=hi, cost_scale=max(hi - lo, 1.0))
+    return ParetoSpec(cost_name=cost, cost=cost_of, cost_ref=hi, cost_scale=max(hi - lo, 1e-12))
 
 
 def hv_curves(tree: SearchTree, val: Box, test: Box, queries: int) -> tuple[list[float], list[float]]:
@@ -108,15 +125,13 @@ def run_pareto_bench(space: str, dataset: str, queries: int, seeds: int, methods
         raise BenchError(f"{unknown[0]!r} optimises one objective; with a cost, compare "
                          f"{', '.join(PARETO_POLICY_NAMES)}")
     task = tabular_task(space, dataset)
-    if cost not in task.cost_names():
-        raise BenchError(f"{task.spec.name} knows no cost {cost!r} before training; it knows "
-                         f"{', '.join(task.cost_names())}")
+    costs = cost_table(task, cost, cache_dir)
     from agentnas.search.tabular import SpaceFeatures, cross_space_predictor, table_evaluator, tabular_estimator
 
     grammar = grammar_for(space)
     evaluate = table_evaluator(task)
-    spec = pareto_spec(task, cost)
-    val, test = Box(task, cost, task.evaluate), Box(task, cost, task.test_accuracy)
+    spec = pareto_spec(costs, cost)
+    val, test = Box(task, costs, task.evaluate), Box(task, costs, task.test_accuracy)
     keys = task.architectures()
     report: dict[str, Any] = {
         "task": task.spec.name, "space": space, "dataset": dataset, "objectives": ["val_accuracy", cost],

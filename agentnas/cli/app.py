@@ -6,6 +6,7 @@ import sys
 
 # Importing the command modules registers their commands on `app`.
 import agentnas.cli.bench  # noqa: F401
+import agentnas.cli.bench_costs  # noqa: F401
 import agentnas.cli.chat  # noqa: F401
 import agentnas.cli.front  # noqa: F401
 import agentnas.cli.memory  # noqa: F401

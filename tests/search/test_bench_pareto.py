@@ -16,7 +16,7 @@ from tests.search.test_bench_search import _cli
 def test_the_box_puts_the_spaces_front_inside_the_unit_square(bench_data: Path) -> None:
     task = get_task("nb201-cifar10")
     assert isinstance(task, TabularTask)
-    box = Box(task, "macs", task.evaluate)
+    box = Box(task, {k: task.cost(k, "macs") for k in task.architectures()}, task.evaluate)
     keys = task.architectures()
     front = box.front(keys)
     assert 1 < len(front) < 40
@@ -54,7 +54,8 @@ def test_cli_runs_a_front_benchmark_as_json(bench_data: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize("args, message", [
     (("--objectives", "val_accuracy,macs", "--methods", "rea"), "with a cost"),
-    (("--objectives", "val_accuracy,latency_ms"), "knows no cost"),
+    (("--objectives", "val_accuracy,latency_ms"), "agentnas bench latency-table --dataset cifar10"),
+    (("--space", "macro", "--objectives", "val_accuracy,latency_ms"), "knows no cost"),
     (("--objectives", "macs"), "ranks by val_accuracy"),
     (("--objectives", "val_accuracy,bogus"), "unknown objective"),
     (("--methods", "nsga2"), "one objective"),

@@ -1,0 +1,183 @@
+"""`agentnas bench latency-table`: the batch-1 latency of every NAS-Bench-201 network on THIS
+machine, measured once and cached, so a tabular search can trade accuracy against latency
+(`agentnas bench search --objectives val_accuracy,latency_ms`).
+
+How it is made (docs/fronts.md):
+- the 15,625 cells build 10,405 distinct networks (agentnas.space.nb201.nb201_computed: edges
+  that cannot change the output are left out); each is built from agentnas's own generated
+  source for the data set's input shape and classes, exported to ONNX as the sandbox exports
+  candidates, and timed through ONNX Runtime on CPU with one thread, sequential execution,
+  `[costs]` warmup untimed runs then the median of `[costs]` repeats (at most `max_seconds`);
+- the networks are agentnas's own code, not a candidate's, so they are built and timed in
+  worker processes forked from this one (no sandbox), one network at a time per worker;
+  with several workers the figures include the contention between them: use `--workers 1` on
+  a quiet machine for figures that compare with a run's;
+- rows are appended to `CACHE/latency/nb201-DATASET.jsonl` as they are measured (resumable:
+  running the command again measures only what is missing), each with the machine's name,
+  the load average and the settings, so a table from another machine is never taken for
+  this one's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from agentnas.config import CostsConfig
+from agentnas.signals import STOP_SIGNALS
+
+Log = Callable[[str], Any]
+SHAPES = {"cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100), "imagenet16": ((3, 16, 16), 120)}
+
+
+class LatencyTableError(ValueError):
+    """A table that cannot be made or read (the message says why and what to run)."""
+
+
+def table_file(cache_dir: Path, dataset: str) -> Path:
+    if dataset not in SHAPES:
+        raise LatencyTableError(f"no NB201 data set {dataset!r}; expected one of {', '.join(SHAPES)}")
+    return Path(cache_dir) / "latency" / f"nb201-{dataset}.jsonl"
+
+
+def machine() -> str:
+    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus"
+
+
+def _rows(path: Path) -> dict[str, dict[str, Any]]:
+    """network -> its row, for this machine only; a torn last line is skipped."""
+    rows: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return rows
+    here = machine()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("machine") == here and isinstance(row.get("median_ms"), float):
+            rows[str(row["network"])] = row
+    return rows
+
+
+def _time(job: tuple[str, str, int, int, float]) -> dict[str, Any]:
+    network, dataset, warmup, repeats, max_seconds = job
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from agentnas.space.nb201 import nb201_source
+
+    shape, classes = SHAPES[dataset]
+    namespace: dict[str, Any] = {}
+    exec(compile(nb201_source(network), "<nb201>", "exec"), namespace)  # noqa: S102 - our own generated code
+    model = namespace["build_model"](shape, classes).eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, *shape),), buf, dynamo=False,  # type: ignore[arg-type]
+                          external_data=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.zeros((1, *shape), np.float32)}
+    for _ in range(warmup):
+        session.run(None, feed)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeats and (not times or time.perf_counter() - start < max_seconds):
+        t = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - t) * 1000)
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {"network": network, "median_ms": float(statistics.median(times)), "q1_ms": float(q[0]),
+            "q3_ms": float(q[2]), "runs": len(times), "warmup": warmup, "threads": 1, "machine": machine(),
+            "load": os.getloadavg()[0], "at": time.time()}
+
+
+def _worker_start() -> None:
+    for sig in STOP_SIGNALS:  # as value.spaces' workers: die at once, the parent handles Ctrl-C
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _measure(jobs: list[tuple[str, str, int, int, float]], workers: int) -> Iterator[dict[str, Any]]:
+    if workers < 2 or len(jobs) < 2:
+        yield from map(_time, jobs)
+        return
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
+        yield from pool.imap_unordered(_time, jobs, chunksize=1)
+        pool.close()
+        pool.join()
+
+
+def networks(dataset: str) -> dict[str, str]:
+    """cell -> the network it computes, for every cell of the space."""
+    from agentnas.space.nb201 import nb201_computed
+    from agentnas.tasks import get_task
+    from agentnas.tasks.tabular import TabularTask
+
+    task = get_task(f"nb201-{dataset}")
+    assert isinstance(task, TabularTask)
+    return {k: nb201_computed(k) for k in task.architectures()}
+
+
+def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None, workers: int = 1,
+                limit: int | None = None, log: Log | None = None, every: float = 30.0) -> dict[str, Any]:
+    """Measure the networks of `dataset` not in the table yet (at most `limit` this call)."""
+    config = config or CostsConfig()
+    path = table_file(cache_dir, dataset)
+    cells = networks(dataset)
+    distinct = sorted(set(cells.values()))
+    done = _rows(path)
+    todo = [n for n in distinct if n not in done][: limit if limit is not None else None]
+    say = log or (lambda _m: None)
+    say(f"nb201-{dataset}: {len(done)} of {len(distinct)} networks measured on this machine; measuring {len(todo)} "
+        f"with {workers} worker(s), {config.warmup} warm-up + median of {config.repeats} runs each")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    jobs = [(n, dataset, config.warmup, config.repeats, config.max_seconds) for n in todo]
+    t0 = last = time.monotonic()
+    measured = 0
+    torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with path.open("a", encoding="utf-8") as out:
+        if torn:  # a run killed mid-line: the next row starts on a line of its own
+            out.write("\n")
+        for row in _measure(jobs, workers):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            measured += 1
+            if time.monotonic() - last >= every or measured == len(jobs):
+                last = time.monotonic()
+                rate = measured / max(last - t0, 1e-9)
+                say(f"nb201-{dataset}: {measured}/{len(jobs)} measured ({rate:.2f}/s, "
+                    f"{(len(jobs) - measured) / rate / 60 if rate else 0:.0f} min left)")
+    rows = _rows(path)
+    return {"dataset": dataset, "file": str(path), "networks": len(distinct), "measured": len(rows),
+            "complete": len(rows) == len(distinct), "this_call": measured, "machine": machine()}
+
+
+def load_table(dataset: str, cache_dir: Path) -> dict[str, float]:
+    """cell -> its network's median batch-1 latency (ms), from this machine's complete table."""
+    cells = networks(dataset)
+    rows = _rows(table_file(cache_dir, dataset))
+    missing = {n for n in cells.values() if n not in rows}
+    if missing:
+        raise LatencyTableError(
+            f"the latency table of nb201-{dataset} on this machine lacks {len(missing)} of "
+            f"{len(set(cells.values()))} networks; run `agentnas bench latency-table --dataset {dataset}` "
+            "(resumable) first")
+    return {k: float(rows[n]["median_ms"]) for k, n in cells.items()}

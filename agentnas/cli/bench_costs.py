@@ -1,0 +1,42 @@
+"""`agentnas bench latency-table`: the measured costs a tabular search for a front reads."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from agentnas.cli.apps import bench_app
+from agentnas.cli.options import ConfigOpt, JsonOpt, config_or_exit, err, fail, out
+
+
+@bench_app.command("latency-table")
+def bench_latency_table(
+    dataset: Annotated[str, typer.Option(help="NB201 data set: cifar10, cifar100 or imagenet16 (input shape and "
+                                              "classes of the networks).")] = "cifar10",
+    workers: Annotated[int, typer.Option(min=1, help="Networks timed at once (1 on a quiet machine gives figures "
+                                                     "that compare with a run's).")] = 1,
+    limit: Annotated[int | None, typer.Option(min=1, help="Measure at most this many networks now.")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Measure the batch-1 latency of every NAS-Bench-201 network on this machine (ONNX Runtime
+    on CPU, one thread, the [costs] warm-up and repeats) into the cache, for `bench search
+    --objectives val_accuracy,latency_ms`. Resumable: it measures only what is missing; hours
+    for the 10,405 networks of a data set. Progress on stderr."""
+    from agentnas.bench.latency_table import LatencyTableError, build_table
+
+    cfg = config_or_exit(config)
+    try:
+        report = build_table(dataset, cfg.cache_dir, cfg.costs, workers=workers, limit=limit,
+                             log=lambda m: err.print(m, soft_wrap=True, highlight=False))
+    except LatencyTableError as e:
+        fail(str(e))
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    out.print(f"nb201-{dataset}: {report['measured']} of {report['networks']} networks measured on "
+              f"{report['machine']}" + ("" if report["complete"] else " (run again to measure the rest)")
+              + f"; table {report['file']}", highlight=False)
