@@ -10,6 +10,7 @@ from typing import Any
 from agentnas.agents.state import Candidate, Context
 from agentnas.fingerprint import code_hash, text_hash
 from agentnas.journal import Journal
+from agentnas.records import Costs
 from agentnas.run.record import Recorder
 
 
@@ -43,12 +44,13 @@ class ReplayChecker:
                 continue
             if code_hash(node["code"]) != code_hash(c.code):
                 raise ReplayDivergence(f"iteration {ctx.iteration}: candidate {c.id} has other code than recorded")
+            costs = Costs.model_validate(node["costs"]) if node.get("costs") else None  # measured at the check
             if node["status"] == "failed":
                 out.append(c.model_copy(update={"status": "failed", "failure_kind": node["failure_kind"],
                                                 "failure_message": node["failure_message"],
-                                                "params": node.get("params")}))  # known when over a budget
+                                                "params": node.get("params"), "costs": costs}))  # over a budget
             else:
-                out.append(c.model_copy(update={"status": "checked", "params": node["params"]}))
+                out.append(c.model_copy(update={"status": "checked", "params": node["params"], "costs": costs}))
         return out
 
 
