@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing
 import os
 import platform
-import signal
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agentnas.config import CostsConfig
-from agentnas.signals import STOP_SIGNALS
 
 Log = Callable[[str], Any]
 SHAPES = {"cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100), "imagenet16": ((3, 16, 16), 120)}
@@ -106,25 +103,6 @@ def _time(job: tuple[str, str, int, int, float]) -> dict[str, Any]:
             "load": os.getloadavg()[0], "at": time.time()}
 
 
-def _worker_start() -> None:
-    for sig in STOP_SIGNALS:  # as value.spaces' workers: die at once, the parent handles Ctrl-C
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _measure(jobs: list[tuple[str, str, int, int, float]], workers: int) -> Iterator[dict[str, Any]]:
-    if workers < 2 or len(jobs) < 2:
-        yield from map(_time, jobs)
-        return
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
-        yield from pool.imap_unordered(_time, jobs, chunksize=1)
-        pool.close()
-        pool.join()
-
-
 def networks(dataset: str) -> dict[str, str]:
     """cell -> the network it computes, for every cell of the space."""
     from agentnas.space.nb201 import nb201_computed
@@ -149,6 +127,8 @@ def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None
     say(f"nb201-{dataset}: {len(done)} of {len(distinct)} networks measured on this machine; measuring {len(todo)} "
         f"with {workers} worker(s), {config.warmup} warm-up + median of {config.repeats} runs each")
     path.parent.mkdir(parents=True, exist_ok=True)
+    from agentnas.value.spaces import forked_map
+
     jobs = [(n, dataset, config.warmup, config.repeats, config.max_seconds) for n in todo]
     t0 = last = time.monotonic()
     measured = 0
@@ -156,7 +136,7 @@ def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None
     with path.open("a", encoding="utf-8") as out:
         if torn:  # a run killed mid-line: the next row starts on a line of its own
             out.write("\n")
-        for row in _measure(jobs, workers):
+        for row in forked_map(_time, jobs, workers):
             out.write(json.dumps(row) + "\n")
             out.flush()
             measured += 1

@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import onnx
@@ -146,6 +146,8 @@ def default_workers() -> int:
 
 
 _Job = tuple[SpaceName, str, EncodeMode, Path | None, bool]
+JobT = TypeVar("JobT")
+ResultT = TypeVar("ResultT")
 
 
 def _encode_job(job: _Job) -> tuple[str, GraphEncoding]:
@@ -168,12 +170,18 @@ def _worker_start() -> None:
 def encode_many(jobs: list[_Job], workers: int) -> Iterator[tuple[str, GraphEncoding]]:
     """(key, encoding) of every job, in any order: in worker processes forked from this one
     when there are several jobs and workers (and the platform forks), else here in turn."""
+    yield from forked_map(_encode_job, jobs, workers)
+
+
+def forked_map(fn: Callable[[JobT], ResultT], jobs: list[JobT], workers: int) -> Iterator[ResultT]:
+    """fn(job) for every job, in any order, in worker processes forked from this one (one torch
+    thread each) when there are several jobs and workers and the platform forks; else here."""
     workers = min(workers, len(jobs))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield from map(_encode_job, jobs)
+        yield from map(fn, jobs)
         return
     with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
-        yield from pool.imap_unordered(_encode_job, jobs, chunksize=1)
+        yield from pool.imap_unordered(fn, jobs, chunksize=1)
         # Workers leave on their own once the queue is drained. Leaving the block ends them
         # with TERM instead, which under the CLI's handler once left a worker killed while
         # it held the queue's lock and the pool waiting for the other forever.
