@@ -76,12 +76,17 @@ def measure(models: dict[str, Path], task: str, times: int, cache_dir: Path) -> 
         with Evaluator(get_task(task), options, cache_dir=cache_dir, out_dir=Path(tmp)) as evaluator:
             results = evaluator.evaluate([models[n] for n in names])
         graphs = {n: Path(r.onnx_path) for n, r in zip(names, results, strict=True) if r.onnx_path}
+        for n, r in zip(names, results, strict=True):
+            if not r.onnx_path:
+                print(f"{n}: not exported ({r.failure or r.export_error})", file=sys.stderr)
         figures: dict[str, list[float]] = {n: [] for n in graphs}
         for _ in range(times):  # interleaved: a load spike hits every model alike
             for n, graph in graphs.items():
                 costs = measure_costs(graph, config, isolation=isolation, latency=True)
                 if costs.latency_ms is not None:
                     figures[n].append(costs.latency_ms)
+                else:
+                    print(f"{n}: latency not measured ({costs.latency_error})", file=sys.stderr)
     return {n: statistics.median(v) for n, v in figures.items() if v}
 
 

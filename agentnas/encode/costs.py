@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from agentnas.config import CostsConfig
 from agentnas.encode.features import graph_features
 from agentnas.encode.graph import GraphView
-from agentnas.encode.onnx_load import infer_shapes_or_keep, load_onnx
+from agentnas.encode.onnx_load import infer_shapes_or_keep, iter_graphs, load_onnx
 from agentnas.evaluator.isolation import Isolation
 from agentnas.evaluator.latency import LatencyError, measure_latency
 from agentnas.records import Costs
@@ -82,6 +82,23 @@ def graph_costs(model: onnx.ModelProto, size_bytes: int) -> Costs:
                  peak_activation_bytes=peak, peak_complete=complete, size_bytes=size_bytes)
 
 
+def positive_perms(model: onnx.ModelProto) -> bool:
+    """Rewrite, in place, every Transpose whose `perm` counts from the end (-1) to count from
+    the start. The torch exporter writes `x.transpose(1, -1)` so at times; ONNX requires
+    non-negative axes and ONNX Runtime refuses the graph. `perm` lists every axis, so its
+    length is the rank. True when anything changed."""
+    changed = False
+    for node in (n for g in iter_graphs(model.graph) for n in g.node if n.op_type == "Transpose"):
+        for attr in node.attribute:
+            if attr.name == "perm" and any(p < 0 for p in attr.ints):
+                rank = len(attr.ints)
+                fixed = [p + rank if p < 0 else p for p in attr.ints]
+                del attr.ints[:]
+                attr.ints.extend(fixed)
+                changed = True
+    return changed
+
+
 def with_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
     """A copy whose data inputs have batch size `batch` (outputs: any). Inferred shapes are
     dropped: they hold the exported batch. A graph that fixed its batch inside (a Reshape to
@@ -117,6 +134,9 @@ def measure_costs(onnx_path: str | Path, config: CostsConfig | None = None, *,
         raise ValueError("measuring latency needs the isolation backend to run it under")
     with tempfile.TemporaryDirectory(prefix="agentnas-batches-") as tmp:
         files = {1: path}
+        if positive_perms(model):  # a graph ONNX Runtime would refuse for the exporter's axes
+            files[1] = Path(tmp) / "b1.onnx"
+            files[1].write_bytes(model.SerializeToString())
         for batch in config.batch_sizes:
             if batch != 1:
                 files[batch] = Path(tmp) / f"b{batch}.onnx"

@@ -165,3 +165,17 @@ def test_costs_kept_beside_a_graph_read_back_the_same_and_a_damaged_file_reads_a
     (tmp_path / "costs.json").write_text('{"params": -1}')
     assert read_costs_beside(path) is None
     assert read_costs_beside(None) is None
+
+
+def test_a_transpose_the_exporter_wrote_with_a_negative_axis_is_timed_not_refused(
+        tmp_path: Path, isolation: Isolation) -> None:
+    # torch writes x.transpose(1, -1) as perm [0, -1, 1] at times; ONNX Runtime refuses that graph
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 20, 72])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 72, 20])
+    node = helper.make_node("Transpose", ["input"], ["logits"], perm=[0, -1, 1])
+    model = helper.make_model(helper.make_graph([node], "neg", [x], [y]), opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "neg.onnx"
+    onnx.save(model, path)  # not checked: the checker refuses it too
+    costs = measure_costs(path, FAST, isolation=isolation, latency=True)
+    assert costs.latency_error is None and [x.batch for x in costs.latency] == [1, 8]
+    assert onnx.load(path).graph.node[0].attribute[0].ints == [0, -1, 1]  # the candidate's file is left as it was
