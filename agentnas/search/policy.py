@@ -68,14 +68,13 @@ class RunPolicy(SearchPolicy[RunTree]):
         """(node, V, N) of every choosable architecture of `h`: trained ones (to expand) and
         predicted-only ones within the user's limits (to promote)."""
         out = []
-        limit = tree.steering.max_params
         for nid in h.nodes:
             node = tree.nodes[nid]
             if self._blocked(tree, node):
                 continue
             if node.val_score is not None:  # trained
                 out.append((node, tree.metric.utility(node.val_score), len(node.children)))
-            elif node.predicted_only and node.mean is not None and not (limit and (node.params or 0) > limit):
+            elif node.predicted_only and node.mean is not None and self.within_limits(tree, node):
                 a = acquisition(tree.metric.utilities(np.array([node.mean])), np.array([node.std or 0.0]), beta)
                 out.append((node, float(a[0]), 0))
         return out
@@ -115,6 +114,15 @@ class RunPolicy(SearchPolicy[RunTree]):
                     note=f"expand {node.id}" + (f" with {other}" if other else ""))
 
     # -- steering ------------------------------------------------------------------------
+
+    @staticmethod
+    def within_limits(tree: RunTree, node: ArchNode) -> bool:
+        """A predicted-only node keeps the user's chat limits (set after its check, perhaps):
+        parameters, and the costs its check measured (a cost it did not measure is not held)."""
+        limit = tree.steering.max_params
+        if limit and (node.params or 0) > limit:
+            return False
+        return node.costs is None or tree.steering.cost_limits().exceeded(node.costs, node.params) is None
 
     @staticmethod
     def _blocked(tree: RunTree, node: ArchNode) -> bool:

@@ -100,7 +100,6 @@ class ParetoRunPolicy(RunPolicy):
     name: str = "run-pareto"
 
     def _options(self, tree: RunTree, h: HypothesisNode, beta: float) -> list[tuple[ArchNode, float, int]]:
-        limit = tree.steering.max_params
         trained: list[ArchNode] = []
         waiting: list[ArchNode] = []
         for nid in h.nodes:
@@ -109,7 +108,7 @@ class ParetoRunPolicy(RunPolicy):
                 continue
             if node.val_score is not None:
                 trained.append(node)
-            elif node.predicted_only and node.mean is not None and not (limit and (node.params or 0) > limit):
+            elif node.predicted_only and node.mean is not None and self.within_limits(tree, node):
                 waiting.append(node)
         held = self.front.contributions(tree)
         gains = self.front.gains(tree, [n.mean or 0.0 for n in waiting], [n.std or 0.0 for n in waiting],

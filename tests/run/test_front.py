@@ -160,3 +160,24 @@ def test_the_run_picks_the_pareto_policy_and_gate_for_a_cost_objective(tmp_path:
     assert isinstance(run_policy(both), ParetoRunPolicy) and run_front(both).cost == "macs"  # type: ignore[union-attr]
     alone = RunOptions(run_dir=tmp_path, objectives="val_accuracy")
     assert not isinstance(run_policy(alone), ParetoRunPolicy) and run_front(alone) is None
+
+
+def test_a_chat_limit_keeps_the_run_from_promoting_what_its_check_measured_over_it(tmp_path: Path) -> None:
+    from agentnas.records import SteeringMessage
+    from agentnas.search.policy import RunPolicy
+
+    b = RunBuilder(tmp_path / "run")
+    h = b.hypothesis("anything")
+    ids = b.expand(h, [
+        Child(code(8), "sample", val=0.90, test=0.89, costs=_costs(4.0, 1000)),
+        Child(code(9), "sample", outcome="predicted", mean=0.99, costs=_costs(6.0, 900)),  # the best hope, slow
+        Child(code(10), "sample", outcome="predicted", mean=0.91, costs=_costs(1.0, 900)),
+        Child(code(11), "sample", outcome="predicted", mean=0.95, costs=_costs(None, 900)),  # latency unmeasured
+    ])
+    said = SteeringMessage(kind="constrain", max_latency_ms=3.0, said="under 3 ms")
+    b.journal.append("steering", said.id, {**said.model_dump(mode="json"), "iteration": 1})
+    b.close()
+    tree = _tree(tmp_path / "run")
+    assert tree.steering.max_latency_ms == 3.0
+    allowed = {n.id for n, _, _ in RunPolicy()._options(tree, tree.hypotheses[h], 1.0)}
+    assert allowed == {ids[0], ids[2], ids[3]}  # the trained one, the fast one, the one never timed
