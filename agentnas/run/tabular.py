@@ -51,8 +51,11 @@ def run_tabular(options: RunOptions, cfg: AgentnasConfig, method: str = "mcts",
     if options.budget_evals is None:
         raise RunError(f"{options.task}: give the number of table queries with --budget-evals N")
     queries = options.budget_evals
-    if method not in POLICY_NAMES:
-        raise RunError(f"unknown --search {method!r}; expected one of {', '.join(POLICY_NAMES)}")
+    single = [m for m in POLICY_NAMES if m != "nsga2"]  # a tabular run ranks by validation accuracy alone
+    if method not in single:
+        hint = " (nsga2 searches for a front: `agentnas bench search --objectives val_accuracy,macs`)" \
+            if method == "nsga2" else ""
+        raise RunError(f"unknown --search {method!r}; expected one of {', '.join(single)}{hint}")
     with run_lock(options.run_dir), open_journal(options.run_dir) as journal:
         options = check_identity(journal, options, allow_change)
         if journal.get("run", "search") is None:

@@ -45,6 +45,9 @@ def test_tabular_runs_refuse_what_a_table_cannot_do(tmp_path: Path) -> None:
     assert llm.returncode == 2 and "tabular space" in llm.stderr
     bogus = run(tmp_path / "b", "--search", "annealing", "--budget-evals", "5")
     assert bogus.returncode == 2 and "unknown --search" in bogus.stderr
+    front = run(tmp_path / "f", "--search", "nsga2", "--budget-evals", "5")
+    assert front.returncode == 2 and "nsga2 searches for a front" in front.stderr and "Traceback" not in front.stderr
+    assert not (tmp_path / "f" / "journal.sqlite").exists()  # refused before anything is written
     real = subprocess.run([AGENTNAS, "run", "--task", "digits", "--search", "rea", "--budget-evals", "2",
                            "--run-dir", str(tmp_path / "c")], capture_output=True, text=True, env=ENV, timeout=120,
                           check=False)
