@@ -14,6 +14,7 @@ from rich.table import Table
 from agentnas.cli.apps import runs_app
 from agentnas.cli.options import JsonOpt, err, fail, out
 from agentnas.journal.tree import RunTree
+from agentnas.run.front import figure_text
 
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory (holding journal.sqlite).")]
 
@@ -29,21 +30,14 @@ def _load(run_dir: Path) -> tuple[RunTree, dict[str, Any]]:
         fail(f"{run_dir}: {e}")
 
 
-def _fmt(name: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if name in ("params", "macs"):
-        return f"{value:,.0f}"
-    return f"{value:.4g}" if name.endswith(("_ms", "_mb")) else f"{value:.4f}"
-
-
 def front_table(names: tuple[str, ...], front: list[Any], measured: int) -> Table:
     table = Table(title=f"Pareto front · {' vs '.join(names)} · {len(front)} of {measured} trained models "
                         f"with every figure measured")
     for col in ("id", *names, "test score"):
         table.add_column(col, justify="left" if col == "id" else "right")
     for m in front:
-        table.add_row(m.node.id, *(_fmt(n, m.values.get(n)) for n in names), _fmt("score", m.node.test_score))
+        table.add_row(m.node.id, *(figure_text(n, m.values.get(n)) for n in names),
+                      figure_text("score", m.node.test_score))
     return table
 
 
@@ -58,16 +52,14 @@ def runs_front(
     """The Pareto front of a run's fully trained models: those no other model beats on every
     objective at once (validation score against latency, MACs, parameters, size or memory)."""
     from agentnas.records import parse_objectives
-    from agentnas.run.front import FrontError, default_objectives, pareto_front, trained
+    from agentnas.run.front import FrontError, default_objectives, front_of
 
     tree, config = _load(run_dir)
     try:
         names = parse_objectives(objectives) if objectives else default_objectives(tree, config)
-        models = trained(tree, names)
-        front = pareto_front(models, names)
+        models, front, measured = front_of(tree, names)
     except (ValueError, FrontError) as e:
         fail(f"--objectives: {e}")
-    measured = sum(all(o in m.values for o in names) for m in models)
     if json_out:
         sys.stdout.write(json.dumps({"objectives": list(names), "trained": len(models), "measured": measured,
                                      "front": [m.doc(run_dir) for m in front]}, indent=2) + "\n")
@@ -95,7 +87,7 @@ def runs_pick(
     from pydantic import ValidationError
 
     from agentnas.records import OBJECTIVES, CostLimits
-    from agentnas.run.front import pick, trained
+    from agentnas.run.front import pick, score_objective, trained
 
     tree, _ = _load(run_dir)
     try:
@@ -103,7 +95,7 @@ def runs_pick(
                             max_size_mb=max_size_mb)
     except ValidationError as e:
         fail(f"limits must be positive numbers: {e.errors()[0]['loc'][0]}")
-    by = by or ("val_loss" if tree.metric.name == "loss" else "val_accuracy")
+    by = by or score_objective(tree)
     if by not in OBJECTIVES:
         fail(f"--by {by!r}: expected one of {', '.join(OBJECTIVES)}")
     names = ("val_accuracy", "val_loss", "latency_ms", "params", "macs", "size_mb", "peak_mem_mb")
@@ -121,6 +113,6 @@ def runs_pick(
     if json_out:
         sys.stdout.write(json.dumps({"picked": doc, "trained": len(models)}, indent=2) + "\n")
         return
-    figures = " · ".join(f"{n} {_fmt(n, v)}" for n, v in chosen.values.items())
+    figures = " · ".join(f"{n} {figure_text(n, v)}" for n, v in chosen.values.items())
     out.print(f"{chosen.node.id}: {figures}", highlight=False)
     out.print(f"model: {doc['path']}", highlight=False)

@@ -321,12 +321,11 @@ def show_run(run_dir: Path, json_out: bool, console: Console) -> int:
     print_leaderboard(console, doc, task, tree)
     if len(config.get("objectives") or ()) >= 2:  # a run that optimised a trade-off shows it
         from agentnas.cli.front import front_table
-        from agentnas.run.front import pareto_front, trained
+        from agentnas.run.front import front_of
 
         names = tuple(config["objectives"])
-        models = trained(tree, names)
-        console.print(front_table(names, pareto_front(models, names),
-                                  sum(all(n in m.values for n in names) for m in models)))
+        _, front, measured = front_of(tree, names)
+        console.print(front_table(names, front, measured))
     print_hypotheses(console, doc["hypotheses"], tree.metric)
     if config:
         console.print(f"settings in force: {settings_words(config)}", highlight=False, markup=False, soft_wrap=True)

@@ -89,14 +89,13 @@ def make_view(data: RunData, top: int = DEFAULT_TOP) -> ReportView:
 def run_front(data: RunData) -> Front | None:
     """(objectives, trained models, front) over the run's score and first cost objective (the
     run's own, else latency where measured, else MACs); None when no model has both figures."""
-    from agentnas.run.front import default_objectives, pareto_front, trained
+    from agentnas.run.front import default_objectives, front_of
 
     names = default_objectives(data.tree, data.config)
     if len(names) < 2:
         return None
     names = (names[0], names[1])
-    models = trained(data.tree, names)
-    members = pareto_front(models, names)
+    models, members, _ = front_of(data.tree, names)
     return (names, models, members) if members else None
 
 

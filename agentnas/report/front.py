@@ -4,14 +4,7 @@ plot and a table, and how to pick a model by constraint."""
 from __future__ import annotations
 
 from agentnas.report.view import ReportView, Section, esc, table
-
-
-def _figure(name: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    if name in ("params", "macs"):
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
+from agentnas.run.front import figure_text
 
 
 class FrontSection(Section):
@@ -25,8 +18,8 @@ class FrontSection(Section):
         names, models, members = view.front
         score, cost = names
         measured = sum(all(n in m.values for n in names) for m in models)
-        rows = [[esc(m.node.id), _figure(score, m.values.get(score)), _figure(cost, m.values.get(cost)),
-                 _figure("test", m.node.test_score)] for m in members]
+        rows = [[esc(m.node.id), figure_text(score, m.values.get(score)), figure_text(cost, m.values.get(cost)),
+                 figure_text("test", m.node.test_score)] for m in members]
         return (view.pictures["front"].img()
                 + f"<p>{len(members)} of {measured} trained models are on the front of {esc(score)} against "
                   f"{esc(cost)}: no other model is better on both. Pick one by constraint with "

@@ -75,15 +75,34 @@ def trained(tree: RunTree, objectives: Sequence[str]) -> list[Trained]:
     return out
 
 
+def score_objective(tree: RunTree) -> str:
+    """The objective of the run's own validation score."""
+    return "val_loss" if tree.metric.name == "loss" else "val_accuracy"
+
+
 def default_objectives(tree: RunTree, config: dict[str, Any]) -> tuple[str, ...]:
-    """The run's recorded objectives; else its score beside each cost it measured for every model."""
+    """The run's recorded objectives; else its score beside latency where measured, else MACs."""
     recorded = config.get("objectives")
     if recorded:
         return parse_objectives(recorded)
-    score = "val_loss" if tree.metric.name == "loss" else "val_accuracy"
-    measured = ["latency_ms"] if any((_costs(n) or Costs(params=0, macs=0, peak_activation_bytes=0, size_bytes=0))
-                                     .latency_ms is not None for n in tree.trained_nodes()) else ["macs"]
-    return (score, *measured)
+    timed = any(c is not None and c.latency_ms is not None for c in map(_costs, tree.trained_nodes()))
+    return (score_objective(tree), "latency_ms" if timed else "macs")
+
+
+def front_of(tree: RunTree, objectives: Sequence[str]) -> tuple[list[Trained], list[Trained], int]:
+    """(every trained model, the front, how many have every figure) over `objectives`."""
+    models = trained(tree, objectives)
+    measured = sum(all(o in m.values for o in objectives) for m in models)
+    return models, pareto_front(models, objectives), measured
+
+
+def figure_text(name: str, value: float | None) -> str:
+    """An objective's figure as the CLI and the report print it."""
+    if value is None:
+        return "-"
+    if name in ("params", "macs"):
+        return f"{value:,.0f}"
+    return f"{value:.4g}" if name.endswith(("_ms", "_mb")) else f"{value:.4f}"
 
 
 def pareto_front(models: Sequence[Trained], objectives: Sequence[str]) -> list[Trained]:
