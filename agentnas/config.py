@@ -39,6 +39,9 @@ class CostsConfig(BaseModel):
 
     enabled: bool = True
     latency: Literal["auto", "always", "never"] = "auto"
+    torch: Literal["auto", "always", "never"] = Field(
+        default="auto", description="also time the model through torch on the evaluation device (traced at the "
+        "check, run confined like ONNX Runtime); auto: when an objective needs it (torch_latency_ms)")
     repeats: int = Field(default=30, gt=0, le=100_000, description="timed runs per batch size, after the warm-up")
     warmup: int = Field(default=5, ge=0, le=10_000, description="untimed runs first (caches, allocator)")
     batch_sizes: tuple[int, ...] = Field(default=(1,), min_length=1, description="batch 1 is always measured")

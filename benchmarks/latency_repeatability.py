@@ -2,7 +2,8 @@
 5 times in one run varies by at most 10 % of its median).
 
 Each example model is exported by the real sandbox check (as a run exports it), then measured
-`--times` times, each a fresh confined ONNX Runtime process (agentnas.evaluator.latency) with
+`--times` times, each a fresh confined ONNX Runtime process (agentnas.evaluator.latency) and a
+fresh confined torch process timing the model the check traced (`--engines`), with
 the run's defaults (one thread, `--warmup` untimed runs, median of `--repeats`). Printed per
 model and batch size: every measurement's median and within-measurement spread (IQR / median),
 then across the measurements the median of the medians and the variation (max - min) / median.
@@ -35,7 +36,8 @@ MODELS = ("mnist1d_logistic", "mnist1d_mlp", "mnist1d_cnn", "mnist1d_gru")
 
 
 def export(models: list[str], cache_dir: Path, out: Path) -> dict[str, Path]:
-    options = EvalOptions(check_only=True, require_export=True, slots=1, device="cpu", timeout_s=120.0)
+    options = EvalOptions(check_only=True, require_export=True, slots=1, device="cpu", timeout_s=120.0,
+                          export_torchscript=True)
     with Evaluator(get_task("mnist1d"), options, cache_dir=cache_dir, out_dir=out) as evaluator:
         results = evaluator.evaluate([ROOT / "examples" / f"{m}.py" for m in models])
     graphs = {}
@@ -55,6 +57,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=CostsConfig().warmup)
     parser.add_argument("--batch", default="1,32", help="batch sizes (1 is always measured)")
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    parser.add_argument("--engines", default="onnxruntime,torch",
+                        help="onnxruntime (the exported graph, CPU) and/or torch (the traced model, --device)")
+    parser.add_argument("--device", default="cpu", help="torch's device: cpu or cuda")
     args = parser.parse_args()
     config = CostsConfig(repeats=args.repeats, warmup=args.warmup,
                          batch_sizes=tuple(int(b) for b in args.batch.split(",")))
@@ -67,14 +72,18 @@ def main() -> None:
     worst = 0.0
     with tempfile.TemporaryDirectory(prefix="agentnas-latency-bench-") as tmp:
         for name, graph in export(args.models.split(","), args.cache_dir, Path(tmp)).items():
-            runs = [measure_costs(graph, config, isolation=isolation, latency=True) for _ in range(args.times)]
+            engines = args.engines.split(",")
+            runs = [measure_costs(graph, config, isolation=isolation, latency="onnxruntime" in engines,
+                                  torch_device=args.device if "torch" in engines else None)
+                    for _ in range(args.times)]
             c = runs[0]
             print(f"\n{name}: {c.params:,} params, {c.macs:,} MACs, peak activations {c.peak_activation_bytes:,} B, "
                   f"{c.size_bytes:,} B of ONNX")
-            for batch in config.batch_sizes:
-                figures = [r.latency_at(batch) for r in runs]
+            for engine, batch in ((e, b) for e in engines for b in config.batch_sizes):
+                figures = [r.latency_at(batch, engine) for r in runs]
+                label = f"{figures[0].engine if figures[0] else engine} batch {batch}"
                 if any(f is None for f in figures):
-                    print(f"  batch {batch}: not measured ({next(r.latency_error for r in runs if r.latency_error)})")
+                    print(f"  {label}: not measured ({next(r.latency_error for r in runs if r.latency_error)})")
                     continue
                 medians = [f.median_ms for f in figures if f is not None]
                 spreads = [f.spread for f in figures if f is not None]
@@ -82,7 +91,7 @@ def main() -> None:
                 variation = (max(medians) - min(medians)) / mid
                 worst = max(worst, variation)
                 each = ", ".join(f"{m:.4f} ({s:.0%})" for m, s in zip(medians, spreads, strict=True))
-                print(f"  batch {batch}: median {mid:.4f} ms, variation across measurements {variation:.1%} "
+                print(f"  {label}: median {mid:.4f} ms, variation across measurements {variation:.1%} "
                       f"(each: median ms (IQR/median)) {each}")
     print(f"\nworst variation across measurements: {worst:.1%} (target <= 10 %); load average now "
           f"{os.getloadavg()[0]:.2f}")

@@ -167,6 +167,24 @@ def _export_onnx(model: torch.nn.Module, sample: torch.Tensor, path: str,
     return None, "; ".join(errors)
 
 
+def _export_torchscript(model: torch.nn.Module, sample: torch.Tensor, path: str) -> str | None:
+    """Trace the model into a TorchScript archive (operators and weights, none of the
+    candidate's Python) for the trusted side to time through torch on the evaluation device
+    (sandbox/torch_latency.py). The error, or None."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # trace is deprecated and warns on every data-dependent branch
+            traced = torch.jit.trace(model.cpu().eval(), (sample,), check_trace=False)
+            torch.jit.save(traced, path)
+        return None
+    except Exception as e:
+        if os.path.exists(path):
+            os.remove(path)
+        return f"{type(e).__name__}: {str(e)[:300]}"
+
+
 class _ProxyTimeout(BaseException):
     """Raised by the alarm that caps the proxies' time (BaseException: model code that
     catches Exception does not swallow it)."""
@@ -257,10 +275,12 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
     if job.get("max_params") and params > int(job["max_params"]):
         raise Failure("over_budget", f"{params} parameters exceed the limit of {job['max_params']}")
     flops = _count_flops(model, _sample(job, data["x_train"], 1), device)
-    exporter, export_error = (None, "skipped")
+    exporter, export_error, torchscript_error = (None, "skipped", "skipped")
     if job.get("export_onnx", True):
         exporter, export_error = _export_onnx(model, _sample(job, data["x_train"], 1), "model.onnx",
                                               "tokens" if _is_tokens(job) else "input")
+        if exporter is not None and job.get("export_torchscript"):
+            torchscript_error = _export_torchscript(model, _sample(job, data["x_train"], 1), "model.ts")
         model = model.to(device)
         if exporter is None and job.get("require_export"):
             raise Failure("export", export_error or "export failed")
@@ -288,7 +308,8 @@ def evaluate(job: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]
         np.savez("preds.npz", val=val, test=test)
     return {"status": "ok", "params": params, "flops": flops, "steps": stats.steps,
             "final_loss": stats.final_loss, "train_seconds": stats.train_seconds,
-            "exporter": exporter, "export_error": export_error, "proxies": proxies, "proxy_error": proxy_error}
+            "exporter": exporter, "export_error": export_error, "torchscript_error": torchscript_error,
+            "proxies": proxies, "proxy_error": proxy_error}
 
 
 def run_child(job: dict[str, Any], data: dict[str, np.ndarray]) -> None:

@@ -28,11 +28,20 @@ COSTS = Costs(params=5000, macs=30000, peak_activation_bytes=3 * 2**20, size_byt
 
 
 def test_every_cost_is_lower_is_better_and_accuracy_higher() -> None:
-    assert set(COST_METRICS) == {"latency_ms", "params", "macs", "size_mb", "peak_mem_mb"}
+    assert set(COST_METRICS) == {"latency_ms", "torch_latency_ms", "params", "macs", "size_mb", "peak_mem_mb"}
     assert all(not m.higher_is_better for m in COST_METRICS.values())
     assert OBJECTIVES["val_accuracy"].higher_is_better and not OBJECTIVES["val_loss"].higher_is_better
     faster = OBJECTIVES["latency_ms"]
     assert faster.better(1.0, 2.0) and faster.best([3.0, 1.0, 2.0]) == 1.0
+
+
+def test_each_latency_is_read_from_its_own_engine() -> None:
+    on_torch = Latency(engine="torch-cuda", batch=1, median_ms=0.2, q1_ms=0.2, q3_ms=0.2, mad_ms=0.0, min_ms=0.2,
+                       runs=30, warmup=5)
+    both = COSTS.model_copy(update={"latency": [on_torch, ONE_MS]})
+    assert (both.latency_ms, both.torch_latency_ms, both.value("torch_latency_ms")) == (1.0, 0.2, 0.2)
+    assert COSTS.torch_latency_ms is None and both.latency_at(1, "torch-cuda") == on_torch
+    assert Costs.model_validate_json(both.model_dump_json()) == both
 
 
 def test_objectives_parse_in_order_and_refuse_unknown_repeated_or_empty_names() -> None:

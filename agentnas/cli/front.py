@@ -98,7 +98,7 @@ def runs_pick(
     by = by or score_objective(tree)
     if by not in OBJECTIVES:
         fail(f"--by {by!r}: expected one of {', '.join(OBJECTIVES)}")
-    names = ("val_accuracy", "val_loss", "latency_ms", "params", "macs", "size_mb", "peak_mem_mb")
+    names = tuple(OBJECTIVES)
     models = trained(tree, names)
     chosen = pick(models, limits, by)
     if chosen is None:

@@ -48,7 +48,8 @@ def evaluate(
     options = EvalOptions(epochs=cfg.epochs, seed=cfg.seed, timeout_s=cfg.timeout_s,
                           memory_limit_gb=cfg.memory_limit_gb, file_size_limit_mb=cfg.file_size_limit_mb,
                           slots=min(cfg.slots, len(files)),
-                          device=cfg.device, isolation=cfg.isolation, allow_unsafe=cfg.unsafe_no_isolation)
+                          device=cfg.device, isolation=cfg.isolation, allow_unsafe=cfg.unsafe_no_isolation,
+                          export_torchscript=cfg.costs.enabled and cfg.costs.torch == "always")
     from agentnas.tasks import TaskError
 
     try:
@@ -75,7 +76,7 @@ def evaluate(
 
         opt.fail(f"{describe(stop)}; evaluations in progress were stopped", code=130)
     if cfg.costs.enabled:
-        results = [_with_costs(r, cfg.costs, evaluator.isolation) for r in results]
+        results = [_with_costs(r, cfg.costs, evaluator.isolation, evaluator.device) for r in results]
     if json_out:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2) + "\n")
         return
@@ -105,16 +106,18 @@ def evaluate(
         opt.out.print(f"published {the_task.spec.name} baselines (test accuracy): {published}", highlight=False)
 
 
-def _with_costs(result: Any, config: Any, isolation: Any) -> Any:
+def _with_costs(result: Any, config: Any, isolation: Any, device: str) -> Any:
     """The result with the deployment costs of the graph it exported (latency only with
-    `[costs] latency = "always"`: nothing here asks for it otherwise), kept beside the graph."""
+    `[costs] latency = "always"`, through torch on `device` only with `[costs] torch = "always"`:
+    nothing here asks for them otherwise), kept beside the graph."""
     from agentnas.encode.costs import measure_costs, write_costs_beside
     from agentnas.encode.onnx_load import OnnxLoadError
 
     if result.onnx_path is None:
         return result
     try:
-        costs = measure_costs(result.onnx_path, config, isolation=isolation, latency=config.latency == "always")
+        costs = measure_costs(result.onnx_path, config, isolation=isolation, latency=config.latency == "always",
+                              torch_device=device if config.torch == "always" else None)
     except OnnxLoadError:
         return result  # a graph the encoder cannot read has no costs; the evaluation stands
     write_costs_beside(result.onnx_path, costs)

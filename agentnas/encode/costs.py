@@ -13,7 +13,9 @@ exported (agentnas.records.Costs).
   stays unknown counts as nothing and clears `peak_complete`. A runtime that fuses or runs
   ops in place needs less, one that orders branches differently may need more;
 - latency: ONNX Runtime on CPU, one thread, in a confined process (agentnas.evaluator.latency),
-  for batch 1 and the configured batch sizes (the batch-1 graph with its batch dimension set).
+  for batch 1 and the configured batch sizes (the batch-1 graph with its batch dimension set);
+  and, where asked, torch on the evaluation device from the model the check traced (model.ts),
+  in the same confinement, at the same batch sizes.
 
 A graph that does not load is `OnnxLoadError`; a latency measurement that fails leaves the
 other figures and says why in `latency_error`. Costs are kept beside the graph (`costs.json`)
@@ -35,8 +37,8 @@ from agentnas.encode.features import graph_features
 from agentnas.encode.graph import GraphView
 from agentnas.encode.onnx_load import infer_shapes_or_keep, iter_graphs, load_onnx
 from agentnas.evaluator.isolation import Isolation
-from agentnas.evaluator.latency import LatencyError, measure_latency
-from agentnas.records import Costs
+from agentnas.evaluator.latency import TORCHSCRIPT_FILE, LatencyError, measure_latency, measure_torch_latency
+from agentnas.records import Costs, Latency
 
 COSTS_FILE = "costs.json"
 
@@ -120,33 +122,73 @@ def with_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
     return out
 
 
+def torch_inputs(model: onnx.ModelProto, batches: tuple[int, ...]) -> list[tuple[int, list[int], str]]:
+    """(batch, shape, dtype) of the graph's data input at each batch size, for the traced model
+    (which takes what the graph takes). ValueError when the input is not one float or int64
+    tensor of known shape."""
+    weights = {t.name for t in model.graph.initializer}
+    data = [v for v in model.graph.input if v.name not in weights]
+    if len(data) != 1:
+        raise ValueError(f"the graph has {len(data)} data inputs; the traced model is timed with one")
+    kind = data[0].type.tensor_type
+    dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}.get(kind.elem_type)
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in kind.shape.dim]
+    if dtype is None or not dims or any(d <= 0 for d in dims[1:]):
+        raise ValueError("the graph's input is not a float or int64 tensor of known shape")
+    return [(b, [b, *dims[1:]], dtype) for b in batches]
+
+
+def _torch_latency(path: Path, model: onnx.ModelProto, config: CostsConfig, isolation: Isolation,
+                   device: str) -> tuple[list[Latency], str | None]:
+    archive = path.with_name(TORCHSCRIPT_FILE)
+    if not archive.is_file():
+        return [], "torch: no traced model beside the graph (the check's trace failed or was not asked for)"
+    try:
+        report = measure_torch_latency(archive, torch_inputs(model, config.batch_sizes), device, config, isolation)
+    except (LatencyError, ValueError) as e:
+        return [], f"torch: {e}"
+    errors = "; ".join(f"torch batch {b}: {why}" for b, why in sorted(report.errors.items()))
+    return report.latency, errors or None
+
+
 def measure_costs(onnx_path: str | Path, config: CostsConfig | None = None, *,
-                  isolation: Isolation | None = None, latency: bool = False) -> Costs:
+                  isolation: Isolation | None = None, latency: bool = False,
+                  torch_device: str | None = None) -> Costs:
     """The costs of the graph at `onnx_path`; with `latency` (and an `isolation` to run the
-    measurement under), its latency too. Raises OnnxLoadError for a graph that does not load."""
+    measurement under), its latency too, through ONNX Runtime and, given a `torch_device`,
+    through torch on that device from the traced model beside the graph (model.ts). Raises
+    OnnxLoadError for a graph that does not load."""
     config = config or CostsConfig()
     path = Path(onnx_path)
     model = load_onnx(path, infer_shapes=False)  # the batch variants start from the exported shapes
     costs = graph_costs(infer_shapes_or_keep(model), path.stat().st_size)
-    if not latency:
+    if not latency and torch_device is None:
         return costs
     if isolation is None:
         raise ValueError("measuring latency needs the isolation backend to run it under")
-    with tempfile.TemporaryDirectory(prefix="agentnas-batches-") as tmp:
-        files = {1: path}
-        if positive_perms(model):  # a graph ONNX Runtime would refuse for the exporter's axes
-            files[1] = Path(tmp) / "b1.onnx"
-            files[1].write_bytes(model.SerializeToString())
-        for batch in config.batch_sizes:
-            if batch != 1:
-                files[batch] = Path(tmp) / f"b{batch}.onnx"
-                files[batch].write_bytes(with_batch(model, batch).SerializeToString())
-        try:
-            report = measure_latency(files, config, isolation)
-        except LatencyError as e:
-            return costs.model_copy(update={"latency_error": str(e)})
-    error = "; ".join(f"batch {b}: {why}" for b, why in sorted(report.errors.items())) or None
-    return costs.model_copy(update={"latency": report.latency, "latency_error": error})
+    figures: list[Latency] = []
+    errors: list[str] = []
+    if latency:
+        with tempfile.TemporaryDirectory(prefix="agentnas-batches-") as tmp:
+            files = {1: path}
+            if positive_perms(model):  # a graph ONNX Runtime would refuse for the exporter's axes
+                files[1] = Path(tmp) / "b1.onnx"
+                files[1].write_bytes(model.SerializeToString())
+            for batch in config.batch_sizes:
+                if batch != 1:
+                    files[batch] = Path(tmp) / f"b{batch}.onnx"
+                    files[batch].write_bytes(with_batch(model, batch).SerializeToString())
+            try:
+                report = measure_latency(files, config, isolation)
+                figures += report.latency
+                errors += [f"batch {b}: {why}" for b, why in sorted(report.errors.items())]
+            except LatencyError as e:
+                errors.append(str(e))
+    if torch_device is not None:
+        traced, why = _torch_latency(path, model, config, isolation, torch_device)
+        figures += traced
+        errors += [why] if why else []
+    return costs.model_copy(update={"latency": figures, "latency_error": "; ".join(errors) or None})
 
 
 def write_costs_beside(onnx_path: str | Path, costs: Costs) -> None:

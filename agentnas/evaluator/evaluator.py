@@ -10,6 +10,7 @@ check. Every outcome is an `EvalResult`; nothing a candidate does stops the eval
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -28,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agentnas.evaluator.isolation import Isolation, get_isolation
+from agentnas.evaluator.latency import TORCHSCRIPT_FILE
 from agentnas.evaluator.sandbox import SandboxDied, SandboxProcess
 from agentnas.evaluator.sandbox import wipe as _wipe
 from agentnas.evaluator.scoring import log_tail, read_untrusted, read_worker_result, score_predictions
@@ -54,6 +56,8 @@ class EvalOptions(BaseModel):
     allow_unsafe: bool = False
     export_onnx: bool = True
     require_export: bool = False
+    export_torchscript: bool = Field(default=False, description="also trace the model to TorchScript (model.ts "
+                                     "beside model.onnx) for its latency through torch (sandbox/torch_latency.py)")
     check_only: bool = False
     max_params: int | None = None
     proxies: bool | None = Field(default=None, description="compute the zero-cost proxies in the sandbox "
@@ -191,7 +195,7 @@ class Evaluator:
             "file_size_limit_bytes": int(o.file_size_limit_mb * 2**20),
             "scratch_limit_bytes": int(o.scratch_limit_mb * 2**20), "max_files": o.max_files,
             "max_threads": o.max_threads,
-            "threads": o.threads_per_slot, "export_onnx": o.export_onnx,
+            "threads": o.threads_per_slot, "export_onnx": o.export_onnx, "export_torchscript": o.export_torchscript,
             "require_export": o.require_export, "check_only": o.check_only, "max_params": o.max_params,
             "proxies": o.check_only if o.proxies is None else o.proxies, "proxy_seconds": o.proxy_seconds,
         }
@@ -303,4 +307,9 @@ class Evaluator:
             return None
         (dest / "model.py").write_bytes(source)
         (dest / "model.onnx").write_bytes(onnx)
+        traced = dest / TORCHSCRIPT_FILE
+        traced.unlink(missing_ok=True)  # a stale archive of an earlier check never stands for this one
+        if self.options.export_torchscript and (job_dir / TORCHSCRIPT_FILE).is_file():
+            with contextlib.suppress(Exception):  # no archive: the torch latency says it is missing
+                traced.write_bytes(read_untrusted(job_dir / TORCHSCRIPT_FILE, 512 << 20))
         return str(dest / "model.onnx")

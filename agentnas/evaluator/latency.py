@@ -1,5 +1,6 @@
-"""Inference latency of an exported graph through ONNX Runtime on CPU, measured on the trusted
-side of the boundary, in a confined process (sandbox/ort_latency.py).
+"""Inference latency of an exported graph through ONNX Runtime on CPU (sandbox/ort_latency.py),
+and of the model traced to TorchScript through torch on the evaluation device
+(sandbox/torch_latency.py), measured on the trusted side of the boundary, in a confined process.
 
 The graph came from the candidate, so parsing and running it is treated like the candidate's
 own code: the measuring process runs under the evaluator's isolation backend (no network,
@@ -15,6 +16,7 @@ repeat on a shared machine and compare across candidates (not the fastest the CP
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -22,8 +24,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -36,6 +40,8 @@ from agentnas.records import Latency
 
 # What the measuring process may import (and what these require): nothing of the task's.
 RUNTIME_DISTRIBUTIONS = ("onnxruntime", "numpy")
+TORCH_DISTRIBUTIONS = ("torch", "numpy")
+TORCHSCRIPT_FILE = "model.ts"  # the traced model, beside model.onnx (the candidate's sandbox writes it)
 MAX_MODEL_BYTES = 512 << 20
 _SIGNALS = {int(s): s.name for s in signal.Signals}
 
@@ -57,24 +63,44 @@ def measure_latency(models: dict[int, Path], config: CostsConfig, isolation: Iso
 
     The files are copied into a fresh folder that is all the measuring process sees of this
     machine's files, besides the interpreter, onnxruntime and the sandbox code."""
+    files = {f"b{batch}.onnx": path for batch, path in models.items()}
+    return _measure("ort_latency.py", RUNTIME_DISTRIBUTIONS, files, config, isolation, (),
+                    lambda inside: {"models": [[b, f"{inside}/b{b}.onnx"] for b in sorted(models)]})
+
+
+def measure_torch_latency(archive: Path, inputs: list[tuple[int, list[int], str]], device: str,
+                          config: CostsConfig, isolation: Isolation) -> LatencyReport:
+    """Time the TorchScript `archive` (traced in the candidate's sandbox) through torch on
+    `device` ("cpu" or "cuda"), one entry per (batch, input shape with that batch, dtype) of
+    `inputs`. Confined as ONNX Runtime's measurement is; on "cuda" the GPU's device files are
+    the only ones added to what the process sees."""
+    devices = tuple(sorted(glob.glob("/dev/nvidia*"))) if device.startswith("cuda") else ()
+    return _measure("torch_latency.py", TORCH_DISTRIBUTIONS, {TORCHSCRIPT_FILE: archive}, config, isolation, devices,
+                    lambda inside: {"model": f"{inside}/{TORCHSCRIPT_FILE}", "device": device,
+                                    "inputs": [[b, list(shape), dtype] for b, shape, dtype in inputs]})
+
+
+def _measure(script: str, distributions: tuple[str, ...], files: dict[str, Path], config: CostsConfig,
+             isolation: Isolation, devices: tuple[str, ...], describe: Callable[[str], dict[str, Any]]
+             ) -> LatencyReport:
     with tempfile.TemporaryDirectory(prefix="agentnas-latency-") as tmp:
         job_dir, private = Path(tmp) / "job", Path(tmp) / "private"
         job_dir.mkdir()
         private.mkdir()
-        for batch, path in models.items():
-            shutil.copyfile(path, job_dir / f"b{batch}.onnx")
+        for name, path in files.items():
+            shutil.copyfile(path, job_dir / name)
         relocate = isolation.relocates
         inside = "/job" if relocate else str(job_dir)
         code = shipped_dir("sandbox")
         code_inside = "/sandbox" if relocate else str(code)
-        job = {"models": [[b, f"{inside}/b{b}.onnx"] for b in sorted(models)], "warmup": config.warmup,
-               "repeats": config.repeats, "max_seconds": config.max_seconds, "max_bytes": MAX_MODEL_BYTES,
+        job = {**describe(inside), "warmup": config.warmup, "repeats": config.repeats,
+               "max_seconds": config.max_seconds, "max_bytes": MAX_MODEL_BYTES,
                "memory_limit_bytes": config.memory_limit_mb << 20, "cpu_seconds": int(config.timeout_s) + 1}
         spec = SandboxSpec(
-            mounts=(*python_mounts(RUNTIME_DISTRIBUTIONS), Mount(code, code_inside), Mount(job_dir, inside)),
-            env=sandbox_env(dict(os.environ), inside),
-            argv=(sys.executable, "-I", f"{code_inside}/ort_latency.py", json.dumps(job)),
-            chdir=inside, private_dir=private)
+            mounts=(*python_mounts(distributions), Mount(code, code_inside), Mount(job_dir, inside)),
+            env=sandbox_env(dict(os.environ), inside, cuda=bool(devices)),
+            argv=(sys.executable, "-I", f"{code_inside}/{script}", json.dumps(job)),
+            chdir=inside, private_dir=private, devices=devices)
         stdout, stderr, code_ = _run(isolation.command(spec), spec, relocate, config.timeout_s)
     return _report(stdout, stderr, code_)
 

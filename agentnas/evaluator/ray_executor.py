@@ -267,6 +267,11 @@ class RayExecutor(Executor):
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "model.py").write_bytes(source)
         (dest / "model.onnx").write_bytes(reply["onnx"])
+        from agentnas.evaluator.latency import TORCHSCRIPT_FILE
+
+        (dest / TORCHSCRIPT_FILE).unlink(missing_ok=True)
+        if reply.get("traced") is not None:
+            (dest / TORCHSCRIPT_FILE).write_bytes(reply["traced"])
         if proxies is not None:  # beside the graph, as the Evaluator writes them, for whoever encodes it
             from agentnas.evaluator.proxies import PROXIES_FILE
 

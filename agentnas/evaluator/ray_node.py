@@ -23,6 +23,7 @@ from typing import Any
 
 from agentnas import __version__
 from agentnas.evaluator.evaluator import EvalOptions, Evaluator
+from agentnas.evaluator.latency import TORCHSCRIPT_FILE
 from agentnas.tasks import TASK_NAMES, Task, TaskData, TaskSpec, get_task
 
 
@@ -150,6 +151,8 @@ def evaluate_on_node(bundle: Bundle, name: str, source: bytes, key: str, path: s
         if result.onnx_path is not None:
             onnx = Path(result.onnx_path)
             reply["onnx"], reply["kept"] = onnx.read_bytes(), onnx.parent.name
+            traced = onnx.with_name(TORCHSCRIPT_FILE)  # the check's trace, when asked for
+            reply["traced"] = traced.read_bytes() if traced.is_file() else None
             shutil.rmtree(onnx.parent, ignore_errors=True)
         _log_attempt(bundle, "end", key, path)
         return reply

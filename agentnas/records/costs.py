@@ -17,7 +17,8 @@ class Latency(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    engine: Literal["onnxruntime-cpu"] = "onnxruntime-cpu"
+    # ONNX Runtime on CPU (the exported graph), or torch on the evaluation device (the traced model)
+    engine: Literal["onnxruntime-cpu", "torch-cpu", "torch-cuda"] = "onnxruntime-cpu"
     batch: int = Field(gt=0)
     median_ms: float = Field(ge=0)
     q1_ms: float = Field(ge=0, description="25th percentile")
@@ -44,7 +45,8 @@ class Costs(BaseModel):
     intermediate tensors alive at once (weights excluded; `peak_complete` False when some
     tensor's shape or type was unknown and counted as nothing); `size_bytes` the ONNX file.
     `latency` is measured through ONNX Runtime on CPU in a confined process, one entry per
-    batch size, only when asked (`latency_error` says why an asked measurement is missing)."""
+    batch size, only when asked, and through torch on the evaluation device where the model's
+    trace was asked for too (`latency_error` says why an asked measurement is missing)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -65,19 +67,28 @@ class Costs(BaseModel):
     def peak_mem_mb(self) -> float:
         return self.peak_activation_bytes / MB
 
-    def latency_at(self, batch: int = 1) -> Latency | None:
-        return next((x for x in self.latency if x.batch == batch), None)
+    def latency_at(self, batch: int = 1, engine: str = "onnxruntime-cpu") -> Latency | None:
+        """The figure of `batch` through `engine` ("torch": torch on whichever device it ran)."""
+        return next((x for x in self.latency if x.batch == batch
+                     and (x.engine == engine or x.engine.startswith(f"{engine}-"))), None)
 
     @property
     def latency_ms(self) -> float | None:
-        """Median batch-1 latency, milliseconds (None when not measured)."""
+        """Median batch-1 latency through ONNX Runtime on CPU, milliseconds (None when not measured)."""
         one = self.latency_at(1)
+        return one.median_ms if one is not None else None
+
+    @property
+    def torch_latency_ms(self) -> float | None:
+        """Median batch-1 latency through torch on the evaluation device, milliseconds."""
+        one = self.latency_at(1, "torch")
         return one.median_ms if one is not None else None
 
     def value(self, name: str) -> float | None:
         """The figure of the cost metric `name` (see COST_METRICS), None when not measured."""
         figures: dict[str, float | None] = {
-            "latency_ms": self.latency_ms, "params": float(self.params), "macs": float(self.macs),
+            "latency_ms": self.latency_ms, "torch_latency_ms": self.torch_latency_ms,
+            "params": float(self.params), "macs": float(self.macs),
             "size_mb": self.size_mb, "peak_mem_mb": self.peak_mem_mb}
         if name not in figures:
             raise KeyError(f"no cost named {name!r}; known: {', '.join(figures)}")

@@ -10,11 +10,13 @@ from agentnas.records.evaluation import Metric, Metrics
 
 # The costs as metrics: the one object that knows each direction (all lower is better).
 LATENCY_MS = Metric(name="latency_ms", higher_is_better=False)
+TORCH_LATENCY_MS = Metric(name="torch_latency_ms", higher_is_better=False)
 PARAMS = Metric(name="params", higher_is_better=False)
 MACS = Metric(name="macs", higher_is_better=False)
 SIZE_MB = Metric(name="size_mb", higher_is_better=False)
 PEAK_MEM_MB = Metric(name="peak_mem_mb", higher_is_better=False)
-COST_METRICS: dict[str, Metric] = {m.name: m for m in (LATENCY_MS, PARAMS, MACS, SIZE_MB, PEAK_MEM_MB)}
+COST_METRICS: dict[str, Metric] = {
+    m.name: m for m in (LATENCY_MS, TORCH_LATENCY_MS, PARAMS, MACS, SIZE_MB, PEAK_MEM_MB)}
 
 # What a run may optimise: the validation score of the task (accuracy up, a token task's loss
 # down) and the costs. Names are those of `--objectives`.

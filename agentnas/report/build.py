@@ -79,7 +79,7 @@ def make_view(data: RunData, top: int = DEFAULT_TOP) -> ReportView:
         cost = names[1]
         pictures["front"] = Picture("front.png", front_png(
             [(m.values[cost], m.values[names[0]]) for m in models if all(n in m.values for n in names[:2])],
-            [(m.values[cost], m.values[names[0]]) for m in members], names[0], cost),
+            [(m.values[cost], m.values[names[0]]) for m in members], names[0], cost, published=published),
             f"{names[0]} against {cost}: the trained models and their Pareto front")
     return ReportView(data=data, curve=curve, baseline=baseline, improvements=improvements(curve, baseline, metric),
                       published=published, published_note=note, pictures=pictures, board=board[:top],

@@ -26,4 +26,14 @@ class FrontSection(Section):
                   f"<code>agentnas runs pick RUN --max-latency-ms 3</code> (also <code>--max-params</code>, "
                   f"<code>--max-macs</code>, <code>--max-size-mb</code>); <code>agentnas runs front RUN "
                   f"--objectives …</code> lists the front over any objectives.</p>"
+                + _published_note(view, score)
                 + table(["id", esc(score), esc(cost), "test score"], rows, "num front"))
+
+
+def _published_note(view: ReportView, score: str) -> str:
+    if not view.published or not score.endswith("accuracy"):
+        return ""
+    named = ", ".join(f"{esc(b.name)} {b.test_accuracy:.0%}" for b in view.published)
+    return (f"<p>Dotted lines: the task's published test accuracies ({named}). The papers give no cost measured "
+            "on this machine, so they are lines, not points: a model above a line beats that result at any "
+            "cost.</p>")

@@ -121,9 +121,11 @@ def accuracy_params_png(evaluations: Sequence[Evaluation], best_node: str | None
 
 
 def front_png(points: Sequence[tuple[float, float]], front: Sequence[tuple[float, float]], score_name: str,
-              cost_name: str, cost_log: bool = True) -> bytes:
+              cost_name: str, cost_log: bool = True, published: Sequence[Published] = ()) -> bytes:
     """Every trained model as a dot (score against a cost), the Pareto front as a staircase
-    through its members, ringed."""
+    through its members, ringed; the task's published results as dotted lines at their test
+    accuracy when the score is an accuracy (papers give no cost measured on this machine, so
+    a line, not a point: a model above it beats that result at any cost)."""
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
     ax.set_title(f"{score_name} vs {cost_name}: trained models and the Pareto front")
@@ -133,6 +135,26 @@ def front_png(points: Sequence[tuple[float, float]], front: Sequence[tuple[float
     if not points:
         ax.text(0.5, 0.5, NO_RESULTS, ha="center", va="center", transform=ax.transAxes, fontsize=14, color="#666666")
         return _png(fig)
+    if cost_log and min(c for c, _ in points) > 0:
+        ax.set_xscale("log")
+    ax.scatter([c for c, _ in points], [s for _, s in points], s=18, color="#8a8a8a", alpha=0.8, label="trained")
+    ordered = sorted(front)
+    ax.step([c for c, _ in ordered], [s for _, s in ordered], where="post", color=RUN_COLOUR, linewidth=1.5)
+    ax.scatter([c for c, _ in ordered], [s for _, s in ordered], s=60, facecolors="none", edgecolors=RUN_COLOUR,
+               linewidths=1.8, label="Pareto front")
+    if score_name.endswith("accuracy"):
+        low = min(s for _, s in points)
+        for b in published:
+            ax.axhline(b.test_accuracy, color="#555555", lw=0.9, ls=":", zorder=1)
+            ax.annotate(f"{b.name} {b.test_accuracy:.0%} (published, test)", (0.0, b.test_accuracy),
+                        xycoords=("axes fraction", "data"), xytext=(4, 2), textcoords="offset points",
+                        ha="left", va="bottom", fontsize=8, color="#555555")
+            low = min(low, b.test_accuracy)
+        if published:  # every line in view, however far below the run's models
+            top = max(s for _, s in points)
+            ax.set_ylim(low - 0.03 * (top - low + 1e-9), top + 0.05 * (top - low + 1e-9))
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
     if cost_log and min(c for c, _ in points) > 0:
         ax.set_xscale("log")
     ax.scatter([c for c, _ in points], [s for _, s in points], s=18, color="#8a8a8a", alpha=0.8, label="trained")

@@ -58,8 +58,11 @@ def evaluator_options(cfg: AgentnasConfig, options: RunOptions, check: bool, epo
                               "file_size_limit_mb": cfg.file_size_limit_mb, "isolation": cfg.isolation,
                               "allow_unsafe": cfg.unsafe_no_isolation}
     if check:  # build, shape, params and the ONNX export: one CPU slot, no training
+        from agentnas.run.costs import wants_torch_latency
+
         return EvalOptions(check_only=True, require_export=True, slots=1, device="cpu",
-                           max_params=options.max_params, **common)
+                           max_params=options.max_params,
+                           export_torchscript=wants_torch_latency(cfg.costs, options), **common)
     return EvalOptions(epochs=epochs or options.epochs or cfg.epochs, seed=cfg.seed, slots=cfg.slots,
                        device=options.device or cfg.device, export_onnx=False, **common)
 
@@ -231,7 +234,9 @@ def run_cost_check(cfg: AgentnasConfig, options: RunOptions) -> Any:
         isolation = get_isolation(cfg.isolation, cfg.unsafe_no_isolation)
     except IsolationUnavailable as e:
         raise RunError(str(e)) from e
-    return cost_check(cfg.costs, options, isolation)
+    from agentnas.evaluator.evaluator import resolve_device
+
+    return cost_check(cfg.costs, options, isolation, resolve_device(options.device or cfg.device))
 
 
 PATIENCE = 25  # iterations in a row that trained nothing before a code-level run gives up

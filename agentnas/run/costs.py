@@ -24,6 +24,7 @@ class CostCheck:
     limits: CostLimits
     latency: bool
     isolation: Isolation | None = None
+    torch_device: str | None = None  # also timed through torch there (the check's traced model.ts)
 
     def measure(self, onnx_path: str | Path, latency: bool = False) -> Costs | Failure:
         """The graph's costs (also written beside it), or why they cannot be measured. `latency`:
@@ -31,8 +32,8 @@ class CostCheck:
         `[costs] latency = "never"`."""
         timed = self.latency or (latency and self.config.latency != "never" and self.isolation is not None)
         try:
-            costs = measure_costs(onnx_path, self.config, isolation=self.isolation if timed else None,
-                                  latency=timed)
+            costs = measure_costs(onnx_path, self.config, isolation=self.isolation if timed or self.torch_device
+                                  else None, latency=timed, torch_device=self.torch_device)
         except OnnxLoadError as e:
             return Failure(kind=FailureKind.EXPORT, message=f"cannot measure the graph's costs: {e}")
         write_costs_beside(onnx_path, costs)
@@ -52,9 +53,17 @@ class CostCheck:
         return Failure(kind=FailureKind.OVER_BUDGET, message=why) if why is not None else None
 
 
-def cost_check(config: CostsConfig, options: RunOptions, isolation: Isolation | None) -> CostCheck | None:
+def wants_torch_latency(config: CostsConfig, options: RunOptions) -> bool:
+    """Whether the check traces each model for its latency through torch (`[costs] torch`)."""
+    wanted = "torch_latency_ms" in (options.objectives or ())
+    return config.enabled and (config.torch == "always" or (config.torch == "auto" and wanted))
+
+
+def cost_check(config: CostsConfig, options: RunOptions, isolation: Isolation | None,
+               device: str = "cpu") -> CostCheck | None:
     """The run's cost check (None when `[costs] enabled = false`). RunError when a limit or an
-    objective needs a figure the configuration turns off."""
+    objective needs a figure the configuration turns off. `device`: the evaluation device, where
+    the torch latency is measured."""
     limits = CostLimits(max_params=options.max_params, max_macs=options.max_macs, max_size_mb=options.max_size_mb,
                         max_latency_ms=options.max_latency_ms)
     wants_latency = options.max_latency_ms is not None or "latency_ms" in (options.objectives or ())
@@ -66,9 +75,13 @@ def cost_check(config: CostsConfig, options: RunOptions, isolation: Isolation | 
         if needs:
             raise RunError(f"{needs[0]} needs the candidates' costs, which [costs] enabled = false turns off")
         return None
+    if "torch_latency_ms" in (options.objectives or ()) and config.torch == "never":
+        raise RunError("objective torch_latency_ms needs the latency through torch, which [costs] torch = "
+                       "\"never\" turns off")
     if wants_latency and config.latency == "never":
         what = flag("max_latency_ms") if options.max_latency_ms is not None else "objective latency_ms"
         raise RunError(f"{what} needs the candidates' latency, which [costs] latency = \"never\" turns off")
     latency = config.latency == "always" or (config.latency == "auto" and wants_latency)
     # The isolation is kept even when latency is not measured: a chat latency limit may ask for it.
-    return CostCheck(config=config, limits=limits, latency=latency, isolation=isolation)
+    return CostCheck(config=config, limits=limits, latency=latency, isolation=isolation,
+                     torch_device=device if wants_torch_latency(config, options) else None)

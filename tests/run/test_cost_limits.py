@@ -114,6 +114,12 @@ def test_a_configuration_that_turns_off_a_needed_figure_is_refused_naming_both()
     with pytest.raises(RunError, match="--max-size-mb needs .*enabled = false"):
         cost_check(CostsConfig(enabled=False), RunOptions(run_dir=Path("r"), max_size_mb=1.0), None)
     assert cost_check(CostsConfig(enabled=False), RunOptions(run_dir=Path("r")), None) is None
+    torch_objective = RunOptions(run_dir=Path("r"), objectives=("val_accuracy", "torch_latency_ms"))
+    with pytest.raises(RunError, match=r'objective torch_latency_ms needs .*torch = "never"'):
+        cost_check(CostsConfig(torch="never"), torch_objective, None)
+    # torch is timed where the run evaluates, and only when asked for
+    assert cost_check(CostsConfig(), torch_objective, None, "cuda").torch_device == "cuda"  # type: ignore[union-attr]
+    assert cost_check(CostsConfig(), options, None, "cpu").torch_device is None  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------------------------------ the CLI
@@ -132,9 +138,10 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_run_records_its_objectives_and_limits_and_journals_each_experiments_costs(work: Path) -> None:
+    # the objective is the latency through torch; the limit is ONNX Runtime's: both are measured
     run_dir = work / "run"
     proc = agentnas("run", *TINY, "--run-dir", str(run_dir), "--budget-evals", "1", "--objectives",
-                    "val_accuracy,latency_ms", "--max-latency-ms", "10000", "--max-size-mb", "50", cwd=work)
+                    "val_accuracy,torch_latency_ms", "--max-latency-ms", "10000", "--max-size-mb", "50", cwd=work)
     assert proc.returncode == 0, proc.stderr
 
     with open_journal(run_dir, read_only=True) as j:
@@ -142,16 +149,17 @@ def test_a_run_records_its_objectives_and_limits_and_journals_each_experiments_c
         assert config is not None
         experiments = [e.payload for e in j.entries("experiment")]
         measured = [e.payload["costs"] for e in j.entries("node") if e.payload.get("status") == "trained"]
-    assert config.payload["objectives"] == ["val_accuracy", "latency_ms"]
+    assert config.payload["objectives"] == ["val_accuracy", "torch_latency_ms"]
     assert measured and measured[0] == experiments[0]["costs"]  # the node row has them from its check
     assert (config.payload["max_latency_ms"], config.payload["max_size_mb"]) == (10000.0, 50.0)
     assert len(experiments) == 1 and experiments[0]["status"] == "ok"
     costs = Costs.model_validate(experiments[0]["costs"])
     assert costs.params == experiments[0]["params"] and costs.macs > 0 and costs.size_bytes > 4 * costs.params
     assert costs.latency_at(1) is not None and costs.latency_at(1).runs == 10  # type: ignore[union-attr]
+    assert {x.engine for x in costs.latency} == {"onnxruntime-cpu", "torch-cpu"}
     front = agentnas("runs", "front", str(run_dir), "--json", cwd=work)  # the run's own objectives
     assert front.returncode == 0, front.stderr
-    assert [m["latency_ms"] for m in json.loads(front.stdout)["front"]] == [costs.latency_ms]
+    assert [m["torch_latency_ms"] for m in json.loads(front.stdout)["front"]] == [costs.torch_latency_ms]
 
 
 @pytest.mark.parametrize(("flags", "says"), [

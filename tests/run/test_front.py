@@ -109,6 +109,31 @@ def test_the_report_draws_the_front_and_lists_its_members(run_dir: Path, tmp_pat
     assert "Trade-offs: the Pareto front" in page and "agentnas runs pick" in page
     # no objectives recorded: the run's score against latency, measured for three models
     assert "2 of 3 trained models are on the front of val_accuracy against latency_ms" in page
+    assert "published test accuracies" not in page  # digits has none recorded
+
+
+def test_the_report_names_the_published_results_drawn_beside_the_front(tmp_path: Path) -> None:
+    from agentnas.report.build import build_report
+
+    b = RunBuilder(tmp_path / "run", task="mnist1d")
+    b.expand(b.hypothesis("h"), [Child(code(8 + i), "sample", val=v, test=v, params=p, costs=_costs(lat, p))
+                                 for i, (v, lat, p) in enumerate(MODELS.values())])
+    b.close()
+    page = Path(build_report(tmp_path / "run", tmp_path / "page").html).read_text()
+    assert "published test accuracies (logistic 32%, mlp 68%, cnn 94%, gru 91%)" in page
+
+
+def test_the_front_plot_draws_the_published_results_it_is_given() -> None:
+    from agentnas.report.plots import front_png
+    from agentnas.tasks.base import Baseline
+
+    points, front = [(1.0, 0.9), (3.0, 0.95)], [(1.0, 0.9), (3.0, 0.95)]
+    bare = front_png(points, front, "val_accuracy", "latency_ms")
+    cnn = (Baseline(name="cnn", test_accuracy=0.5, source="a paper"),)
+    assert front_png(points, front, "val_accuracy", "latency_ms", published=cnn) != bare
+    # a score that is not an accuracy has nothing to compare with a published accuracy
+    assert front_png(points, front, "val_loss", "latency_ms", published=cnn) == \
+        front_png(points, front, "val_loss", "latency_ms")
 
 
 def test_the_report_of_a_run_without_costs_says_why_there_is_no_front(tmp_path: Path) -> None:
