@@ -21,51 +21,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import sys
-import time
 import warnings
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-import seccomp  # noqa: E402
+import timing  # noqa: E402
 import torch  # noqa: E402
 
 _DTYPES = {"float32": torch.float32, "int64": torch.int64}
-
-
-def _vm_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _confine(job: dict[str, Any], gpu: bool) -> None:
-    def limit(res: int, value: int) -> None:
-        resource.setrlimit(res, (value, value))
-
-    # A GPU driver maps address space far beyond what it uses: there the address-space limit
-    # would refuse the device, so the memory guard is the CPU-time limit and the timeout.
-    if not gpu:
-        limit(resource.RLIMIT_AS, _vm_bytes() + int(job["memory_limit_bytes"]))
-    cpu = int(job["cpu_seconds"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    limit(resource.RLIMIT_FSIZE, 0)
-    limit(resource.RLIMIT_CORE, 0)
-    limit(resource.RLIMIT_NOFILE, 64 if not gpu else 1024)
-    seccomp.install(os.getpid())
-
-
-def _read(path: str, max_bytes: int) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ValueError(f"larger than {max_bytes} bytes")
-    return data
 
 
 def _input(shape: list[int], dtype: str, device: torch.device) -> torch.Tensor:
@@ -79,27 +44,14 @@ def _input(shape: list[int], dtype: str, device: torch.device) -> torch.Tensor:
 
 def measure(model: Any, x: torch.Tensor, batch: int, job: dict[str, Any], device: torch.device) -> dict[str, Any]:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def call() -> None:
+        model(x)
+        sync()  # the model's time on the device, not the launch's
+
     with torch.inference_mode():
-        for _ in range(int(job["warmup"])):
-            model(x)
-        sync()
-        times: list[int] = []
-        clock = time.perf_counter_ns
-        stop = clock() + int(float(job["max_seconds"]) * 1e9)
-        for _ in range(int(job["repeats"])):
-            t0 = clock()
-            model(x)
-            sync()
-            t1 = clock()
-            times.append(t1 - t0)
-            if t1 > stop and len(times) >= 3:  # a slow model: fewer runs rather than a timeout
-                break
-    ms = np.asarray(times, np.float64) / 1e6
-    median = float(np.median(ms))
-    q1, q3 = (float(v) for v in np.percentile(ms, [25, 75]))
-    return {"engine": f"torch-{device.type}", "batch": batch, "median_ms": median, "q1_ms": q1, "q3_ms": q3,
-            "mad_ms": float(np.median(np.abs(ms - median))), "min_ms": float(ms.min()), "runs": len(times),
-            "warmup": int(job["warmup"]), "threads": torch.get_num_threads()}
+        figures = timing.time_calls(call, job)
+    return {"engine": f"torch-{device.type}", "batch": batch, **figures, "threads": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -110,10 +62,14 @@ def main() -> None:
     warnings.simplefilter("ignore")  # TorchScript's deprecation notice is not the model's failure
     if device.type == "cuda":
         torch.zeros(1, device=device)  # the driver and context, before the limits
-    _confine(job, gpu=device.type == "cuda")
+    # A GPU driver maps address space far beyond what it uses: there the address-space limit
+    # would refuse the device, so the memory guard is the CPU-time limit and the timeout.
+    gpu = device.type == "cuda"
+    timing.confine(job, address_limit=not gpu, max_files=1024 if gpu else 64)
     latency, errors = [], {}
     try:
-        model = torch.jit.load(io.BytesIO(_read(job["model"], int(job["max_bytes"]))), map_location=device).eval()
+        archive = io.BytesIO(timing.read_capped(job["model"], int(job["max_bytes"])))
+        model = torch.jit.load(archive, map_location=device).eval()
     except MemoryError:
         model, errors = None, {str(b): "out of memory loading the model" for b, _, _ in job["inputs"]}
     except Exception as e:  # not a TorchScript archive, or one this torch cannot load

@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import proxies as zero_cost  # noqa: E402
 import seccomp  # noqa: E402
 import shapecheck  # noqa: E402
+import timing  # noqa: E402
 import tokens  # noqa: E402
 import train as trainer  # noqa: E402
 from failures import Failure  # noqa: E402
@@ -76,14 +77,6 @@ def _check_untampered(expected: dict[str, Any]) -> None:
         raise Failure("isolation_violation", f"candidate replaced {', '.join(changed)}")
 
 
-def _vm_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def _confine(job: dict[str, Any]) -> None:
     """Limits, then the seccomp filter. Soft = hard, so the candidate cannot raise them
     (except CPU time: see below)."""
@@ -92,7 +85,7 @@ def _confine(job: dict[str, Any]) -> None:
 
     if job["device"] == "cpu" and job.get("memory_limit_bytes"):
         # The forked child already maps torch; the budget is on top of that baseline.
-        limit(resource.RLIMIT_AS, _vm_bytes() + int(job["memory_limit_bytes"]))
+        limit(resource.RLIMIT_AS, timing.vm_bytes() + int(job["memory_limit_bytes"]))
     # At the hard CPU limit the kernel sends SIGKILL (checked before the soft one), which
     # reads as "out of memory"; a soft limit one second lower delivers SIGXCPU first: a timeout.
     resource.setrlimit(resource.RLIMIT_CPU, (int(job["cpu_seconds"]), int(job["cpu_seconds"]) + 1))

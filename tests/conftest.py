@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agentnas.evaluator import Isolation, IsolationUnavailable, get_isolation
 from agentnas.space import bench_data_dir
 
 
@@ -16,3 +17,13 @@ def bench_data() -> Path:
         return bench_data_dir()
     except FileNotFoundError as e:
         pytest.skip(f"benchmark tables not found: {e}")
+
+
+@pytest.fixture(scope="session")
+def isolation() -> Isolation:
+    """The isolation backend that works here (what confined measurements run under); the tests
+    that need one skip where there is none."""
+    try:
+        return get_isolation("auto")
+    except IsolationUnavailable as e:
+        pytest.skip(f"no isolation here: {e}")

@@ -155,12 +155,3 @@ def front_png(points: Sequence[tuple[float, float]], front: Sequence[tuple[float
             ax.set_ylim(low - 0.03 * (top - low + 1e-9), top + 0.05 * (top - low + 1e-9))
     ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
-    if cost_log and min(c for c, _ in points) > 0:
-        ax.set_xscale("log")
-    ax.scatter([c for c, _ in points], [s for _, s in points], s=18, color="#8a8a8a", alpha=0.8, label="trained")
-    ordered = sorted(front)
-    ax.step([c for c, _ in ordered], [s for _, s in ordered], where="post", color=RUN_COLOUR, linewidth=1.5)
-    ax.scatter([c for c, _ in ordered], [s for _, s in ordered], s=60, facecolors="none", edgecolors=RUN_COLOUR,
-               linewidths=1.8, label="Pareto front")
-    ax.legend(fontsize=8, loc="best")
-    return _png(fig)

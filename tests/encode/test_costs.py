@@ -18,17 +18,9 @@ from proctree import descendants
 from agentnas.config import CostsConfig
 from agentnas.encode.costs import measure_costs, read_costs_beside, write_costs_beside
 from agentnas.encode.onnx_load import OnnxLoadError
-from agentnas.evaluator import Isolation, IsolationUnavailable, get_isolation
+from agentnas.evaluator import Isolation
 
 FAST = CostsConfig(repeats=20, warmup=3, batch_sizes=(1, 8))
-
-
-@pytest.fixture(scope="module")
-def isolation() -> Isolation:
-    try:
-        return get_isolation("auto")
-    except IsolationUnavailable as e:
-        pytest.skip(f"no isolation to run the latency measurement under: {e}")
 
 
 def save(graph: onnx.GraphProto, path: Path) -> Path:

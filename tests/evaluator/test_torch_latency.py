@@ -18,20 +18,12 @@ from torch import nn
 from agentnas.config import CostsConfig
 from agentnas.encode.costs import measure_costs, torch_inputs
 from agentnas.encode.onnx_load import load_onnx
-from agentnas.evaluator import Isolation, IsolationUnavailable, get_isolation
+from agentnas.evaluator import Isolation
 from agentnas.evaluator.latency import TORCHSCRIPT_FILE
 
 from .conftest import GOOD_MODEL, open_evaluator
 
 FAST = CostsConfig(repeats=10, warmup=2, batch_sizes=(1, 4), timeout_s=60)
-
-
-@pytest.fixture(scope="module")
-def isolation() -> Isolation:
-    try:
-        return get_isolation("auto")
-    except IsolationUnavailable as e:
-        pytest.skip(f"no isolation to run the latency measurement under: {e}")
 
 
 @pytest.fixture(scope="module")
