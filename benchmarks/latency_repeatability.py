@@ -56,12 +56,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=CostsConfig().repeats)
     parser.add_argument("--warmup", type=int, default=CostsConfig().warmup)
     parser.add_argument("--batch", default="1,32", help="batch sizes (1 is always measured)")
+    parser.add_argument("--max-seconds", type=float, default=CostsConfig().max_seconds,
+                        help="stop timing a batch size after this long (with a large --repeats: a time window)")
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--engines", default="onnxruntime,torch",
                         help="onnxruntime (the exported graph, CPU) and/or torch (the traced model, --device)")
     parser.add_argument("--device", default="cpu", help="torch's device: cpu or cuda")
     args = parser.parse_args()
-    config = CostsConfig(repeats=args.repeats, warmup=args.warmup,
+    config = CostsConfig(repeats=args.repeats, warmup=args.warmup, max_seconds=args.max_seconds,
                          batch_sizes=tuple(int(b) for b in args.batch.split(",")))
     from agentnas.evaluator import get_isolation
 
