@@ -8,10 +8,11 @@ How it is made (docs/fronts.md):
   source for the data set's input shape and classes, exported to ONNX as the sandbox exports
   candidates, and timed through ONNX Runtime on CPU with one thread, sequential execution,
   `[costs]` warmup untimed runs then the median of `[costs]` repeats (at most `max_seconds`);
-- the networks are agentnas's own code, not a candidate's, so they are built and timed in
-  worker processes forked from this one (no sandbox), one network at a time per worker;
-  with several workers the figures include the contention between them: use `--workers 1` on
-  a quiet machine for figures that compare with a run's;
+- the networks are agentnas's own code, not a candidate's, so they are built and exported in
+  worker processes forked from this one (no sandbox; `--workers` of them) while this process
+  times them one at a time: no two timings ever run at once, and exporting (most of the
+  time a network takes) overlaps timing. The exporters load the machine's other cores: with
+  more workers than cores less one, the timing shares its core;
 - rows are appended to `CACHE/latency/nb201-DATASET.jsonl` as they are measured (resumable:
   running the command again measures only what is missing), each with the machine's name,
   the load average and the settings, so a table from another machine is never taken for
@@ -67,10 +68,10 @@ def _rows(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _time(job: tuple[str, str, int, int, float]) -> dict[str, Any]:
-    network, dataset, warmup, repeats, max_seconds = job
-    import numpy as np
-    import onnxruntime as ort
+def _export(job: tuple[str, str]) -> tuple[str, bytes]:
+    """(network, its ONNX bytes): built from agentnas's generated source and exported as the
+    sandbox exports candidates. Runs in an exporting worker."""
+    network, dataset = job
     import torch
 
     from agentnas.space.nb201 import nb201_source
@@ -84,22 +85,31 @@ def _time(job: tuple[str, str, int, int, float]) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.zeros(1, *shape),), buf, dynamo=False,  # type: ignore[arg-type]
                           external_data=False)
+    return network, buf.getvalue()
+
+
+def _time(network: str, graph: bytes, dataset: str, config: CostsConfig) -> dict[str, Any]:
+    """The row of one exported network: timed here, one thread, sequential execution."""
+    import numpy as np
+    import onnxruntime as ort
+
+    shape, _ = SHAPES[dataset]
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: np.zeros((1, *shape), np.float32)}
-    for _ in range(warmup):
+    for _ in range(config.warmup):
         session.run(None, feed)
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < repeats and (not times or time.perf_counter() - start < max_seconds):
+    while len(times) < config.repeats and (not times or time.perf_counter() - start < config.max_seconds):
         t = time.perf_counter()
         session.run(None, feed)
         times.append((time.perf_counter() - t) * 1000)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     return {"network": network, "median_ms": float(statistics.median(times)), "q1_ms": float(q[0]),
-            "q3_ms": float(q[2]), "runs": len(times), "warmup": warmup, "threads": 1, "machine": machine(),
+            "q3_ms": float(q[2]), "runs": len(times), "warmup": config.warmup, "threads": 1, "machine": machine(),
             "load": os.getloadavg()[0], "at": time.time()}
 
 
@@ -129,14 +139,15 @@ def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     from agentnas.value.spaces import forked_map
 
-    jobs = [(n, dataset, config.warmup, config.repeats, config.max_seconds) for n in todo]
+    jobs = [(n, dataset) for n in todo]
     t0 = last = time.monotonic()
     measured = 0
     torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
     with path.open("a", encoding="utf-8") as out:
         if torn:  # a run killed mid-line: the next row starts on a line of its own
             out.write("\n")
-        for row in forked_map(_time, jobs, workers):
+        for network, graph in forked_map(_export, jobs, workers, fork_one=True):
+            row = _time(network, graph, dataset, config)
             out.write(json.dumps(row) + "\n")
             out.flush()
             measured += 1

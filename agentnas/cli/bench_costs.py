@@ -16,8 +16,8 @@ from agentnas.cli.options import ConfigOpt, JsonOpt, config_or_exit, err, fail, 
 def bench_latency_table(
     dataset: Annotated[str, typer.Option(help="NB201 data set: cifar10, cifar100 or imagenet16 (input shape and "
                                               "classes of the networks).")] = "cifar10",
-    workers: Annotated[int, typer.Option(min=1, help="Networks timed at once (1 on a quiet machine gives figures "
-                                                     "that compare with a run's).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Processes building and exporting networks while this one "
+                                                     "times them, one at a time (keep it below the core count).")] = 1,
     limit: Annotated[int | None, typer.Option(min=1, help="Measure at most this many networks now.")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,

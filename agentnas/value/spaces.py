@@ -173,11 +173,13 @@ def encode_many(jobs: list[_Job], workers: int) -> Iterator[tuple[str, GraphEnco
     yield from forked_map(_encode_job, jobs, workers)
 
 
-def forked_map(fn: Callable[[JobT], ResultT], jobs: list[JobT], workers: int) -> Iterator[ResultT]:
+def forked_map(fn: Callable[[JobT], ResultT], jobs: list[JobT], workers: int,
+               fork_one: bool = False) -> Iterator[ResultT]:
     """fn(job) for every job, in any order, in worker processes forked from this one (one torch
-    thread each) when there are several jobs and workers and the platform forks; else here."""
+    thread each) when there are several jobs and workers and the platform forks; else here.
+    `fork_one`: one worker is forked too (the caller works on each result while the next is made)."""
     workers = min(workers, len(jobs))
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < (1 if fork_one else 2) or "fork" not in multiprocessing.get_all_start_methods():
         yield from map(fn, jobs)
         return
     with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
