@@ -36,10 +36,14 @@ from agentnas.llm import (
     build_prompt,
 )
 from agentnas.llm.errors import FATAL
-from agentnas.llm.prompts import code_diff
+from agentnas.llm.prompts import code_diff, shown_code
 from agentnas.records import EvalResult, Failure, FailureKind, Metrics, metric_named
 from agentnas.tasks.base import TaskSpec
 from agentnas.words import clip
+
+
+# Seed models longer than this (as a prompt shows them) are not used as fresh starts while a shorter one exists.
+START_CHARS = 2000
 
 
 def _brief(id_: str, code: str | None, val: float | None = None, lesson: str | None = None,
@@ -103,16 +107,24 @@ class LLMResearcher:
             constraints=Constraints(max_params=ctx.max_params) if ctx.max_params else None)
 
     def _start(self, ctx: Context) -> str | None:
-        """The code the model edits: the parent's, or a grammar sample for a fresh start."""
+        """The code the model edits: the parent's; for a fresh start (a new hypothesis) one of the
+        task's compact seed models in turn. A small model edits a short, known-good file far more
+        reliably than a long grammar sample, and a file it must copy whole costs completion tokens."""
         if ctx.parent_code is not None:
             return ctx.parent_code
+        seeds = sorted((p.code for p in self.fallback.proposer.seeds()), key=lambda c: len(shown_code(c)))
+        compact = [c for c in seeds if len(shown_code(c)) <= START_CHARS] or seeds[:1]
+        if compact:
+            return compact[ctx.iteration % len(compact)]
         start = self.fallback.propose(ctx.model_copy(update={"k": 1}))
         return start[0].code if start else None
 
     def _ask(self, ctx: Context, parent_code: str | None, siblings: list[str], retry: str | None = None,
              temperature: float | None = None) -> Draft | str:
         """One proposal from the model, or why there is none."""
-        operator = "recombine" if ctx.other_code and parent_code else "mutate" if ctx.parent_code else "refine"
+        # a fresh start with a hypothesis is a child of its start model that tests the hypothesis
+        operator = ("recombine" if ctx.other_code and parent_code
+                    else "mutate" if ctx.parent_code or ctx.hypothesis.strip() else "refine")
         if not self._allow():
             return "the run's LLM call budget per evaluation is spent"
         context = self._context(ctx.model_copy(update={"siblings": [*ctx.siblings, *siblings]}), parent_code, retry)

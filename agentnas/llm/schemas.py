@@ -100,7 +100,7 @@ class HypothesisReply(AgentReply):
     reply_style: ClassVar[Literal["json", "markdown"]] = "markdown"
     instructions: ClassVar[str] = (
         "On the first line, a short title for the idea (a few words). Then two or three sentences: what to build "
-        "and the validation result you expect, citing evidence ids in square brackets. No code.")
+        "and the validation result you expect, citing ids shown above in square brackets. No code.")
 
     title: str = Field(min_length=1, max_length=200, description="A short name for the idea.")
     text: str = Field(min_length=1, description="The hypothesis: what to change and what result you expect.")
