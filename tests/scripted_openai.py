@@ -16,7 +16,8 @@ so a test that forgot to script a reply fails fast instead of retrying).
 
 The replies, their faults and the usage counted for them are in scripted_replies.py
 (`Reply` and `RecordedRequest` are importable from here too). Every usage the server reported
-is kept in `reported_usage`, every request in `requests`.
+is kept in `reported_usage`, every request in `requests`; `finished_streams` counts the streams
+sent to their end.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ScriptedOpenAI:
         self.requests: list[RecordedRequest] = []
         self.reported_usage: list[dict[str, int]] = []
         self.errors: list[str] = []  # exceptions in handlers, other than clients hanging up
+        self.finished_streams = 0  # streams sent to their end ([DONE]); a client that stopped reading leaves one short
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -262,13 +264,13 @@ def _handler_class(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                 return
             body = request.body if isinstance(request.body, dict) else {}
             model = str(body.get("model") or DEFAULT_MODEL)
+            refusal = owner.refusal(body, model)  # a real server refuses a streamed request the same way
+            if refusal is not None:
+                self._send_json(refusal[0], {"error": {"message": refusal[1], "type": "invalid_request_error"}})
+                return
             if body.get("stream"):
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._stream(request, reply, model, include_usage and not reply.omit_usage)
-                return
-            refusal = owner.refusal(body, model)
-            if refusal is not None:
-                self._send_json(refusal[0], {"error": {"message": refusal[1], "type": "invalid_request_error"}})
                 return
             message: dict[str, Any] = {"role": "assistant", "content": reply.content}
             if reply.tool_call:
@@ -311,6 +313,8 @@ def _handler_class(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                     return
             self._chunk(b"data: [DONE]\n\n")
             self._chunk(b"")  # the terminating zero-length chunk
+            with owner._lock:
+                owner.finished_streams += 1
 
         def _chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

@@ -41,7 +41,6 @@ from agentnas.records import EvalResult, Failure, FailureKind, Metrics, metric_n
 from agentnas.tasks.base import TaskSpec
 from agentnas.words import clip
 
-
 # Seed models longer than this (as a prompt shows them) are not used as fresh starts while a shorter one exists.
 START_CHARS = 2000
 

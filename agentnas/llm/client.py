@@ -40,7 +40,7 @@ from agentnas.llm.prompts import Prompt
 from agentnas.llm.retry import RetryPolicy
 from agentnas.llm.schemas import AgentReply
 from agentnas.llm.structured import parse_response, repair_messages, reply_style, response_formats, with_schema
-from agentnas.llm.transport import MalformedResponse, chat_once, classify
+from agentnas.llm.transport import AnswerEnd, MalformedResponse, chat_once, classify
 from agentnas.records import ChatMessage, LLMCall, LLMRequest, LLMResponse, LLMUsage
 
 T = TypeVar("T", bound=BaseModel)
@@ -155,11 +155,13 @@ class LLMClient:
     def complete(self, role: str, messages: MessagesIn, *, stream: bool | None = None,
                  temperature: float | None = None, max_tokens: int | None = None,
                  timeout_s: float | None = None,
-                 formats: tuple[dict[str, object], ...] = ()) -> LLMReply:
+                 formats: tuple[dict[str, object], ...] = (), until: AnswerEnd | None = None) -> LLMReply:
         """One completion for `role`. Raises `LLMCallFailed`, `EndpointDown`, `BudgetExceeded` or
         `CassetteMiss`. `formats`: structured-output `response_format`s to try, best first; one the
         server refuses is not sent again this session. They are not part of the cassette key: a
-        replay serves the recorded answer whichever format the live call used."""
+        replay serves the recorded answer whichever format the live call used. `until`: where the
+        answer is complete in a reply's text (see `transport.chat_once`); it makes the call streamed
+        so that a model writing on past its answer is not read (nor waited for) any further."""
         model = self.config.model_for(role)
         msgs = tuple(m if isinstance(m, ChatMessage) else ChatMessage.model_validate(dict(m)) for m in messages)
         params: dict[str, object] = {
@@ -177,9 +179,9 @@ class LLMClient:
                 raise CassetteMiss(key, role, model)
         self.ledger.check_before(model, estimate_tokens("".join(m.content for m in msgs)),
                                  params["max_tokens"] if isinstance(params["max_tokens"], int) else None)
-        use_stream = self.config.stream if stream is None else stream
+        use_stream = (self.config.stream if stream is None else stream) or until is not None
         response, attempts, latency = self._attempts(request, key, use_stream, timeout_s or self.config.timeout_s,
-                                                     formats)
+                                                     formats, until)
         if self.cassette is not None:
             self.cassette.record(key, self._redacted(request), self._redacted(response))
         usage = response.usage
@@ -202,9 +204,12 @@ class LLMClient:
         msgs = with_schema([m if isinstance(m, ChatMessage) else ChatMessage.model_validate(dict(m))
                             for m in messages], schema, style)
         formats = response_formats(schema, style)
+        # a reply in words is complete at its answer (a code block): small models write on past it
+        until = schema.answer_end if (issubclass(schema, AgentReply) and style == "markdown"
+                                      and self.config.stop_after_answer) else None
         for n in range(repairs + 1):
             reply = self.complete(role, msgs, stream=stream, temperature=temperature, max_tokens=max_tokens,
-                                  timeout_s=timeout_s, formats=formats)
+                                  timeout_s=timeout_s, formats=formats, until=until)
             try:
                 parsed = parse_response(LLMResponse(content=reply.content, finish_reason=reply.finish_reason),
                                         schema)
@@ -234,7 +239,8 @@ class LLMClient:
         return LLMReply(key, request.role, request.model, response.content, response.finish_reason, u, True, 0)
 
     def _attempts(self, request: LLMRequest, key: str, stream: bool, timeout: float,
-                  formats: tuple[dict[str, object], ...] = ()) -> tuple[LLMResponse, int, float]:
+                  formats: tuple[dict[str, object], ...] = (),
+                  until: AnswerEnd | None = None) -> tuple[LLMResponse, int, float]:
         assert self._openai is not None
         start = self.clock()
         attempt = 0
@@ -244,7 +250,7 @@ class LLMClient:
             structured = formats[self._format_level] if self._format_level < len(formats) else None
             try:
                 response = chat_once(self._openai, request, stream=stream, json_mode=self._json_mode,
-                                     timeout=timeout, response_format=structured)
+                                     timeout=timeout, response_format=structured, until=until)
                 self._failures_in_a_row = 0
                 return response, attempt, self.clock() - start
             except _FAILURES as exc:

@@ -94,7 +94,10 @@ class LLMConfig(BaseModel):
     backoff_base_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)
     max_retry_after_s: float = Field(default=300.0, ge=0)
-    temperature: float | None = Field(default=None, ge=0, le=2)
+    # sampling temperature of every call unless a call sets its own (a re-ask after a repeat or a broken
+    # proposal asks hotter, the chat interpreter at 0); None: the server's default (0.8 on llama.cpp's,
+    # 1 on OpenAI's), where small models invent APIs and wander off the reply format more often
+    temperature: float | None = Field(default=0.4, ge=0, le=2)
     max_completion_tokens: int | None = Field(default=None, gt=0)
     json_mode: bool = False   # also send response_format json_object; dropped if the server refuses it
     # structured output: send the reply's JSON schema as response_format (json_schema, then json_object +
@@ -106,6 +109,10 @@ class LLMConfig(BaseModel):
     prompt_token_cap: int = Field(default=2500, gt=200)  # estimated tokens of one prompt (optional parts drop)
     max_calls_per_eval: float | None = Field(default=4.0, gt=0)  # LLM calls per evaluated candidate (None: no bound)
     stream: bool = False      # stream completions (usage from the final chunk)
+    # replies in words with a code block are streamed and no longer read once the model writes on past the
+    # block (small models do: a 1.5B one filled its token limit with more files after a complete answer);
+    # the usage of such a reply is estimated (the server sends it last)
+    stop_after_answer: bool = True
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     caps: LLMCaps = LLMCaps()
 

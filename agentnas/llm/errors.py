@@ -59,6 +59,7 @@ class LLMCallFailed(LLMError):
 class InvalidReplyKind(StrEnum):
     EMPTY = "empty"           # no text at all
     NO_JSON = "no_json"       # prose with neither a JSON object nor usable fenced code
+    NO_CODE = "no_code"       # a reply in words that should carry a model file, without one
     SCHEMA = "schema"         # a JSON object that does not validate against the schema
     TRUNCATED = "truncated"   # the reply hit the token limit before the object was complete
     ECHO = "echo"             # the reply only repeated the prompt's reply-format instructions

@@ -61,6 +61,18 @@ def _id(v: Any) -> Any:
     return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
+_CODE_BLOCK = re.compile(r"```(?:python|py|python3)?[ \t]*\n(?P<body>.*?)\n```", re.DOTALL)
+
+
+def code_answer_end(text: str) -> int | None:
+    """The end of the first fenced Python block that defines build_model: the reply's answer is complete
+    there ("the whole file in one python block, and nothing after the block")."""
+    for m in _CODE_BLOCK.finditer(text):
+        if "def build_model" in m.group("body"):
+            return m.end()
+    return None
+
+
 class AgentReply(BaseModel):
     """Base of the reply schemas. `from_fallback` builds a reply from prose and a fenced code block when
     the model wrote no JSON at all; None (the default) means this schema cannot be recovered that way."""
@@ -76,6 +88,12 @@ class AgentReply(BaseModel):
 
     @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
+        return None
+
+    @classmethod
+    def answer_end(cls, text: str) -> int | None:
+        """Where the answer in `text` is complete, for replies a client may stop reading there; None
+        while it is not (or for a schema whose replies are read to the end)."""
         return None
 
     @classmethod
@@ -139,6 +157,10 @@ class ProposalReply(AgentReply):
     _code = field_validator("code", mode="before")(_code)
 
     @classmethod
+    def answer_end(cls, text: str) -> int | None:
+        return code_answer_end(text)
+
+    @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
         return cls(rationale=prose, code=code) if code else None
 
@@ -160,6 +182,10 @@ class RepairReply(AgentReply):
     code: str = Field(description="The whole corrected Python file, defining build_model(input_shape, num_classes).")
 
     _code = field_validator("code", mode="before")(_code)
+
+    @classmethod
+    def answer_end(cls, text: str) -> int | None:
+        return code_answer_end(text)
 
     @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:

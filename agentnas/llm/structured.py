@@ -154,13 +154,15 @@ _CODE_START = re.compile(r"^(?:from \S+ import |import \S+|class \w+|def \w+)", 
 
 
 def _fenced_code(text: str) -> tuple[str, str | None]:
-    """The first fenced block that is Python (by tag, or by defining build_model) and the prose around it;
-    else bare code: from the first import/def/class line on, when that parses as Python."""
-    for m in _FENCED.finditer(text):
-        lang, body = m.group("lang").lower(), m.group("body")
-        if lang in ("python", "py", "python3") or (lang == "" and "def build_model" in body):
-            prose = (text[: m.start()] + text[m.end():]).strip()
-            return prose, body
+    """The first fenced block that is Python (by tag, or by defining build_model) and the prose around it,
+    a block that defines build_model first (a model may show a helper class in a block of its own before
+    the file); else bare code: from the first import/def/class line on, when that parses as Python."""
+    blocks = [m for m in _FENCED.finditer(text)
+              if m.group("lang").lower() in ("python", "py", "python3")
+              or (m.group("lang") == "" and "def build_model" in m.group("body"))]
+    if blocks:
+        m = min(blocks, key=lambda b: "def build_model" not in b.group("body"))  # the first of the best kind
+        return (text[: m.start()] + text[m.end():]).strip(), m.group("body")
     # code without a closing fence (forgotten), or bare code from its first import/def/class line on
     opened = _OPEN_FENCE.search(text)
     start: int | None = None
@@ -216,6 +218,9 @@ def parse_reply(text: str, schema: type[T], *, finish_reason: str | None = None)
     if first_error is not None:
         raise InvalidReply(InvalidReplyKind.SCHEMA, f"the JSON object does not match the schema: {first_error}",
                            schema=name, raw=text)
+    if reply_style(schema) == "markdown" and "code" in schema.model_fields:  # the message the model is shown
+        raise InvalidReply(InvalidReplyKind.NO_CODE, "the reply held no ```python block with the whole model file "
+                           "(a file that defines build_model)", schema=name, raw=text)
     raise InvalidReply(InvalidReplyKind.NO_JSON, "the reply held no JSON object", schema=name, raw=text)
 
 

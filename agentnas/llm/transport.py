@@ -7,6 +7,7 @@ a 200 carries something that is not a chat completion (a proxy's HTML page, miss
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -48,11 +49,23 @@ def _usage(raw: Any, request: LLMRequest, content: str) -> LLMUsage:
     return LLMUsage(prompt_tokens=estimate_tokens(text), completion_tokens=estimate_tokens(content), estimated=True)
 
 
+# Text past a complete answer (see `AnswerEnd`) that makes a streamed reply stop being read: a little
+# slack, so a reply that ends with a closing sentence still ends on its own and keeps its exact usage.
+RAMBLE_CHARS = 40
+ANSWER_COMPLETE = "answer_complete"  # the finish reason of a reply the client stopped reading
+
+AnswerEnd = Callable[[str], "int | None"]
+
+
 def chat_once(client: openai.OpenAI, request: LLMRequest, *, stream: bool, json_mode: bool,
-              timeout: float, response_format: dict[str, Any] | None = None) -> LLMResponse:
+              timeout: float, response_format: dict[str, Any] | None = None,
+              until: AnswerEnd | None = None) -> LLMResponse:
+    """`until` (streamed replies only): where the answer in the text so far is complete, or None; once
+    the model writes on past it, the rest is not read (closing the stream ends the generation on
+    llama.cpp, vLLM and OpenAI) and the reply is the answer, its usage estimated."""
     params = api_params(request, json_mode=json_mode, response_format=response_format)
     if stream:
-        return _streamed(client, request, params, timeout)
+        return _streamed(client, request, params, timeout, until)
     completion: Any = client.chat.completions.create(**params, timeout=timeout)
     choices = getattr(completion, "choices", None)
     if not choices:
@@ -68,7 +81,8 @@ def chat_once(client: openai.OpenAI, request: LLMRequest, *, stream: bool, json_
                        model=getattr(completion, "model", None), usage=_usage(completion.usage, request, content))
 
 
-def _streamed(client: openai.OpenAI, request: LLMRequest, params: dict[str, Any], timeout: float) -> LLMResponse:
+def _streamed(client: openai.OpenAI, request: LLMRequest, params: dict[str, Any], timeout: float,
+              until: AnswerEnd | None = None) -> LLMResponse:
     parts: list[str] = []
     tool_parts: list[str] = []  # arguments of a streamed tool call, for servers that answer that way
     finish: str | None = None
@@ -92,6 +106,12 @@ def _streamed(client: openai.OpenAI, request: LLMRequest, params: dict[str, Any]
                     if isinstance(piece, str):
                         tool_parts.append(piece)
                 finish = getattr(choice, "finish_reason", None) or finish
+            if until is not None and finish is None and parts:
+                text = "".join(parts)
+                end = until(text)
+                if end is not None and len(text[end:].strip()) > RAMBLE_CHARS:
+                    parts, finish, usage = [text[:end]], ANSWER_COMPLETE, None
+                    break  # leaving the `with` closes the stream: the server stops generating
     content = "".join(parts) or "".join(tool_parts)
     if finish is None and not content:
         raise MalformedResponse("the stream ended without any content or finish reason")

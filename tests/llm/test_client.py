@@ -51,7 +51,7 @@ def test_invalid_reply_is_typed_then_a_retry_succeeds(server: ScriptedOpenAI) ->
     with client(server.base_url) as llm:
         with pytest.raises(InvalidReply) as info:  # a proposal with no code at all
             llm.complete_structured("researcher", MESSAGES, ProposalReply)
-        assert info.value.kind is InvalidReplyKind.NO_JSON
+        assert info.value.kind is InvalidReplyKind.NO_CODE and "```python block" in str(info.value)
         assert info.value.role == "researcher" and info.value.key is not None and "deeper" in info.value.raw
         out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
     assert out.value.code == CANDIDATE and "Dilated" in out.value.rationale
@@ -180,3 +180,47 @@ def test_per_role_models_are_sent(server: ScriptedOpenAI) -> None:
         llm.complete("researcher", MESSAGES)
         llm.complete("engineer", MESSAGES)
     assert [r.body["model"] for r in server.chat_requests] == [MODEL, "fixer-7b"]
+
+
+def test_a_code_reply_that_writes_on_past_its_answer_is_not_read_further(server: ScriptedOpenAI) -> None:
+    """A small model wrote more files after a complete answer until its token limit: the client stops
+    reading there; the reply is the answer, and its usage (which the server sends last) is estimated."""
+    answer = f"Wider first layer [X1].\n```python\n{CANDIDATE}```"
+    ramble = "\n\n### Parent: another model\n```python\nimport torch\n" + "x = 1\n" * 400
+    server.push(Reply.text(answer + ramble, stream_pieces=300, chunk_delay_s=0.002))
+    with client(server.base_url) as llm:  # not configured to stream: a code reply streams anyway
+        out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
+    assert out.value.code == CANDIDATE and out.reply.content == answer
+    assert out.reply.finish_reason == "answer_complete" and out.reply.usage.estimated
+    (request,) = server.chat_requests
+    assert request.body["stream"] is True
+    assert server.finished_streams == 0  # the client hung up before the end
+
+
+def test_a_code_reply_that_ends_with_a_closing_sentence_is_read_to_its_end(server: ScriptedOpenAI) -> None:
+    content = f"Dilated convolutions.\n```python\n{CANDIDATE}```\nThis should help."
+    server.push(Reply.text(content, stream_pieces=20, prompt_tokens=321, completion_tokens=54))
+    with client(server.base_url) as llm:
+        out = llm.complete_structured("engineer", MESSAGES, RepairReply)
+    assert out.reply.content == content and out.reply.finish_reason == "stop"
+    assert (out.reply.usage.prompt_tokens, out.reply.usage.completion_tokens, out.reply.usage.estimated) == (
+        321, 54, False)
+    assert server.finished_streams == 1
+
+
+def test_a_first_code_block_without_build_model_is_not_the_end_of_the_answer(server: ScriptedOpenAI) -> None:
+    helper = "```python\nclass Block(torch.nn.Module):\n    pass\n```\n" + "Now the whole file, which is long. " * 3
+    content = f"{helper}\n```python\n{CANDIDATE}```" + "\nMore words after it, and more still. " * 20
+    server.push(Reply.text(content, stream_pieces=60))
+    with client(server.base_url) as llm:
+        out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
+    assert out.reply.finish_reason == "answer_complete" and out.reply.content.endswith(f"{CANDIDATE}```")
+    assert out.value.code == CANDIDATE
+
+
+def test_stop_after_answer_off_reads_every_reply_to_its_end(server: ScriptedOpenAI) -> None:
+    content = f"Wider.\n```python\n{CANDIDATE}```" + "\nand then some more words." * 30
+    server.push(Reply.text(content))
+    with client(server.base_url, stop_after_answer=False) as llm:
+        out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
+    assert out.reply.content == content and "stream" not in server.chat_requests[0].body

@@ -57,7 +57,7 @@ def test_fenced_python_without_json_becomes_a_proposal_with_the_prose_as_rationa
 @pytest.mark.parametrize(("text", "schema", "kind"), [
     ("", HypothesisReply, InvalidReplyKind.EMPTY),
     ("   \n", HypothesisReply, InvalidReplyKind.EMPTY),
-    ("I would try attention, it usually helps.", ProposalReply, InvalidReplyKind.NO_JSON),  # a proposal needs code
+    ("I would try attention, it usually helps.", ProposalReply, InvalidReplyKind.NO_CODE),  # a proposal needs code
     (json.dumps({"title": "no text field"}), HypothesisReply, InvalidReplyKind.SCHEMA),  # a broken object is no prose
     ("```python\nx = 1\n```", HypothesisReply, InvalidReplyKind.NO_JSON),   # code is no hypothesis
 ], ids=["empty", "blank", "prose", "missing-field", "code-for-hypothesis"])
