@@ -73,6 +73,29 @@ def code_answer_end(text: str) -> int | None:
     return None
 
 
+# A heading that names one of the prompt's own sections (prompts/*.txt, agentnas.llm.prompts.SECTIONS): a
+# small model that writes one has stopped answering and is continuing the prompt (a 1.5B one went on with
+# "## Sibling [n002] ..." entries until its token limit, and began a hypothesis with such a heading).
+_PROMPT_SECTION = re.compile(
+    r"^[ \t]*#{1,6}[ \t]*(?:siblings?\b|hypothesis to test|parent\b|parents?\s+\d|your job|reply format|task:"
+    r"|candidate\b|similar past|design knowledge|notes from the user|constraints|what a candidate is|failure\b"
+    r"|repairs already tried|your last answer)[^\n]*$", re.IGNORECASE | re.MULTILINE)
+
+
+def prose_answer_end(text: str) -> int | None:
+    """Where a reply in words ends: before the first prompt-section heading that follows some answer (a
+    heading at the very start, before any answer, is skipped: see `without_prompt_headings`)."""
+    for m in _PROMPT_SECTION.finditer(text):
+        if len(_PROMPT_SECTION.sub("", text[: m.start()]).strip()) >= 20:
+            return m.start()
+    return None
+
+
+def without_prompt_headings(prose: str) -> str:
+    """`prose` without lines that are headings of the prompt's own sections."""
+    return _PROMPT_SECTION.sub("", prose).strip()
+
+
 class AgentReply(BaseModel):
     """Base of the reply schemas. `from_fallback` builds a reply from prose and a fenced code block when
     the model wrote no JSON at all; None (the default) means this schema cannot be recovered that way."""
@@ -125,8 +148,12 @@ class HypothesisReply(AgentReply):
     rationale: str = Field(default="", description="Why you expect it, citing evidence ids like [K3] or [X12].")
 
     @classmethod
+    def answer_end(cls, text: str) -> int | None:
+        return prose_answer_end(text)
+
+    @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
-        lines = [ln.strip() for ln in prose.strip().splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in without_prompt_headings(prose).splitlines() if ln.strip()]
         if not lines:
             return None
         title = _LABEL.sub("", lines[0]).strip("*_# :").strip()
@@ -215,7 +242,12 @@ class LessonReply(AgentReply):
         return [_id(x) for x in v] if isinstance(v, list) else v
 
     @classmethod
+    def answer_end(cls, text: str) -> int | None:
+        return prose_answer_end(text)
+
+    @classmethod
     def from_fallback(cls, prose: str, code: str | None) -> Self | None:
+        prose = without_prompt_headings(prose)
         found = _EVIDENCE.search(prose)
         lesson = (prose[: found.start()] if found else prose).strip()
         ids = _CITED.findall(prose)

@@ -200,8 +200,10 @@ def parse_reply(text: str, schema: type[T], *, finish_reason: str | None = None)
             first_error = first_error or _errors(e)
     if issubclass(schema, AgentReply) and not (first_error is not None and "```python" not in text
                                                and "def build_model" not in text):
-        # a reply in words (or words and code); not a JSON object that failed validation, which is no prose
-        prose, code = _fenced_code(text)
+        # a reply in words (or words and code); not a JSON object that failed validation, which is no prose.
+        # What a model wrote past its answer (more files, the prompt's sections) is not part of it.
+        end = schema.answer_end(text)
+        prose, code = _fenced_code(text[:end] if end is not None else text)
         own = drop_echo(prose, schema.instructions)
         if prose and not own and code is None:
             raise InvalidReply(InvalidReplyKind.ECHO, "the reply only repeated the reply-format instructions; "

@@ -224,3 +224,13 @@ def test_stop_after_answer_off_reads_every_reply_to_its_end(server: ScriptedOpen
     with client(server.base_url, stop_after_answer=False) as llm:
         out = llm.complete_structured("researcher", MESSAGES, ProposalReply)
     assert out.reply.content == content and "stream" not in server.chat_requests[0].body
+
+
+def test_a_hypothesis_that_goes_on_writing_the_prompts_sections_is_not_read_further(server: ScriptedOpenAI) -> None:
+    answer = "Dilated stack\nDilations 1, 2, 4 widen the receptive field; expect +1 point over [X1]."
+    server.push(Reply.text(answer + "\n\n## Sibling [n002]\nHypothesis: max pooling\n" + "More. " * 200,
+                           stream_pieces=200, chunk_delay_s=0.002))
+    with client(server.base_url) as llm:
+        out = llm.complete_structured("researcher", MESSAGES, HypothesisReply)
+    assert out.value.title == "Dilated stack" and "max pooling" not in out.value.text
+    assert out.reply.finish_reason == "answer_complete" and server.finished_streams == 0

@@ -107,3 +107,30 @@ def test_code_with_a_forgotten_closing_fence_or_no_fence_at_all_is_read() -> Non
     assert bare.value.code == CANDIDATE and bare.value.rationale == "Widened the head."
     with pytest.raises(InvalidReply):  # a cut file is not code
         parse_reply(f"```python\n{CANDIDATE[: len(CANDIDATE) // 2]}(", ProposalReply)
+
+
+# What Qwen2.5-Coder-1.5B wrote for a new hypothesis: it began with a heading of the prompt's sibling list
+# and went on listing made-up siblings until its token limit.
+PROMPT_CONTINUED = ("## Sibling [n001]\nHypothesis: Improved Residual Connection with Batch Normalization\n"
+                    "Build: a residual connection with batch normalisation at the end of the body. Expect 0.99.\n\n"
+                    "## Sibling [n002]\nHypothesis: Improved Max Pooling\nBuild: max pooling with stride 3.\n\n"
+                    "## Your job\nPropose one new hypothesis")
+
+
+def test_a_hypothesis_that_goes_on_writing_the_prompts_sections_is_only_its_first_answer() -> None:
+    value = parse_reply(PROMPT_CONTINUED, HypothesisReply).value
+    assert value.title == "Improved Residual Connection with Batch Normalization"
+    assert "residual connection" in value.text and "Max Pooling" not in value.text and "Sibling" not in value.text
+
+
+def test_a_lesson_ends_where_the_model_starts_a_prompt_section() -> None:
+    text = ("Batch norm helped: +2.1 points over the parent [i00001-c0].\nEvidence: i00001-c0\n\n"
+            "## Candidate [i00002-c0]\nResult: val_accuracy 0.99")
+    value = parse_reply(text, LessonReply).value
+    assert value.lesson == "Batch norm helped: +2.1 points over the parent [i00001-c0]."
+    assert value.evidence == ["i00001-c0"]
+
+
+def test_a_proposal_is_the_block_that_defines_build_model_not_a_helper_block_before_it() -> None:
+    text = f"A helper first:\n```python\nclass Block:\n    pass\n```\nThen the file:\n```python\n{CANDIDATE}```"
+    assert parse_reply(text, ProposalReply).value.code == CANDIDATE
