@@ -14,7 +14,8 @@ How it is made (docs/fronts.md):
   time a network takes) overlaps timing. The exporters load the machine's other cores: with
   more workers than cores less one, the timing shares its core;
 - rows are appended to `CACHE/latency/nb201-DATASET.jsonl` as they are measured (resumable:
-  running the command again measures only what is missing), each with the machine's name,
+  running the command again measures only what is missing; `--remeasure SPREAD` also times
+  again the rows whose IQR / median is above SPREAD, the later row winning), each with the machine's name,
   the load average and the settings, so a table from another machine is never taken for
   this one's.
 """
@@ -124,18 +125,32 @@ def networks(dataset: str) -> dict[str, str]:
     return {k: nb201_computed(k) for k in task.architectures()}
 
 
+def spread(row: dict[str, Any]) -> float:
+    """A row's interquartile range over its median: how much its runs disagreed (a timing that shared
+    the machine with other work spreads wide)."""
+    q1, q3, median = row.get("q1_ms"), row.get("q3_ms"), float(row["median_ms"])
+    if not isinstance(q1, float) or not isinstance(q3, float) or median <= 0:
+        return 0.0
+    return (q3 - q1) / median
+
+
 def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None, workers: int = 1,
-                limit: int | None = None, log: Log | None = None, every: float = 30.0) -> dict[str, Any]:
-    """Measure the networks of `dataset` not in the table yet (at most `limit` this call)."""
+                limit: int | None = None, log: Log | None = None, every: float = 30.0,
+                remeasure: float | None = None) -> dict[str, Any]:
+    """Measure the networks of `dataset` not in the table yet (at most `limit` this call); with
+    `remeasure`, also those whose row spread (IQR / median) is above it. A row measured again is
+    appended: the later row of a network is the one read."""
     config = config or CostsConfig()
     path = table_file(cache_dir, dataset)
     cells = networks(dataset)
     distinct = sorted(set(cells.values()))
     done = _rows(path)
-    todo = [n for n in distinct if n not in done][: limit if limit is not None else None]
+    noisy = {n for n, row in done.items() if remeasure is not None and spread(row) > remeasure}
+    todo = ([n for n in distinct if n in noisy] + [n for n in distinct if n not in done])[:limit]  # asked-for first
     say = log or (lambda _m: None)
-    say(f"nb201-{dataset}: {len(done)} of {len(distinct)} networks measured on this machine; measuring {len(todo)} "
-        f"with {workers} worker(s), {config.warmup} warm-up + median of {config.repeats} runs each")
+    again = f" ({len(noisy)} again: spread above {remeasure:g})" if remeasure is not None else ""
+    say(f"nb201-{dataset}: {len(done)} of {len(distinct)} networks measured on this machine; measuring {len(todo)}"
+        f"{again} with {workers} worker(s), {config.warmup} warm-up + median of {config.repeats} runs each")
     path.parent.mkdir(parents=True, exist_ok=True)
     from agentnas.value.spaces import forked_map
 
@@ -158,7 +173,8 @@ def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None
                     f"{(len(jobs) - measured) / rate / 60 if rate else 0:.0f} min left)")
     rows = _rows(path)
     return {"dataset": dataset, "file": str(path), "networks": len(distinct), "measured": len(rows),
-            "complete": len(rows) == len(distinct), "this_call": measured, "machine": machine()}
+            "complete": len(rows) == len(distinct), "this_call": measured, "machine": machine(),
+            "noisy": sum(spread(r) > remeasure for r in rows.values()) if remeasure is not None else None}
 
 
 def load_table(dataset: str, cache_dir: Path) -> dict[str, float]:

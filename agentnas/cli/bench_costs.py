@@ -19,6 +19,9 @@ def bench_latency_table(
     workers: Annotated[int, typer.Option(min=1, help="Processes building and exporting networks while this one "
                                                      "times them, one at a time (keep it below the core count).")] = 1,
     limit: Annotated[int | None, typer.Option(min=1, help="Measure at most this many networks now.")] = None,
+    remeasure: Annotated[float | None, typer.Option(
+        min=0.0, help="Also time again the rows whose spread (interquartile range / median) is above this, "
+                      "e.g. 0.5 for rows measured while the machine was busy; the new row replaces the old.")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -30,7 +33,7 @@ def bench_latency_table(
 
     cfg = config_or_exit(config)
     try:
-        report = build_table(dataset, cfg.cache_dir, cfg.costs, workers=workers, limit=limit,
+        report = build_table(dataset, cfg.cache_dir, cfg.costs, workers=workers, limit=limit, remeasure=remeasure,
                              log=lambda m: err.print(m, soft_wrap=True, highlight=False))
     except LatencyTableError as e:
         fail(str(e))
@@ -39,4 +42,6 @@ def bench_latency_table(
         return
     out.print(f"nb201-{dataset}: {report['measured']} of {report['networks']} networks measured on "
               f"{report['machine']}" + ("" if report["complete"] else " (run again to measure the rest)")
-              + f"; table {report['file']}", highlight=False)
+              + f"; table {report['file']}"
+              + (f"; {report['noisy']} rows still spread above {remeasure:g}" if remeasure is not None else ""),
+              highlight=False)

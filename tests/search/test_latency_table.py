@@ -53,3 +53,19 @@ def test_a_complete_table_gives_every_cell_its_networks_latency_for_a_front_sear
     assert report["box"]["latency_ms"] == [min(table.values()), max(table.values())]
     with pytest.raises(BenchError, match="latency-table --dataset cifar100"):
         run_pareto_bench("nb201", "cifar100", 20, 1, ["random"], "latency_ms", tmp_path)
+
+
+def test_remeasure_times_again_only_the_rows_that_spread_wide_and_the_new_row_is_read(bench_data: Path,
+                                                                                       tmp_path: Path) -> None:
+    build_table("imagenet16", tmp_path, FAST, limit=3)
+    path = table_file(tmp_path, "imagenet16")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    # the first row as a busy machine measures it: quartiles far apart around a slow median
+    noisy = {**rows[0], "median_ms": 50.0, "q1_ms": 10.0, "q3_ms": 90.0}
+    path.write_text("".join(json.dumps(r) + "\n" for r in [noisy, *rows[1:]]))
+    lines: list[str] = []
+    report = build_table("imagenet16", tmp_path, FAST, limit=1, remeasure=0.5, log=lines.append)
+    assert report["this_call"] == 1 and report["measured"] == 3 and report["noisy"] == 0
+    assert any("1 again: spread above 0.5" in line for line in lines)
+    last = json.loads(path.read_text().splitlines()[-1])
+    assert last["network"] == noisy["network"] and last["median_ms"] != 50.0
