@@ -36,6 +36,7 @@ from agentnas import __version__
 from agentnas.evaluator.evaluator import EvalOptions
 from agentnas.evaluator.executor import Executor, ExecutorError, ExecutorUnavailable, OnResult
 from agentnas.evaluator.isolation import IsolationUnavailable, get_isolation
+from agentnas.evaluator.latency import TORCHSCRIPT_FILE
 from agentnas.evaluator.ray_node import Bundle, evaluate_on_node
 from agentnas.evaluator.sandbox import SandboxStartError
 from agentnas.records import EvalResult, Failure, FailureKind
@@ -267,8 +268,6 @@ class RayExecutor(Executor):
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "model.py").write_bytes(source)
         (dest / "model.onnx").write_bytes(reply["onnx"])
-        from agentnas.evaluator.latency import TORCHSCRIPT_FILE
-
         (dest / TORCHSCRIPT_FILE).unlink(missing_ok=True)
         if reply.get("traced") is not None:
             (dest / TORCHSCRIPT_FILE).write_bytes(reply["traced"])
