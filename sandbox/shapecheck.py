@@ -11,7 +11,10 @@ import torch
 from failures import Failure, limit_hit
 from shapetrace import traced
 
-SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "must match")
+# Words of torch's messages for a tensor of the wrong size or rank reaching a layer ("running_mean should
+# contain 1 elements not 64" is a BatchNorm built for 64 channels meeting 1; "expected 2D or 3D input").
+SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "must match", "running_mean",
+               "channels", "2d", "3d", "4d")
 # A token id past an embedding table raises "index out of range": a vocabulary the model
 # was not built for, a shape failure of token models.
 TOKEN_SHAPE_WORDS = (*SHAPE_WORDS, "index")

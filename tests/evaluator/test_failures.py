@@ -72,6 +72,10 @@ CASES: dict[str, tuple[str, FailureKind, str]] = {
     "mismatched_layers": (GOOD_MODEL.replace("nn.Linear(math.prod(input_shape), 64)",
                                              "nn.Linear(10, 64)"),
                           FailureKind.SHAPE, "forward on input"),
+    # a norm layer built for another width than the one it gets ("running_mean should contain 32 elements
+    # not 64"): a shape failure, which the trusted side can mend by inferring the size
+    "norm_for_another_width": (GOOD_MODEL.replace("nn.ReLU(),", "nn.BatchNorm1d(32),\n        nn.ReLU(),"),
+                               FailureKind.SHAPE, "running_mean"),
     "returns_a_tuple": (GOOD_MODEL + "\n_b = build_model\n\nclass Pair(nn.Module):\n"
                         "    def __init__(self, m):\n        super().__init__()\n        self.m = m\n"
                         "    def forward(self, x):\n        return self.m(x), x\n\n"
