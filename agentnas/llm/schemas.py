@@ -53,7 +53,8 @@ def drop_echo(prose: str, instructions: str) -> str:
 def without_labels(prose: str) -> str:
     """`prose` without markdown section labels ("## Title:", "### Description:", "**Changes:**"); an
     "Evidence:" label stays, since it marks the ids a lesson cites."""
-    lines = [_SECTION_LABEL.sub("", ln).strip() for ln in _INLINE_LABEL.sub(r"\n\1", prose).splitlines()]
+    lines = [_SECTION_LABEL.sub("", ln).strip() for ln in _INLINE_LABEL.sub(r"\n\1", prose).splitlines()
+             if not _BARE_LABEL.match(ln)]
     return "\n".join(ln for ln in lines if ln)
 
 
@@ -130,6 +131,11 @@ _LABEL = re.compile(r"^\s*(?:#+\s*|\*\*|__)?\s*(?:title|hypothesis|idea)?\s*[:\-
 # markdown section labels ("## Title:", "### Description:", "**Expected result:**"): the model's layout,
 # not the idea; a label written mid-line starts a new line first
 _INLINE_LABEL = re.compile(r"\s+(#{1,6}\s*[\w ]{1,40}:)")
+# a heading line that is only a generic section name ("### Description", "## New Python File")
+_BARE_LABEL = re.compile(
+    r"^\s*(?:#{1,6}|\*\*)\s*(?:description|changes?(?: made)?|explanation|why|rationale|reasoning|summary"
+    r"|expected(?: validation)? results?|(?:the )?(?:new |corrected )?(?:python )?(?:file|code)|diagnosis|lesson)"
+    r"\s*:?\s*(?:\*\*)?\s*$", re.IGNORECASE)
 _SECTION_LABEL = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)(?!evidence\b)[\w ]{0,40}:(?:\*\*)?\s*", re.IGNORECASE)
 _EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<ids>.*)$", re.IGNORECASE | re.MULTILINE)
 _CITED = re.compile(r"\[([A-Za-z0-9][\w.:/-]*)\]")

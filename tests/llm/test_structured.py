@@ -134,3 +134,11 @@ def test_a_lesson_ends_where_the_model_starts_a_prompt_section() -> None:
 def test_a_proposal_is_the_block_that_defines_build_model_not_a_helper_block_before_it() -> None:
     text = f"A helper first:\n```python\nclass Block:\n    pass\n```\nThen the file:\n```python\n{CANDIDATE}```"
     assert parse_reply(text, ProposalReply).value.code == CANDIDATE
+
+
+def test_generic_section_headings_are_not_part_of_a_hypothesis() -> None:
+    text = ("Improved CNN with Batch Normalization\n### Description\nAdd batch norm after each convolution.\n"
+            "### Expected Validation Result\nAbout one point over the parent.")
+    value = parse_reply(text, HypothesisReply).value
+    assert value.title == "Improved CNN with Batch Normalization"
+    assert value.text == "Add batch norm after each convolution. About one point over the parent."
