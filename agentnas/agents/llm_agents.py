@@ -193,6 +193,17 @@ def shown_texts(context: PromptContext) -> list[str]:
             + ([context.retry] if context.retry else []))
 
 
+def tried(candidate: Candidate) -> tuple[str, ...]:
+    """What the engineer's earlier attempt on this candidate said it changed, and whether the file came
+    back unchanged (a small model often answers a failure with the same file): shown on the next attempt,
+    so it is not asked the very same question twice."""
+    if candidate.attempts == 0 or not candidate.rationale:
+        return ()
+    last = candidate.history[-1].get("code_hash") if candidate.history else None
+    same = " (but the file came back unchanged)" if last == code_hash(candidate.code) else ""
+    return (clip(candidate.rationale, 300) + same,)
+
+
 class LLMEngineer:
     def __init__(self, llm: LLMClient, spec: TaskSpec, repairs: int = 1, budget: CallBudget | None = None) -> None:
         self.llm, self.spec, self.repairs, self.budget = llm, spec, repairs, budget
@@ -207,6 +218,7 @@ class LLMEngineer:
         prompt = build_prompt("repair", PromptContext(
             task=self.spec, candidate=_brief(candidate.id, candidate.code),
             failure=Failure(kind=kind, message=candidate.failure_message or "failed"),
+            previous_repairs=tried(candidate),
             constraints=Constraints(max_params=ctx.max_params) if ctx.max_params else None))
         repairs = self.repairs if self.budget is None or self.budget.allow(2) else 0
         try:
