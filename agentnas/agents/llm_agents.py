@@ -14,6 +14,7 @@ already paid for are served from the journal instead of being asked again.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from agentnas.agents.economy import CallBudget, clean_note
@@ -167,23 +168,46 @@ class LLMResearcher:
         return self.fallback.fallback(ctx, failed.slot, reason, taken)
 
     def new_hypothesis(self, tree: RunTree, rng: random.Random) -> str:
+        """The model's next idea; one that repeats an earlier hypothesis is asked again once, naming it,
+        at the re-ask temperature, then the grammar's hypothesis takes its place."""
         best = tree.best()
-        if not self._allow():
-            return self.fallback.new_hypothesis(tree, rng)
-        prompt = build_prompt("new_hypothesis", PromptContext(
-            task=self.spec,
-            parent=_brief(best.id, best.code, best.val_accuracy, loss=_loss(tree.metric.name, best.val_score))
-            if best is not None else None,
-            siblings=tuple(_brief(h.id, None, hypothesis=h.text) for h in tree.hypotheses.values())))
-        try:
-            reply = self.llm.ask(prompt, repairs=self.repairs if self._allow(2) else 0).value
-        except FATAL:
-            raise
-        except LLMError:
-            return self.fallback.new_hypothesis(tree, rng)
-        assert isinstance(reply, HypothesisReply)
-        title = clean_note(reply.title, limit=120)
-        return f"{title}: {clean_note(reply.text, [h.text for h in tree.hypotheses.values()], limit=600)}"
+        earlier = [h.text for h in tree.hypotheses.values()]
+        retry: str | None = None
+        for temperature in (None, self.reask_temperature):
+            if not self._allow():
+                break
+            prompt = build_prompt("new_hypothesis", PromptContext(
+                task=self.spec,
+                parent=_brief(best.id, best.code, best.val_accuracy, loss=_loss(tree.metric.name, best.val_score))
+                if best is not None else None,
+                siblings=tuple(_brief(h.id, None, hypothesis=h.text) for h in tree.hypotheses.values()),
+                retry=retry))
+            try:
+                reply = self.llm.ask(prompt, repairs=self.repairs if self._allow(2) else 0,
+                                     temperature=temperature).value
+            except FATAL:
+                raise
+            except LLMError:
+                break
+            assert isinstance(reply, HypothesisReply)
+            text = f"{clean_note(reply.title, limit=120)}: {clean_note(reply.text, earlier, limit=600)}"
+            same = next((e for e in earlier if same_idea(text, e)), None)
+            if same is None:
+                return text
+            retry = (f"Your last hypothesis repeated one already tested: {clip(same, 160)}. Propose a different "
+                     "change.")
+        return self.fallback.new_hypothesis(tree, rng)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+SAME_IDEA = 0.6  # word overlap (Jaccard) of two hypotheses' titles at which they are one idea
+
+
+def same_idea(a: str, b: str) -> bool:
+    """Whether two hypotheses ("title: text") name the same idea: their titles share most words.
+    Titles, not texts: a small model words the same idea differently each time, but names it alike."""
+    ta, tb = (set(_WORD.findall(x.partition(": ")[0].lower())) for x in (a, b))
+    return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= SAME_IDEA
 
 
 def shown_texts(context: PromptContext) -> list[str]:

@@ -127,7 +127,8 @@ class AgentReply(BaseModel):
         return {}
 
 
-_LABEL = re.compile(r"^\s*(?:#+\s*|\*\*|__)?\s*(?:title|hypothesis|idea)?\s*[:\-]?\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(?:#+\s*|\*\*|__)?\s*(?:title|hypothesis|idea|on the first line)?\s*[:\-]?\s*",
+                    re.IGNORECASE)
 # markdown section labels ("## Title:", "### Description:", "**Expected result:**"): the model's layout,
 # not the idea; a label written mid-line starts a new line first
 _INLINE_LABEL = re.compile(r"\s+(#{1,6}\s*[\w ]{1,40}:)")
