@@ -21,10 +21,9 @@ def tree() -> RunTree:
 
 def ask(*replies: str) -> tuple[str, ScriptedOpenAI]:
     spec = get_task("mnist1d").spec
-    with ScriptedOpenAI([Reply.text(r) for r in replies]) as server:
-        with client(server.base_url) as llm:
-            researcher = LLMResearcher(llm, spec, OfflineResearcher(spec.input_shape, spec.num_classes))
-            return researcher.new_hypothesis(tree(), random.Random(0)), server
+    with ScriptedOpenAI([Reply.text(r) for r in replies]) as server, client(server.base_url) as llm:
+        researcher = LLMResearcher(llm, spec, OfflineResearcher(spec.input_shape, spec.num_classes))
+        return researcher.new_hypothesis(tree(), random.Random(0)), server
 
 
 def test_the_same_idea_reworded_is_one_idea_and_another_is_not() -> None:
