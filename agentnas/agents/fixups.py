@@ -11,6 +11,7 @@ trusted side can add itself. Only the standard names of the candidate contract a
 from __future__ import annotations
 
 import ast
+from functools import cache
 
 KNOWN_IMPORTS = {
     "math": "import math",
@@ -224,12 +225,57 @@ def add_missing_builder(code: str) -> tuple[str, str | None]:
             f"    return {root.name}({', '.join(args)})\n"), root.name
 
 
+@cache
+def _nn_names() -> dict[str, str | None]:
+    """Lower-cased name -> the `torch.nn` name it spells (None when two names differ only in case)."""
+    from torch import nn
+
+    names: dict[str, str | None] = {}
+    for name in dir(nn):
+        if not name.startswith("_"):
+            names[name.lower()] = None if name.lower() in names else name
+    return names
+
+
+def fix_nn_case(code: str) -> tuple[str, list[str]]:
+    """`code` with each `nn.X` that torch.nn lacks but spells in other case (`nn.Glu`, `nn.Relu`,
+    `nn.LayerNorm1D`) written as torch spells it, and the fixes ("Glu -> GLU"). A layer torch.nn
+    does not have in any case (`nn.Shear`) is left for the engineer. Edits the text; unparsable
+    code is left as it is."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, []
+    names = _nn_names()
+    line_at, lines = _offsets(code), code.splitlines(keepends=True)
+    edits: list[tuple[int, int, str]] = []
+    fixes: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and _is_nn(node.value)) or node.attr.lower() not in names:
+            continue
+        right = names[node.attr.lower()]
+        if right is None or right == node.attr:
+            continue
+        line = lines[(node.end_lineno or node.lineno) - 1]
+        end = line_at[(node.end_lineno or node.lineno) - 1] + len(line.encode()[: node.end_col_offset].decode(
+            errors="ignore"))
+        edits.append((end - len(node.attr), end, right))
+        fixes.append(f"{node.attr} -> {right}")
+    out = code
+    for start, end, text in sorted(edits, reverse=True):
+        out = out[:start] + text + out[end:]
+    return out, sorted(set(fixes))
+
+
 def mend_draft(code: str) -> tuple[str, str | None]:
     """A model's file with every mechanical fix that needs no sandbox result (a missing
-    `super().__init__()`, a missing `build_model`, missing imports), and what was done, or None."""
+    `super().__init__()`, a missing `build_model`, missing imports, a torch.nn layer spelt in the wrong
+    case), and what was done, or None."""
     code, supers = add_super_init(code)
     code, builder = add_missing_builder(code)
     code, imports = add_missing_imports(code)
+    code, cases = fix_nn_case(code)
     notes = ([f"super().__init__() in {', '.join(supers)}"] if supers else []) + (
-        [f"build_model for {builder}"] if builder else []) + ([f"added {'; '.join(imports)}"] if imports else [])
+        [f"build_model for {builder}"] if builder else []) + ([f"added {'; '.join(imports)}"] if imports else []) + (
+        [f"nn.{'; nn.'.join(cases)}"] if cases else [])
     return code, "; ".join(notes) or None

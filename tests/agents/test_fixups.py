@@ -167,3 +167,17 @@ def test_no_builder_is_guessed_when_the_model_class_or_its_arguments_are_unclear
     assert add_missing_builder(has) == (has, None)
     calls = "from torch import nn\n\nclass A(nn.Module):\n    def __init__(self):\n        nn.Module.__init__(self)\n"
     assert add_super_init(calls) == (calls, [])
+
+
+def test_a_torch_nn_layer_spelt_in_the_wrong_case_is_written_as_torch_spells_it() -> None:
+    from agentnas.agents.fixups import fix_nn_case, mend_draft
+
+    code = ("import torch\nfrom torch import nn\n\n\ndef build_model(input_shape, num_classes):\n"
+            "    return nn.Sequential(nn.Conv1d(1, 8, 3), nn.Glu(dim=1), torch.nn.Relu(), nn.Flatten(),  # nn.Glu\n"
+            "                         nn.LazyLinear(num_classes), nn.Shear())\n")
+    fixed, fixes = fix_nn_case(code)
+    assert fixes == ["Glu -> GLU", "Relu -> ReLU"]
+    assert "nn.GLU(dim=1), torch.nn.ReLU()" in fixed and "# nn.Glu" in fixed  # comments stay as written
+    assert "nn.Shear()" in fixed  # no such layer in any case: the engineer's
+    assert fix_nn_case(fixed) == (fixed, [])
+    assert mend_draft(code)[1] == "nn.Glu -> GLU; nn.Relu -> ReLU"
