@@ -100,6 +100,9 @@ class StructuredReply(Generic[T]):
     completions: int
 
 
+REPAIR_TEMPERATURE = 1.0  # the least temperature of a reply asked again in the same conversation
+
+
 class LLMClient:
     def __init__(self, config: LLMConfig, *, cassette: Cassette | None = None, mode: CassetteMode = "record",
                  ledger: Ledger | None = None, sleep: Callable[[float], None] = time.sleep,
@@ -208,7 +211,10 @@ class LLMClient:
         until = schema.answer_end if (issubclass(schema, AgentReply) and style == "markdown"
                                       and self.config.stop_after_answer) else None
         for n in range(repairs + 1):
-            reply = self.complete(role, msgs, stream=stream, temperature=temperature, max_tokens=max_tokens,
+            # a repair round is asked hotter: at a low temperature a small model gave the same unusable
+            # reply again, word for word, after being told what was wrong with it
+            hot = temperature if n == 0 else max(temperature or 0.0, REPAIR_TEMPERATURE)
+            reply = self.complete(role, msgs, stream=stream, temperature=hot, max_tokens=max_tokens,
                                   timeout_s=timeout_s, formats=formats, until=until)
             try:
                 parsed = parse_response(LLMResponse(content=reply.content, finish_reason=reply.finish_reason),

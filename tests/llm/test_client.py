@@ -67,6 +67,8 @@ def test_repairs_show_the_model_its_error_in_the_same_conversation(server: Scrip
     second = server.chat_requests[1].messages
     assert second[-2]["role"] == "assistant" and "no model here" in second[-2]["content"]
     assert "build_model" in second[-1]["content"] and "schema" in second[-1]["content"]
+    # asked hotter the second time (a small model repeated its unusable reply word for word at 0.4)
+    assert [r.body["temperature"] for r in server.chat_requests] == [0.4, 1.0]
 
 
 def test_schema_failure_after_all_repairs_is_typed_not_a_crash(server: ScriptedOpenAI) -> None:
