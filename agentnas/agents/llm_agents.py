@@ -19,6 +19,7 @@ from typing import Any
 
 from agentnas.agents.economy import CallBudget, clean_note
 from agentnas.agents.fixups import mend_draft
+from agentnas.agents.ideas import untried
 from agentnas.agents.offline import OfflineAnalyst, OfflineResearcher
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
@@ -181,7 +182,7 @@ class LLMResearcher:
                 parent=_brief(best.id, best.code, best.val_accuracy, loss=_loss(tree.metric.name, best.val_score))
                 if best is not None else None,
                 siblings=tuple(_brief(h.id, None, hypothesis=h.text) for h in tree.hypotheses.values()),
-                retry=retry))
+                ideas=untried(earlier), retry=retry))
             try:
                 reply = self.llm.ask(prompt, repairs=self.repairs if self._allow(2) else 0,
                                      temperature=temperature).value

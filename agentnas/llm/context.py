@@ -61,3 +61,4 @@ class PromptContext(BaseModel):
     steering: tuple[str, ...] = ()
     constraints: Constraints | None = None
     retry: str | None = None  # why the model's last answer for this slot could not be used
+    ideas: tuple[str, ...] = ()  # directions the run has not tried yet (agents.ideas), for a new hypothesis

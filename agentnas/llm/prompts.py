@@ -198,6 +198,8 @@ SECTIONS: dict[str, _Renderer] = {
     if c.steering else None,
     "constraints": lambda c: _constraints(c.constraints) if c.constraints else None,
     "retry": lambda c: f"## Your last answer could not be used\n{c.retry.strip()}" if c.retry else None,
+    "ideas": lambda c: "\n".join(["## Directions not tried yet in this run"] + [f"- {i}" for i in c.ideas])
+    if c.ideas else None,
 }
 
 

@@ -43,3 +43,18 @@ def test_a_repeated_hypothesis_is_asked_again_hotter_naming_what_it_repeated() -
 def test_a_hypothesis_repeated_twice_gives_way_to_the_grammars() -> None:
     text, server = ask("Improved CNN with Batch Normalization\nBN again.", "CNN with batch normalization\nStill BN.")
     assert len(server.chat_requests) == 2 and not same_idea(text, BN)
+
+
+def test_directions_already_named_by_a_hypothesis_are_not_offered_again() -> None:
+    from agentnas.agents.ideas import IDEAS, untried
+
+    offered = untried([BN, "Dilated stack: dilation 2 and 4"], n=len(IDEAS))
+    assert not any("batch normalisation" in i or "dilated" in i for i in offered)
+    assert len(offered) == len(IDEAS) - 2
+    assert untried([BN], n=3) != untried([BN, "a wider CNN: more channels"], n=3)  # rotates as the run goes
+
+
+def test_the_hypothesis_prompt_lists_the_untried_directions() -> None:
+    _, server = ask("Dilated convolutions\nDilation 2 and 4 in the last two layers widen the field.")
+    prompt = server.chat_requests[0].messages[-1]["content"]
+    assert "## Directions not tried yet in this run" in prompt and "batch normalisation" not in prompt
