@@ -1,7 +1,7 @@
 """Directions a new hypothesis can take, and which of them a run has not tried yet.
 
 A small model asked for "a new hypothesis" names the same familiar change again and again (a
-1.5B one proposed batch normalisation in five hypotheses of six, each reworded). The prompt
+1.5B one proposed batch normalisation in all seven hypotheses of a run, each reworded). The prompt
 therefore lists a few directions no earlier hypothesis of the run mentions, rotating with the
 number of hypotheses, so the model picks among untried ones; it may still propose anything."""
 
