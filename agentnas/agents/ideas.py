@@ -38,3 +38,18 @@ def untried(hypotheses: Iterable[str], n: int = 6) -> tuple[str, ...]:
         return ()
     start = len(texts) % len(left)
     return tuple((left[start:] + left[:start])[:n])
+
+
+def directions(text: str) -> frozenset[str]:
+    """The directions of `IDEAS` that `text` names."""
+    low = text.lower()
+    return frozenset(idea for idea, words in IDEAS if any(w in low for w in words))
+
+
+def only_tried(text: str, earlier: Iterable[str]) -> bool:
+    """Whether `text` names directions and every one of them was named by an earlier hypothesis: a
+    repeat in other words ("Batch Normalization on CNN" after "Improved CNN with Batch Normalization")."""
+    named = directions(text)
+    tried = frozenset().union(*(directions(e) for e in earlier))
+    return bool(named) and named <= tried
+

@@ -19,7 +19,7 @@ from typing import Any
 
 from agentnas.agents.economy import CallBudget, clean_note
 from agentnas.agents.fixups import mend_draft
-from agentnas.agents.ideas import untried
+from agentnas.agents.ideas import directions, only_tried, untried
 from agentnas.agents.offline import OfflineAnalyst, OfflineResearcher
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
@@ -169,8 +169,9 @@ class LLMResearcher:
         return self.fallback.fallback(ctx, failed.slot, reason, taken)
 
     def new_hypothesis(self, tree: RunTree, rng: random.Random) -> str:
-        """The model's next idea; one that repeats an earlier hypothesis is asked again once, naming it,
-        at the re-ask temperature, then the grammar's hypothesis takes its place."""
+        """The model's next idea; one that repeats an earlier hypothesis (the same title words, or only
+        directions earlier ones named, see agents.ideas) is asked again once, naming it, at the re-ask
+        temperature, then the grammar's hypothesis takes its place."""
         best = tree.best()
         earlier = [h.text for h in tree.hypotheses.values()]
         retry: str | None = None
@@ -193,6 +194,8 @@ class LLMResearcher:
             assert isinstance(reply, HypothesisReply)
             text = f"{clean_note(reply.title, limit=120)}: {clean_note(reply.text, earlier, limit=600)}"
             same = next((e for e in earlier if same_idea(text, e)), None)
+            if same is None and only_tried(text, earlier):
+                same = next(e for e in reversed(earlier) if directions(e) & directions(text))
             if same is None:
                 return text
             retry = (f"Your last hypothesis repeated one already tested: {clip(same, 160)}. Propose a different "

@@ -58,3 +58,19 @@ def test_the_hypothesis_prompt_lists_the_untried_directions() -> None:
     _, server = ask("Dilated convolutions\nDilation 2 and 4 in the last two layers widen the field.")
     prompt = server.chat_requests[0].messages[-1]["content"]
     assert "## Directions not tried yet in this run" in prompt and "batch normalisation" not in prompt
+
+
+def test_a_repeat_in_other_words_is_known_by_the_directions_it_names() -> None:
+    from agentnas.agents.ideas import only_tried
+
+    # what the 1.5B model wrote, hypothesis after hypothesis
+    assert only_tried("Batch Normalization on CNN: add batch normalization between convolutional layers", [BN])
+    assert not only_tried("Batch norm and dilated convolutions: dilation 2 in the last layer", [BN])
+    assert not only_tried("Something else entirely: a new idea", [BN])  # names no known direction
+
+
+def test_a_reworded_repeat_is_asked_again() -> None:
+    text, server = ask("New Hypothesis: On the first line: Improved CNN with Batch Normalization and BatchNorm\n"
+                       "Add batch norm layers.",
+                       "Dilated convolutions\nDilation 2 and 4 in the last two layers widen the field.")
+    assert text.startswith("Dilated convolutions") and len(server.chat_requests) == 2
