@@ -84,12 +84,32 @@ def _is_nn(node: ast.expr) -> bool:
         and node.value.id == "torch")
 
 
-def _offsets(code: str) -> list[int]:
-    starts, at = [], 0
-    for line in code.splitlines(keepends=True):
-        starts.append(at)
-        at += len(line)
-    return starts
+class _Text:
+    """Edits of a source text at ast positions, applied together (comments and layout stay)."""
+
+    def __init__(self, code: str) -> None:
+        self.code, self.lines = code, code.splitlines(keepends=True)
+        self.starts, at = [], 0
+        for line in self.lines:
+            self.starts.append(at)
+            at += len(line)
+        self.edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in character offsets
+
+    def pos(self, line: int, col: int) -> int:
+        """The character offset of an ast (line, column): ast columns count UTF-8 bytes."""
+        return self.starts[line - 1] + len(self.lines[line - 1].encode()[:col].decode(errors="ignore"))
+
+    def end(self, node: ast.expr | ast.keyword) -> int:
+        return self.pos(node.end_lineno or node.lineno, node.end_col_offset or 0)
+
+    def edit(self, start: int, end: int, text: str) -> None:
+        self.edits.append((start, end, text))
+
+    def result(self) -> str:
+        out = self.code
+        for start, end, text in sorted(self.edits, reverse=True):
+            out = out[:start] + text + out[end:]
+        return out
 
 
 def infer_input_sizes(code: str) -> tuple[str, list[str]]:
@@ -105,12 +125,7 @@ def infer_input_sizes(code: str) -> tuple[str, list[str]]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return code, []
-    line_at, lines = _offsets(code), code.splitlines(keepends=True)
-
-    def pos(line: int, col: int) -> int:  # ast columns count UTF-8 bytes
-        return line_at[line - 1] + len(lines[line - 1].encode()[:col].decode(errors="ignore"))
-
-    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in character offsets
+    text = _Text(code)
     changed: list[str] = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _LAZY
@@ -120,29 +135,25 @@ def infer_input_sizes(code: str) -> tuple[str, list[str]]:
         size_kw = next((k for k in node.keywords if k.arg == size_name), None)
         if size_kw is None and not node.args:
             continue
-        func_end = pos(node.func.end_lineno or node.func.lineno, node.func.end_col_offset or 0)
-        edits.append((func_end - len(node.func.attr), func_end, lazy))
+        func_end = text.end(node.func)
+        text.edit(func_end - len(node.func.attr), func_end, lazy)
         # the size argument and the separator after it (or before it, when it is the last argument)
         items: list[ast.expr | ast.keyword] = sorted([*node.args, *node.keywords],
                                                       key=lambda a: (a.lineno, a.col_offset))
         target: ast.expr | ast.keyword = size_kw if size_kw is not None else node.args[0]
         i = items.index(target)
-        start = pos(target.lineno, target.col_offset)
+        start = text.pos(target.lineno, target.col_offset)
         if i + 1 < len(items):
-            end = pos(items[i + 1].lineno, items[i + 1].col_offset)
+            end = text.pos(items[i + 1].lineno, items[i + 1].col_offset)
         else:
-            end = pos(target.end_lineno or target.lineno, target.end_col_offset or 0)
+            end = text.end(target)
             if i > 0:
-                prev = items[i - 1]
-                start = pos(prev.end_lineno or prev.lineno, prev.end_col_offset or 0)
-        edits.append((start, end, ""))
+                start = text.end(items[i - 1])
+        text.edit(start, end, "")
         changed.append(lazy)
     if not changed:
         return code, []
-    out = code
-    for start, end, text in sorted(edits, reverse=True):
-        out = out[:start] + text + out[end:]
-    return out, sorted(set(changed))
+    return text.result(), sorted(set(changed))
 
 
 def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
@@ -247,8 +258,7 @@ def fix_nn_case(code: str) -> tuple[str, list[str]]:
     except (SyntaxError, ValueError):
         return code, []
     names = _nn_names()
-    line_at, lines = _offsets(code), code.splitlines(keepends=True)
-    edits: list[tuple[int, int, str]] = []
+    text = _Text(code)
     fixes: list[str] = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and _is_nn(node.value)) or node.attr.lower() not in names:
@@ -256,26 +266,88 @@ def fix_nn_case(code: str) -> tuple[str, list[str]]:
         right = names[node.attr.lower()]
         if right is None or right == node.attr:
             continue
-        line = lines[(node.end_lineno or node.lineno) - 1]
-        end = line_at[(node.end_lineno or node.lineno) - 1] + len(line.encode()[: node.end_col_offset].decode(
-            errors="ignore"))
-        edits.append((end - len(node.attr), end, right))
+        end = text.end(node)
+        text.edit(end - len(node.attr), end, right)
         fixes.append(f"{node.attr} -> {right}")
-    out = code
-    for start, end, text in sorted(edits, reverse=True):
-        out = out[:start] + text + out[end:]
-    return out, sorted(set(fixes))
+    return text.result(), sorted(set(fixes))
+
+
+# Keyword names that mean one thing across torch.nn layers and other libraries' layers. A small model
+# writes `nn.BatchNorm1d(in_channels=64)` or `nn.Softmax(axis=1)`: a TypeError at build time that a
+# repair call (minutes on a local model) often answers with the same file.
+_SYNONYMS = (
+    ("in_channels", "in_features", "num_features", "num_channels", "normalized_shape", "input_size", "embed_dim",
+     "d_model", "in_dim", "input_dim", "in_size", "channels", "features", "n_channels", "dim_in"),
+    ("out_channels", "out_features", "hidden_size", "out_dim", "output_dim", "output_size", "out_size", "dim_out"),
+    ("kernel_size", "kernel", "ksize", "kernel_width", "filter_size"),
+    ("dim", "axis"), ("stride", "strides"), ("padding", "pad"), ("dilation", "dilation_rate"),
+    ("p", "dropout", "rate", "drop_rate", "dropout_rate", "drop_prob", "prob"),
+    ("num_heads", "nhead", "n_heads", "heads", "nheads"), ("num_groups", "groups", "n_groups"),
+    ("eps", "epsilon"), ("bias", "use_bias"), ("batch_first", "batchfirst"),
+)
+
+
+@cache
+def _parameters(layer: str) -> frozenset[str] | None:
+    """The keyword parameters of torch.nn's `layer` class, or None (not a class; takes **kwargs)."""
+    import inspect
+
+    from torch import nn
+
+    cls = getattr(nn, layer, None)
+    if not isinstance(cls, type):
+        return None
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+
+
+def fix_nn_keywords(code: str) -> tuple[str, list[str]]:
+    """`code` with each keyword a `torch.nn` layer does not take renamed to the one it does take that
+    means the same (`nn.BatchNorm1d(in_channels=…)` -> `num_features=`, `nn.Softmax(axis=1)` -> `dim=`),
+    and the fixes ("BatchNorm1d in_channels -> num_features"). A keyword with no such twin, or whose twin
+    the call already passes, is left for the sandbox to report. Edits the text; unparsable code is left."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, []
+    text = _Text(code)
+    fixes: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_nn(node.func.value)):
+            continue
+        accepted = _parameters(node.func.attr)
+        if accepted is None:
+            continue
+        given = {k.arg for k in node.keywords if k.arg}
+        for kw in node.keywords:
+            if kw.arg is None or kw.arg in accepted:
+                continue
+            group = next((g for g in _SYNONYMS if kw.arg in g), ())
+            twin = next((name for name in group if name in accepted and name not in given), None)
+            if twin is None:
+                continue
+            start = text.pos(kw.lineno, kw.col_offset)
+            text.edit(start, start + len(kw.arg), twin)
+            given.add(twin)
+            fixes.append(f"{node.func.attr} {kw.arg} -> {twin}")
+    return text.result(), fixes
 
 
 def mend_draft(code: str) -> tuple[str, str | None]:
     """A model's file with every mechanical fix that needs no sandbox result (a missing
     `super().__init__()`, a missing `build_model`, missing imports, a torch.nn layer spelt in the wrong
-    case), and what was done, or None."""
+    case or given another library's keyword names), and what was done, or None."""
     code, supers = add_super_init(code)
     code, builder = add_missing_builder(code)
     code, imports = add_missing_imports(code)
     code, cases = fix_nn_case(code)
+    code, keywords = fix_nn_keywords(code)
     notes = ([f"super().__init__() in {', '.join(supers)}"] if supers else []) + (
         [f"build_model for {builder}"] if builder else []) + ([f"added {'; '.join(imports)}"] if imports else []) + (
-        [f"nn.{'; nn.'.join(cases)}"] if cases else [])
+        [f"nn.{'; nn.'.join(cases)}"] if cases else []) + ([f"keywords {'; '.join(keywords)}"] if keywords else [])
     return code, "; ".join(notes) or None

@@ -37,6 +37,7 @@ from agentnas.llm import (
     RepairReply,
     build_prompt,
 )
+from agentnas.llm.config import RECOMBINE_CHARS
 from agentnas.llm.errors import FATAL
 from agentnas.llm.prompts import code_diff, shown_code
 from agentnas.records import EvalResult, Failure, FailureKind, Metrics, metric_named
@@ -77,9 +78,11 @@ class LLMResearcher:
     once more, naming what went wrong, with a hotter temperature; after that the grammar fills."""
 
     def __init__(self, llm: LLMClient, spec: TaskSpec, fallback: OfflineResearcher, repairs: int = 1,
-                 budget: CallBudget | None = None, reask_temperature: float = 1.0) -> None:
+                 budget: CallBudget | None = None, reask_temperature: float = 1.0,
+                 recombine_chars: int | None = RECOMBINE_CHARS) -> None:
         self.llm, self.spec, self.fallback, self.repairs = llm, spec, fallback, repairs
         self.budget, self.reask_temperature = budget, reask_temperature
+        self.recombine_chars = recombine_chars  # None: the model recombines files of any length
         self.retrieve: Any = None  # (iteration, text) -> PromptMemory (similar experiments, insights), set by the run
 
     def _allow(self, n: int = 1) -> bool:
@@ -143,10 +146,24 @@ class LLMResearcher:
         return Draft(code=code, operator=operator, rationale=rationale, description=clip(rationale, 160) or operator,
                      autofix=autofix)
 
+    def _long_recombination(self, ctx: Context, parent_code: str | None) -> bool:
+        """Whether this expansion recombines two files too long together for the model (see RECOMBINE_CHARS)."""
+        if not (ctx.other_code and parent_code) or self.recombine_chars is None:
+            return False
+        return len(shown_code(parent_code)) + len(shown_code(ctx.other_code)) > self.recombine_chars
+
     def propose(self, ctx: Context) -> list[Draft]:
         parent_code = self._start(ctx)
         drafts: list[Draft] = []
         taken: set[str] = set()
+        if self._long_recombination(ctx, parent_code):
+            reason = f"two parents longer than {self.recombine_chars} characters together: the grammar recombines them"
+            for slot in range(ctx.k):
+                draft = self.fallback.recombination(ctx, slot, reason, taken)
+                if draft is not None:
+                    drafts.append(draft)
+                    taken.add(code_hash(draft.code))
+            return drafts
         for slot in range(ctx.k):
             got = self._ask(ctx, parent_code, [d.description for d in drafts])
             draft = got if isinstance(got, Draft) else self.fallback.fallback(ctx, slot, got, taken)

@@ -55,6 +55,21 @@ class OfflineResearcher:
         is not grammar code) that is not in `taken`."""
         return self.fallback(ctx, failed.slot, reason, taken)
 
+    def recombination(self, ctx: Context, slot: int, reason: str, taken: set[str]) -> Draft | None:
+        """The grammar's child of the parent and `ctx.other_code` for a slot (a fallback, noted with
+        `reason`); a mutation of the parent (`fallback`) when either is not grammar code or every child
+        it tries is in `taken`."""
+        parent = self._arch(ctx.parent_arch, ctx.parent_code)
+        other = self._arch(ctx.other_arch, ctx.other_code)
+        if parent is not None and other is not None:
+            rng = np.random.default_rng([ctx.seed, ctx.iteration, 3, slot])
+            for _ in range(4):
+                p = self.proposer.recombine(parent, other, ctx.hypothesis, rng)
+                if code_hash(p.code) not in taken:
+                    return Draft(code=p.code, operator=p.operator, description=p.description,
+                                 rationale=p.rationale, arch=p.arch_dict(), fallback=reason)
+        return self.fallback(ctx, slot, reason, taken)
+
     def fallback(self, ctx: Context, slot: int, reason: str, taken: set[str], tries: int = 12) -> Draft | None:
         rng = np.random.default_rng([ctx.seed, ctx.iteration, 2, slot])
         parent = self._arch(ctx.parent_arch, ctx.parent_code)

@@ -361,6 +361,7 @@ def llm_roles(client: Any, options: RunOptions, task: Any, journal: Journal) -> 
                         lookahead)
     fallback = OfflineResearcher(tuple(spec.input_shape), spec.num_classes, options.max_params, options.max_macs,
                                  tokens=spec.kind == "causal_lm")
-    researcher = LLMResearcher(client, spec, fallback, budget=budget)
+    researcher = LLMResearcher(client, spec, fallback, budget=budget,
+                               recombine_chars=client.config.recombine_chars)
     return Agents(researcher=researcher, hypothesiser=researcher, engineer=LLMEngineer(client, spec, budget=budget),
                   analyst=LLMAnalyst(client, spec, budget=budget))

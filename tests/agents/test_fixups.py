@@ -3,6 +3,8 @@ sandbox check, and wrong layer input sizes after a shape failure."""
 
 from __future__ import annotations
 
+import torch
+
 from agentnas.agents.fixups import (
     add_missing_builder,
     add_missing_imports,
@@ -181,3 +183,31 @@ def test_a_torch_nn_layer_spelt_in_the_wrong_case_is_written_as_torch_spells_it(
     assert "nn.Shear()" in fixed  # no such layer in any case: the engineer's
     assert fix_nn_case(fixed) == (fixed, [])
     assert mend_draft(code)[1] == "nn.Glu -> GLU; nn.Relu -> ReLU"
+
+
+def test_another_librarys_keyword_names_are_renamed_to_the_torch_layers_own() -> None:
+    from agentnas.agents.fixups import fix_nn_keywords, mend_draft
+
+    code = ("import torch\nfrom torch import nn\n\n\ndef build_model(input_shape, num_classes):\n"
+            "    return nn.Sequential(nn.Conv1d(in_channels=1, out_channels=8, kernel=3, strides=1),  # kernel=3\n"
+            "                         nn.BatchNorm1d(in_channels=8, epsilon=1e-5), nn.ReLU(inplace=True),\n"
+            "                         nn.Dropout(rate=0.1), nn.Flatten(), nn.LazyLinear(num_classes),\n"
+            "                         nn.Softmax(axis=1))\n")
+    fixed, fixes = fix_nn_keywords(code)
+    assert fixes == ["Conv1d kernel -> kernel_size", "Conv1d strides -> stride", "BatchNorm1d in_channels -> "
+                     "num_features", "BatchNorm1d epsilon -> eps", "Dropout rate -> p", "Softmax axis -> dim"]
+    assert "# kernel=3" in fixed and fix_nn_keywords(fixed) == (fixed, [])
+    namespace: dict[str, object] = {}
+    exec(compile(fixed, "candidate", "exec"), namespace)  # noqa: S102 - our own test file, not a candidate's
+    model = namespace["build_model"]((1, 40), 10)  # type: ignore[operator]
+    assert model(torch.randn(2, 1, 40)).shape == (2, 10)
+    assert mend_draft(code)[1] == "keywords " + "; ".join(fixes)
+
+
+def test_a_keyword_without_a_free_twin_is_left_for_the_sandbox() -> None:
+    from agentnas.agents.fixups import fix_nn_keywords
+
+    # in_features is already given; nn.Shear and a layer's own keyword are not touched
+    code = "from torch import nn\nx = nn.Linear(in_features=3, input_dim=4, out_features=2)\ny = nn.Shear(axis=1)\n"
+    assert fix_nn_keywords(code) == (code, [])
+    assert fix_nn_keywords("def broken(:\n") == ("def broken(:\n", [])
