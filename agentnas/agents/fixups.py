@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from functools import cache
 
+from agentnas.space.helpers import restore_helpers
+
 KNOWN_IMPORTS = {
     "math": "import math",
     "torch": "import torch",
@@ -339,15 +341,22 @@ def fix_nn_keywords(code: str) -> tuple[str, list[str]]:
 
 
 def mend_draft(code: str) -> tuple[str, str | None]:
-    """A model's file with every mechanical fix that needs no sandbox result (a missing
-    `super().__init__()`, a missing `build_model`, missing imports, a torch.nn layer spelt in the wrong
-    case or given another library's keyword names), and what was done, or None."""
+    """A model's file with every mechanical fix that needs no sandbox result (a grammar helper class
+    the prompt left out, a missing `super().__init__()`, a missing `build_model`, missing imports, a
+    torch.nn layer spelt in the wrong case or given another library's keyword names), and what was
+    done, or None."""
+    code, helpers = restore_helpers(code)
     code, supers = add_super_init(code)
     code, builder = add_missing_builder(code)
     code, imports = add_missing_imports(code)
     code, cases = fix_nn_case(code)
     code, keywords = fix_nn_keywords(code)
-    notes = ([f"super().__init__() in {', '.join(supers)}"] if supers else []) + (
-        [f"build_model for {builder}"] if builder else []) + ([f"added {'; '.join(imports)}"] if imports else []) + (
-        [f"nn.{'; nn.'.join(cases)}"] if cases else []) + ([f"keywords {'; '.join(keywords)}"] if keywords else [])
+    notes = [note for done, note in (
+        (helpers, f"the grammar's {', '.join(helpers)} kept"),
+        (supers, f"super().__init__() in {', '.join(supers)}"),
+        (builder, f"build_model for {builder}"),
+        (imports, f"added {'; '.join(imports)}"),
+        (cases, f"nn.{'; nn.'.join(cases)}"),
+        (keywords, f"keywords {'; '.join(keywords)}"),
+    ) if done]
     return code, "; ".join(notes) or None

@@ -26,6 +26,7 @@ from agentnas.llm.context import CandidateBrief, Constraints, MemoryItem, Prompt
 from agentnas.llm.schemas import SCHEMAS, AgentReply
 from agentnas.paths import shipped_dir
 from agentnas.records import ChatMessage, EvalResult
+from agentnas.space.helpers import elide_helpers
 from agentnas.tasks.base import TaskSpec
 
 
@@ -90,8 +91,9 @@ _ARCH_LINE = re.compile(r"^#\s*agentnas-arch:.*(?:\n|\Z)", re.MULTILINE)
 
 
 def shown_code(code: str) -> str:
-    """A candidate's code as a prompt shows it: without its module docstring and grammar tree line."""
-    return _ARCH_LINE.sub("", _MODULE_DOC.sub("", code, count=1)).strip()
+    """A candidate's code as a prompt shows it: without its module docstring, grammar tree line and
+    the grammar's unchanged helper classes (one comment line names them; see space.helpers)."""
+    return elide_helpers(_ARCH_LINE.sub("", _MODULE_DOC.sub("", code, count=1)))[0].strip()
 
 
 def _candidate(title: str, c: CandidateBrief, *, code: bool = True) -> str:
