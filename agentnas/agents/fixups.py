@@ -1,6 +1,7 @@
-"""Mechanical fixes of a model's code, for the mistakes small models make most and that need no
-judgement: a module the file uses but never imports (before the sandbox sees it), and input
-sizes hard-coded wrong (after the sandbox reported a shape failure, see `infer_input_sizes`).
+"""Mechanical fixes of a model's code before the sandbox sees it, for the mistakes small models make
+most and that need no judgement: a module the file uses but never imports, a missing
+`super().__init__()` or `build_model`, a torch.nn layer misspelt or given another library's keywords
+(`mend_draft`). Mends after a shape failure are in agents.shape_mends.
 
 A file that calls `math.ceil` or `nn.Linear` without importing `math` or `nn` fails the check
 with a NameError, and a repair costs an LLM call (minutes on a local model) for one line the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ast
 from functools import cache
 
+from agentnas.agents.source_edits import TextEdits, is_nn
 from agentnas.space.helpers import restore_helpers
 
 KNOWN_IMPORTS = {
@@ -65,103 +67,10 @@ def add_missing_imports(code: str) -> tuple[str, list[str]]:
     return "".join(lines[:cut]) + "\n".join(missing) + "\n" + "".join(lines[cut:]), missing
 
 
-SHAPE_MEND = "input sizes inferred"  # how a candidate's autofix note says `infer_input_sizes` mended it
-
-# Layers whose first argument is the size of their input, and their twins that infer it at the first
-# forward pass. A small model's most common shape failure is exactly that size hard-coded wrong (a
-# channel count kept after the layer before it changed, a flattened length computed for other strides).
-_LAZY = {
-    **{f"Conv{d}d": (f"LazyConv{d}d", "in_channels") for d in (1, 2, 3)},
-    **{f"ConvTranspose{d}d": (f"LazyConvTranspose{d}d", "in_channels") for d in (1, 2, 3)},
-    **{f"BatchNorm{d}d": (f"LazyBatchNorm{d}d", "num_features") for d in (1, 2, 3)},
-    **{f"InstanceNorm{d}d": (f"LazyInstanceNorm{d}d", "num_features") for d in (1, 2, 3)},
-    "Linear": ("LazyLinear", "in_features"),
-}
-
-
-def _is_nn(node: ast.expr) -> bool:
-    """`nn` or `torch.nn`: where the layers above are looked up."""
-    return (isinstance(node, ast.Name) and node.id == "nn") or (
-        isinstance(node, ast.Attribute) and node.attr == "nn" and isinstance(node.value, ast.Name)
-        and node.value.id == "torch")
-
-
-class _Text:
-    """Edits of a source text at ast positions, applied together (comments and layout stay)."""
-
-    def __init__(self, code: str) -> None:
-        self.code, self.lines = code, code.splitlines(keepends=True)
-        self.starts, at = [], 0
-        for line in self.lines:
-            self.starts.append(at)
-            at += len(line)
-        self.edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in character offsets
-
-    def pos(self, line: int, col: int) -> int:
-        """The character offset of an ast (line, column): ast columns count UTF-8 bytes."""
-        return self.starts[line - 1] + len(self.lines[line - 1].encode()[:col].decode(errors="ignore"))
-
-    def end(self, node: ast.expr | ast.keyword) -> int:
-        return self.pos(node.end_lineno or node.lineno, node.end_col_offset or 0)
-
-    def edit(self, start: int, end: int, text: str) -> None:
-        self.edits.append((start, end, text))
-
-    def result(self) -> str:
-        out = self.code
-        for start, end, text in sorted(self.edits, reverse=True):
-            out = out[:start] + text + out[end:]
-        return out
-
-
-def infer_input_sizes(code: str) -> tuple[str, list[str]]:
-    """`code` with each `nn.Conv*d`, `nn.Linear`, `nn.BatchNorm*d` and `nn.InstanceNorm*d` replaced by its
-    lazy twin without the input-size argument, and the names of the layers changed ([] when none).
-
-    The trusted side's mend for a shape failure: the architecture stays the model's (every output
-    width, kernel, stride and group count as written); only the input sizes it got wrong are taken
-    from the tensors instead. The sandbox's first forward pass materialises them before parameters
-    are counted, so limits and the ONNX graph see the real layers. A file already lazy gives [].
-    Edits are made in the text (comments and layout stay); code that does not parse is returned as is."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return code, []
-    text = _Text(code)
-    changed: list[str] = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _LAZY
-                and _is_nn(node.func.value)) or any(isinstance(a, ast.Starred) for a in node.args):
-            continue
-        lazy, size_name = _LAZY[node.func.attr]
-        size_kw = next((k for k in node.keywords if k.arg == size_name), None)
-        if size_kw is None and not node.args:
-            continue
-        func_end = text.end(node.func)
-        text.edit(func_end - len(node.func.attr), func_end, lazy)
-        # the size argument and the separator after it (or before it, when it is the last argument)
-        items: list[ast.expr | ast.keyword] = sorted([*node.args, *node.keywords],
-                                                      key=lambda a: (a.lineno, a.col_offset))
-        target: ast.expr | ast.keyword = size_kw if size_kw is not None else node.args[0]
-        i = items.index(target)
-        start = text.pos(target.lineno, target.col_offset)
-        if i + 1 < len(items):
-            end = text.pos(items[i + 1].lineno, items[i + 1].col_offset)
-        else:
-            end = text.end(target)
-            if i > 0:
-                start = text.end(items[i - 1])
-        text.edit(start, end, "")
-        changed.append(lazy)
-    if not changed:
-        return code, []
-    return text.result(), sorted(set(changed))
-
-
 def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
     """Top-level classes deriving from `nn.Module` / `torch.nn.Module` / `Module`."""
     def is_module(base: ast.expr) -> bool:
-        return (isinstance(base, ast.Attribute) and base.attr == "Module" and _is_nn(base.value)) or (
+        return (isinstance(base, ast.Attribute) and base.attr == "Module" and is_nn(base.value)) or (
             isinstance(base, ast.Name) and base.id == "Module")
     return [n for n in tree.body if isinstance(n, ast.ClassDef) and any(is_module(b) for b in n.bases)]
 
@@ -260,10 +169,10 @@ def fix_nn_case(code: str) -> tuple[str, list[str]]:
     except (SyntaxError, ValueError):
         return code, []
     names = _nn_names()
-    text = _Text(code)
+    text = TextEdits(code)
     fixes: list[str] = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Attribute) and _is_nn(node.value)) or node.attr.lower() not in names:
+        if not (isinstance(node, ast.Attribute) and is_nn(node.value)) or node.attr.lower() not in names:
             continue
         right = names[node.attr.lower()]
         if right is None or right == node.attr:
@@ -317,10 +226,10 @@ def fix_nn_keywords(code: str) -> tuple[str, list[str]]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return code, []
-    text = _Text(code)
+    text = TextEdits(code)
     fixes: list[str] = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_nn(node.func.value)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_nn(node.func.value)):
             continue
         accepted = _parameters(node.func.attr)
         if accepted is None:

@@ -29,8 +29,8 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from agentnas.agents.fixups import SHAPE_MEND, infer_input_sizes
 from agentnas.agents.services import Services
+from agentnas.agents.shape_mends import mend_shapes
 from agentnas.agents.state import Candidate, Context, Draft, ExpansionState, candidates_of, dump
 from agentnas.fingerprint import code_hash
 
@@ -55,8 +55,9 @@ def repairable(c: Candidate, services: Services) -> bool:
 
 
 def mendable(c: Candidate) -> bool:
-    """A shape failure the trusted side mends without a call: layer input sizes inferred (fixups)."""
-    return c.status == "failed" and c.failure_kind == "shape" and not c.closed and bool(infer_input_sizes(c.code)[1])
+    """A shape failure the trusted side mends without a call (agents.shape_mends)."""
+    return (c.status == "failed" and c.failure_kind == "shape" and not c.closed
+            and mend_shapes(c.code, c.failure_message or "")[1] is not None)
 
 
 def open_slots(candidates: list[Candidate], services: Services) -> list[Candidate]:
@@ -165,8 +166,8 @@ def build_expansion_graph(services: Services, checkpointer: Any | None = None) -
             failed = {"kind": c.failure_kind or "crash", "message": c.failure_message or "",
                       "code_hash": code_hash(c.code)}
             if mendable(c):  # free, and it does not use up one of the engineer's attempts
-                code, lazy = infer_input_sizes(c.code)
-                mend = f"{SHAPE_MEND} ({', '.join(lazy)})"
+                code, mend = mend_shapes(c.code, c.failure_message or "")
+                assert mend is not None
                 fixed.append(c.model_copy(update={
                     "code": code, "status": "drafted", "failure_kind": None, "failure_message": None,
                     "autofix": f"{c.autofix}; {mend}" if c.autofix else mend, "history": [*c.history, failed]}))

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentnas.agents.fixups import SHAPE_MEND
+from agentnas.agents.shape_mends import PAD_MEND, SHAPE_MEND
 from agentnas.journal import JournalError, open_journal
 from agentnas.journal.tree import RunTree
 from agentnas.llm.ledger import summarise
@@ -110,11 +110,12 @@ def proposal_counts(nodes: list[Any]) -> dict[str, int]:
     `fallbacks` were written by the grammar in their place. `checked` own drafts reached the sandbox
     check (code-level duplicates are caught before it); `valid_first_try` / `valid_after_repair` of
     those built, passed the shape check and exported (a graph-level duplicate did too); `mended` of
-    those passed after the trusted side inferred their layers' input sizes (no call, not first try)."""
+    those passed after the trusted side mended a shape failure (layers' input sizes inferred, paddings that keep
+    lengths: no call, not first try)."""
     own = [n for n in nodes if not n.fallback]
     checked = [n for n in own if not (n.status == "duplicate" and n.mean is None and n.params is None)]
     ok = [n for n in checked if n.status != "failed"]
-    mended = [n for n in ok if SHAPE_MEND in (getattr(n, "autofix", None) or "")]
+    mended = [n for n in ok if any(m in (getattr(n, "autofix", None) or "") for m in (SHAPE_MEND, PAD_MEND))]
     return {"total": len(nodes), "own": len(own), "checked": len(checked),
             "valid_first_try": sum(1 for n in ok if n.attempts == 0 and n not in mended),
             "mended": len(mended),

@@ -9,9 +9,9 @@ from agentnas.agents.fixups import (
     add_missing_builder,
     add_missing_imports,
     add_super_init,
-    infer_input_sizes,
     mend_draft,
 )
+from agentnas.agents.shape_mends import infer_input_sizes, mend_shapes, same_padding
 
 FORGOT = '''"""A model."""
 from __future__ import annotations
@@ -211,3 +211,48 @@ def test_a_keyword_without_a_free_twin_is_left_for_the_sandbox() -> None:
     code = "from torch import nn\nx = nn.Linear(in_features=3, input_dim=4, out_features=2)\ny = nn.Shear(axis=1)\n"
     assert fix_nn_keywords(code) == (code, [])
     assert fix_nn_keywords("def broken(:\n") == ("def broken(:\n", [])
+
+
+RESIDUAL_PADDING = """import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv1d(32, 32, kernel_size=3, padding=8, dilation=2),  # copied padding
+                                  nn.Conv1d(32, 32, 5), nn.LazyConv1d(32, 3, 1, 1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def build_model(input_shape, num_classes):
+    return nn.Sequential(nn.Conv1d(1, 32, 3, padding=1), Block(), nn.Conv1d(32, 32, 3, 2, 0), Block(),
+                         nn.Conv1d(32, 16, kernel_size=4),
+                         nn.Flatten(), nn.LazyLinear(num_classes))
+"""
+
+
+def test_a_sum_of_mismatched_lengths_gets_paddings_that_keep_lengths_and_nothing_else_changes() -> None:
+    fixed, notes = same_padding(RESIDUAL_PADDING)
+    assert notes == ["padding 8 -> 2", "padding 0 -> 2"]
+    assert "padding=2, dilation=2),  # copied padding" in fixed and "nn.Conv1d(32, 32, 5, padding=2)" in fixed
+    assert "nn.Conv1d(32, 32, 3, 2, 0)" in fixed  # strided: shortening is meant
+    assert "kernel_size=4)" in fixed  # an even kernel cannot keep a length: left
+    assert same_padding(fixed) == (fixed, [])
+    namespace: dict[str, object] = {}
+    exec(compile(fixed, "candidate", "exec"), namespace)  # noqa: S102 - our own test file, not a candidate's
+    model = namespace["build_model"]((1, 40), 10)  # type: ignore[operator]
+    assert model(torch.randn(2, 1, 40)).shape == (2, 10)
+
+
+def test_paddings_are_mended_only_when_tensors_did_not_match() -> None:
+    message = "RuntimeError: The size of tensor a (40) must match the size of tensor b (52) at non-singleton dim 2"
+    code, note = mend_shapes(RESIDUAL_PADDING, message)
+    assert note == ("input sizes inferred (LazyConv1d); "
+                    "padding keeps lengths (2 convs: padding 8 -> 2, padding 0 -> 2)")
+    assert "padding=2, dilation=2" in code
+    assert mend_shapes(code, message) == (code, None)  # nothing left to mend: the engineer's
+    lazy, note = mend_shapes(RESIDUAL_PADDING, "mat1 and mat2 shapes cannot be multiplied (2x96 and 64x10)")
+    assert note == "input sizes inferred (LazyConv1d)" and "padding=8" in lazy

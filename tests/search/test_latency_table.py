@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from agentnas.bench.latency_table import LatencyTableError, build_table, load_table, machine, networks, table_file
+from agentnas.bench.latency_table import (
+    LatencyTableError,
+    build_table,
+    load_table,
+    machine,
+    networks,
+    spread,
+    table_file,
+)
 from agentnas.bench.pareto import run_pareto_bench
 from agentnas.bench.search import BenchError
 from agentnas.config import CostsConfig
@@ -65,7 +73,10 @@ def test_remeasure_times_again_only_the_rows_that_spread_wide_and_the_new_row_is
     path.write_text("".join(json.dumps(r) + "\n" for r in [noisy, *rows[1:]]))
     lines: list[str] = []
     report = build_table("imagenet16", tmp_path, FAST, limit=1, remeasure=0.5, log=lines.append)
-    assert report["this_call"] == 1 and report["measured"] == 3 and report["noisy"] == 0
+    assert report["this_call"] == 1 and report["measured"] == 3
     assert any("1 again: spread above 0.5" in line for line in lines)
     last = json.loads(path.read_text().splitlines()[-1])
     assert last["network"] == noisy["network"] and last["median_ms"] != 50.0
+    # `noisy` counts the rows read back whose spread is still wide (a loaded machine's may well be)
+    read = {r["network"]: r for r in map(json.loads, path.read_text().splitlines())}
+    assert report["noisy"] == sum(spread(r) > 0.5 for r in read.values())
