@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from functools import cache
 
-from agentnas.agents.source_edits import TextEdits, is_nn
+from agentnas.agents.source_edits import TextEdits, is_nn, nn_calls, parsed
 from agentnas.space.helpers import restore_helpers
 
 KNOWN_IMPORTS = {
@@ -222,15 +222,13 @@ def fix_nn_keywords(code: str) -> tuple[str, list[str]]:
     means the same (`nn.BatchNorm1d(in_channels=…)` -> `num_features=`, `nn.Softmax(axis=1)` -> `dim=`),
     and the fixes ("BatchNorm1d in_channels -> num_features"). A keyword with no such twin, or whose twin
     the call already passes, is left for the sandbox to report. Edits the text; unparsable code is left."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    tree = parsed(code)
+    if tree is None:
         return code, []
     text = TextEdits(code)
     fixes: list[str] = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_nn(node.func.value)):
-            continue
+    for node in nn_calls(tree):
+        assert isinstance(node.func, ast.Attribute)
         accepted = _parameters(node.func.attr)
         if accepted is None:
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from agentnas.agents.source_edits import TextEdits, is_nn
+from agentnas.agents.source_edits import TextEdits, nn_calls, parsed
 
 SHAPE_MEND = "input sizes inferred"  # how a candidate's autofix note says `infer_input_sizes` mended it
 PAD_MEND = "padding keeps lengths"  # ... and `same_padding`; either makes a candidate `mended`, not first try
@@ -31,16 +31,13 @@ def infer_input_sizes(code: str) -> tuple[str, list[str]]:
     from the tensors instead. The sandbox's first forward pass materialises them before parameters
     are counted, so limits and the ONNX graph see the real layers. A file already lazy gives [].
     Edits are made in the text (comments and layout stay); code that does not parse is returned as is."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    tree = parsed(code)
+    if tree is None:
         return code, []
     text = TextEdits(code)
     changed: list[str] = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _LAZY
-                and is_nn(node.func.value)) or any(isinstance(a, ast.Starred) for a in node.args):
-            continue
+    for node in nn_calls(tree, _LAZY):
+        assert isinstance(node.func, ast.Attribute)
         lazy, size_name = _LAZY[node.func.attr]
         size_kw = next((k for k in node.keywords if k.arg == size_name), None)
         if size_kw is None and not node.args:
@@ -92,16 +89,12 @@ def same_padding(code: str) -> tuple[str, list[str]]:
     must match but do not (a residual sum, a concatenation): a small model copies a padding from
     another line, or leaves it out, far more often than it means a convolution to shorten its input.
     Kernels, strides and widths stay as written; a padding given as a name or "same" is left."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    tree = parsed(code)
+    if tree is None:
         return code, []
     text = TextEdits(code)
     notes: list[str] = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _CONVS
-                and is_nn(node.func.value)) or any(isinstance(a, ast.Starred) for a in node.args):
-            continue
+    for node in nn_calls(tree, _CONVS):
         kernel, stride = _int(_argument(node, "kernel_size")), _int(_argument(node, "stride"), 1)
         dilation, given = _int(_argument(node, "dilation"), 1), _argument(node, "padding")
         padding = _int(given, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection, Iterator
 
 
 def is_nn(node: ast.expr) -> bool:
@@ -38,3 +39,20 @@ class TextEdits:
         for start, end, text in sorted(self.edits, reverse=True):
             out = out[:start] + text + out[end:]
         return out
+
+
+def parsed(code: str) -> ast.Module | None:
+    """The file's syntax tree, or None when it does not parse (the sandbox reports that error)."""
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def nn_calls(tree: ast.AST, layers: Collection[str] | None = None) -> Iterator[ast.Call]:
+    """Every `nn.X(...)` / `torch.nn.X(...)` call (X in `layers`, when given) without `*args`."""
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_nn(node.func.value)
+                and (layers is None or node.func.attr in layers)
+                and not any(isinstance(a, ast.Starred) for a in node.args)):
+            yield node
