@@ -138,7 +138,7 @@ def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None
                 limit: int | None = None, log: Log | None = None, every: float = 30.0,
                 remeasure: float | None = None) -> dict[str, Any]:
     """Measure the networks of `dataset` not in the table yet (at most `limit` this call); with
-    `remeasure`, also those whose row spread (IQR / median) is above it. A row measured again is
+    `remeasure`, also those whose row spread (IQR / median) is above it, widest first. A row measured again is
     appended: the later row of a network is the one read."""
     config = config or CostsConfig()
     path = table_file(cache_dir, dataset)
@@ -146,11 +146,13 @@ def build_table(dataset: str, cache_dir: Path, config: CostsConfig | None = None
     distinct = sorted(set(cells.values()))
     done = _rows(path)
     noisy = {n for n, row in done.items() if remeasure is not None and spread(row) > remeasure}
-    todo = ([n for n in distinct if n in noisy] + [n for n in distinct if n not in done])[:limit]  # asked-for first
+    # asked-for first, the widest spread first: a call cut by `limit` re-times the worst rows
+    again = sorted(noisy, key=lambda n: (-spread(done[n]), n))
+    todo = (again + [n for n in distinct if n not in done])[:limit]
     say = log or (lambda _m: None)
-    again = f" ({len(noisy)} again: spread above {remeasure:g})" if remeasure is not None else ""
+    redo = f" ({len(noisy)} again: spread above {remeasure:g})" if remeasure is not None else ""
     say(f"nb201-{dataset}: {len(done)} of {len(distinct)} networks measured on this machine; measuring {len(todo)}"
-        f"{again} with {workers} worker(s), {config.warmup} warm-up + median of {config.repeats} runs each")
+        f"{redo} with {workers} worker(s), {config.warmup} warm-up + median of {config.repeats} runs each")
     path.parent.mkdir(parents=True, exist_ok=True)
     from agentnas.value.spaces import forked_map
 
