@@ -26,7 +26,7 @@ from agentnas.journal.tree import RunTree
 from agentnas.llm.ledger import summarise
 from agentnas.records import LLMCall
 from agentnas.run.settings import RunOptions
-from agentnas.run.summary import proposal_counts
+from agentnas.run.summary import checked_by_operator, proposal_counts
 
 STATE = "bench-state.json"  # wall seconds per run, added up over sessions
 
@@ -58,10 +58,12 @@ def run_stats(run_dir: Path, wall_s: float) -> dict[str, Any]:
     codes = [exp.get("code_hash") for exp in tree.experiments.values() if exp.get("fidelity", "full") == "full"]
     return {
         "evaluations": evals, "iterations": tree.iterations, "proposals": counts,
+        "checked_by_operator": checked_by_operator(list(tree.nodes.values())),
         "valid_first_try_rate": counts["valid_first_try"] / counts["checked"] if counts["checked"] else None,
         "valid_after_repairs_rate": counts["valid_after_repair"] / counts["checked"] if counts["checked"] else None,
         "duplicate_trainings": len(codes) - len(set(codes)),
         "llm_calls": llm.calls, "llm_calls_per_eval": llm.calls / per,
+        "llm_calls_by_role": {role: t.calls for role, t in llm.by_role.items()},
         "llm_tokens_per_eval": (llm.prompt_tokens + llm.completion_tokens) / per,
         "llm_tokens_estimated": llm.estimated_calls > 0,
         "llm_seconds_per_eval": sum(t.latency_s for t in llm.by_role.values()) / per,

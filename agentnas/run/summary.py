@@ -113,7 +113,7 @@ def proposal_counts(nodes: list[Any]) -> dict[str, int]:
     those passed after the trusted side mended a shape failure (layers' input sizes inferred, paddings that keep
     lengths: no call, not first try)."""
     own = [n for n in nodes if not n.fallback]
-    checked = [n for n in own if not (n.status == "duplicate" and n.mean is None and n.params is None)]
+    checked = _checked(own)
     ok = [n for n in checked if n.status != "failed"]
     mended = [n for n in ok if any(m in (getattr(n, "autofix", None) or "") for m in (SHAPE_MEND, PAD_MEND))]
     return {"total": len(nodes), "own": len(own), "checked": len(checked),
@@ -123,6 +123,22 @@ def proposal_counts(nodes: list[Any]) -> dict[str, int]:
             "duplicates": sum(1 for n in nodes if n.status == "duplicate"),
             "fallbacks": sum(1 for n in nodes if n.fallback),
             "autofixed": sum(1 for n in own if getattr(n, "autofix", None))}
+
+
+def _checked(own: list[Any]) -> list[Any]:
+    """The drafts that reached the sandbox check (a code-level duplicate is caught before it)."""
+    return [n for n in own if not (n.status == "duplicate" and n.mean is None and n.params is None)]
+
+
+def checked_by_operator(nodes: list[Any]) -> dict[str, dict[str, int]]:
+    """The proposer's own checked drafts by operator (mutate, recombine, ...): how many, how many valid
+    (after repairs): where a model's proposals fail."""
+    out: dict[str, dict[str, int]] = {}
+    for n in _checked([n for n in nodes if not n.fallback]):
+        row = out.setdefault(n.operator, {"checked": 0, "valid": 0})
+        row["checked"] += 1
+        row["valid"] += n.status != "failed"
+    return dict(sorted(out.items()))
 
 
 def llm_totals(calls: list[LLMCall]) -> dict[str, Any]:
