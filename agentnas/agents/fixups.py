@@ -15,7 +15,7 @@ import ast
 from functools import cache
 
 from agentnas.agents.source_edits import TextEdits, is_nn, nn_calls, parsed
-from agentnas.space.helpers import restore_helpers
+from agentnas.space.helpers import helper_sources, restore_helpers
 
 KNOWN_IMPORTS = {
     "math": "import math",
@@ -161,25 +161,31 @@ def _nn_names() -> dict[str, str | None]:
 
 def fix_nn_case(code: str) -> tuple[str, list[str]]:
     """`code` with each `nn.X` that torch.nn lacks but spells in other case (`nn.Glu`, `nn.Relu`,
-    `nn.LayerNorm1D`) written as torch spells it, and the fixes ("Glu -> GLU"). A layer torch.nn
-    does not have in any case (`nn.Shear`) is left for the engineer. Edits the text; unparsable
-    code is left as it is."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    `nn.LayerNorm1D`) written as torch spells it, each `nn.X` that torch.nn lacks but the grammar's
+    helpers define (`nn.Residual`: a prompt named them) written as the helper (`Residual`, restored
+    by `restore_helpers`), and the fixes ("Glu -> GLU", "Residual -> Residual (the grammar's)"). A
+    layer neither has (`nn.Shear`) is left for the engineer. Edits the text; unparsable code is left."""
+    tree = parsed(code)
+    if tree is None:
         return code, []
     names = _nn_names()
+    helpers = {name.lower(): name for name in helper_sources()}
     text = TextEdits(code)
     fixes: list[str] = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Attribute) and is_nn(node.value)) or node.attr.lower() not in names:
+        if not (isinstance(node, ast.Attribute) and is_nn(node.value)):
             continue
-        right = names[node.attr.lower()]
-        if right is None or right == node.attr:
-            continue
-        end = text.end(node)
-        text.edit(end - len(node.attr), end, right)
-        fixes.append(f"{node.attr} -> {right}")
+        key = node.attr.lower()
+        if key in names:
+            right = names[key]
+            if right is None or right == node.attr:
+                continue
+            end = text.end(node)
+            text.edit(end - len(node.attr), end, right)
+            fixes.append(f"{node.attr} -> {right}")
+        elif key in helpers:
+            text.edit(text.pos(node.lineno, node.col_offset), text.end(node), helpers[key])
+            fixes.append(f"{node.attr} -> {helpers[key]} (the grammar's)")
     return text.result(), sorted(set(fixes))
 
 
@@ -252,11 +258,11 @@ def mend_draft(code: str) -> tuple[str, str | None]:
     the prompt left out, a missing `super().__init__()`, a missing `build_model`, missing imports, a
     torch.nn layer spelt in the wrong case or given another library's keyword names), and what was
     done, or None."""
+    code, cases = fix_nn_case(code)
     code, helpers = restore_helpers(code)
     code, supers = add_super_init(code)
     code, builder = add_missing_builder(code)
     code, imports = add_missing_imports(code)
-    code, cases = fix_nn_case(code)
     code, keywords = fix_nn_keywords(code)
     notes = [note for done, note in (
         (helpers, f"the grammar's {', '.join(helpers)} kept"),

@@ -256,3 +256,16 @@ def test_paddings_are_mended_only_when_tensors_did_not_match() -> None:
     assert mend_shapes(code, message) == (code, None)  # nothing left to mend: the engineer's
     lazy, note = mend_shapes(RESIDUAL_PADDING, "mat1 and mat2 shapes cannot be multiplied (2x96 and 64x10)")
     assert note == "input sizes inferred (LazyConv1d)" and "padding=8" in lazy
+
+
+def test_a_grammar_helper_called_through_nn_is_the_helper_and_comes_back_defined() -> None:
+    code = ("import torch\nfrom torch import nn\n\n\ndef build_model(input_shape, num_classes):\n"
+            "    return nn.Sequential(nn.Conv1d(1, 8, 3, padding=1),\n"
+            "                         nn.Residual(nn.Sequential(nn.Conv1d(8, 8, 3, padding=1), nn.ReLU())),\n"
+            "                         nn.GlobalPool('avg'), nn.LazyLinear(num_classes))\n")
+    fixed, note = mend_draft(code)
+    assert note is not None and "nn.GlobalPool -> GlobalPool (the grammar's)" in note and "Residual, GlobalPool kept" in note
+    assert "nn.Residual" not in fixed and "class Residual(nn.Module):" in fixed
+    namespace: dict[str, object] = {}
+    exec(compile(fixed, "candidate", "exec"), namespace)  # noqa: S102 - our own test file, not a candidate's
+    assert namespace["build_model"]((1, 40), 10)(torch.randn(2, 1, 40)).shape == (2, 10)  # type: ignore[operator]
