@@ -41,6 +41,7 @@ from agentnas.llm.config import RECOMBINE_CHARS
 from agentnas.llm.errors import FATAL
 from agentnas.llm.prompts import code_diff, shown_code
 from agentnas.records import EvalResult, Failure, FailureKind, Metrics, metric_named
+from agentnas.space.helpers import describe_helpers
 from agentnas.tasks.base import TaskSpec
 from agentnas.words import clip
 
@@ -107,8 +108,15 @@ class LLMResearcher:
             similar=similar, knowledge=knowledge,
             hypothesis=_hypothesis(ctx.hypothesis),
             siblings=tuple(_brief(f"s{i}", None, lesson=s) for i, s in enumerate(ctx.siblings)),
-            steering=tuple(ctx.steering), retry=retry,
+            steering=tuple(ctx.steering), retry=retry, blocks=self._blocks(),
             constraints=Constraints(max_params=ctx.max_params) if ctx.max_params else None)
+
+    def _blocks(self) -> tuple[str, ...]:
+        """The grammar's helper modules a proposal may use without defining them (restored by
+        agents.fixups before the check): classification tasks on (channels, *positions) inputs."""
+        if self.spec.kind != "classification" or len(self.spec.input_shape) < 2:
+            return ()
+        return describe_helpers()
 
     def _start(self, ctx: Context) -> str | None:
         """The code the model edits: the parent's; for a fresh start (a new hypothesis) one of the

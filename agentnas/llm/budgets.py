@@ -28,7 +28,7 @@ ITEM_BUDGETS: dict[str, tuple[int, int]] = {
 LESSON_CHARS = 240
 LOG_TAIL_CHARS = 1200
 # dropped in this order while the prompt is over its cap
-DROP_ORDER = ("knowledge", "similar", "siblings", "previous_repairs", "log_tail")
+DROP_ORDER = ("knowledge", "similar", "blocks", "siblings", "previous_repairs", "log_tail")
 
 
 def _cut(text: str, limit: int) -> str:

@@ -62,3 +62,4 @@ class PromptContext(BaseModel):
     constraints: Constraints | None = None
     retry: str | None = None  # why the model's last answer for this slot could not be used
     ideas: tuple[str, ...] = ()  # directions the run has not tried yet (agents.ideas), for a new hypothesis
+    blocks: tuple[str, ...] = ()  # helper modules a proposal may use without defining them (space.helpers)

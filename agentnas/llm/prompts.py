@@ -202,6 +202,8 @@ SECTIONS: dict[str, _Renderer] = {
     "retry": lambda c: f"## Your last answer could not be used\n{c.retry.strip()}" if c.retry else None,
     "ideas": lambda c: "\n".join(["## Directions not tried yet in this run"] + [f"- {i}" for i in c.ideas])
     if c.ideas else None,
+    "blocks": lambda c: "\n".join(["## Building blocks you may use without defining them (their code is added for "
+                                   "you)"] + [f"- {b}" for b in c.blocks]) if c.blocks else None,
 }
 
 

@@ -114,3 +114,29 @@ def restore_helpers(code: str) -> tuple[str, list[str]]:
     if head and not head.endswith("\n"):
         head += "\n"
     return head + block + "".join(lines[cut:]), ordered
+
+
+# The blocks a proposal prompt offers (classification tasks on (C, *spatial) inputs): the grammar's helpers
+# a small model most often tries to write itself and gets wrong (a residual sum of two lengths, `nn.Residual`,
+# attention over the wrong axis). Not `Recurrent`: its hidden size must give back C channels, a trap.
+OFFERED = ("Residual", "Branch", "SqueezeExcite", "SelfAttention", "ChannelLayerNorm", "GlobalPool")
+
+
+def describe_helpers(names: tuple[str, ...] = OFFERED) -> tuple[str, ...]:
+    """One line per helper: its call signature (no annotations) and the first sentence of its docstring."""
+    out = []
+    known = helper_sources()
+    for name in names:
+        cls = ast.parse(known[name]).body[0]
+        assert isinstance(cls, ast.ClassDef)
+        init = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+        args = init.args
+        plain = [a.arg for a in args.args[1:]]
+        defaults = [ast.unparse(d) for d in args.defaults]
+        shown = plain[: len(plain) - len(defaults)] + [f"{a}={d}" for a, d in zip(plain[len(plain) - len(defaults):],
+                                                                                  defaults, strict=True)]
+        if args.vararg is not None:
+            shown.append(f"*{args.vararg.arg}")
+        doc = (ast.get_docstring(cls) or "").strip().split("\n")[0]
+        out.append(f"{name}({', '.join(shown)}): {doc}")
+    return tuple(out)

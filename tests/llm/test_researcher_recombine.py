@@ -58,3 +58,16 @@ def test_without_a_length_limit_the_model_recombines_long_files_too() -> None:
         drafts = _researcher(llm, recombine_chars=None).propose(ctx)
         assert len(server.chat_requests) == 1
     assert [d.operator for d in drafts] == ["recombine"] and drafts[0].fallback is None
+
+
+def test_proposal_prompts_offer_the_grammars_blocks_on_channel_inputs_only() -> None:
+    for task, offered in (("mnist1d", True), ("mqar-easy", False)):
+        spec = get_task(task).spec
+        ctx = Context(iteration=1, seed=0, task=task, hypothesis_id="h000", hypothesis="wider layers",
+                      parent_id="n001", parent_code=SHORT.format(n=64), parent_val_accuracy=0.9, k=1)
+        with ScriptedOpenAI([Reply.text(ANSWER)]) as server, client(server.base_url) as llm:
+            LLMResearcher(llm, spec, OfflineResearcher(spec.input_shape, spec.num_classes,  # type: ignore[arg-type]
+                                                       tokens=spec.kind == "causal_lm")).propose(ctx)
+            prompt = server.chat_requests[0].messages[-1]["content"]
+        assert ("## Building blocks you may use" in prompt) is offered
+        assert ("- Residual(body, proj=None): x + body(x)" in prompt) is offered
