@@ -21,6 +21,7 @@ from agentnas.agents.economy import CallBudget, clean_note
 from agentnas.agents.fixups import mend_draft
 from agentnas.agents.ideas import directions, only_tried, untried
 from agentnas.agents.offline import OfflineAnalyst, OfflineResearcher
+from agentnas.agents.shape_mends import infer_input_sizes
 from agentnas.agents.state import Candidate, Context, Draft
 from agentnas.fingerprint import code_hash
 from agentnas.journal.tree import RunTree
@@ -127,7 +128,9 @@ class LLMResearcher:
         seeds = sorted((p.code for p in self.fallback.proposer.seeds()), key=lambda c: len(shown_code(c)))
         compact = [c for c in seeds if len(shown_code(c)) <= START_CHARS] or seeds[:1]
         if compact:
-            return compact[ctx.iteration % len(compact)]
+            # with lazy layers (no input sizes to keep right) an edit that changes a width or inserts a
+            # layer cannot break the layers after it: a small model's most common shape failure
+            return infer_input_sizes(compact[ctx.iteration % len(compact)])[0]
         start = self.fallback.propose(ctx.model_copy(update={"k": 1}))
         return start[0].code if start else None
 

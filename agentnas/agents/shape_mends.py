@@ -8,7 +8,9 @@ import ast
 from agentnas.agents.source_edits import TextEdits, nn_calls, parsed
 
 SHAPE_MEND = "input sizes inferred"  # how a candidate's autofix note says `infer_input_sizes` mended it
-PAD_MEND = "padding keeps lengths"  # ... and `same_padding`; either makes a candidate `mended`, not first try
+PAD_MEND = "padding keeps lengths"  # ... and `same_padding`
+ORDER_MEND = "layers after the logits moved before the head"  # ... and `layers_before_head`
+MENDS = (SHAPE_MEND, PAD_MEND, ORDER_MEND)  # any of them makes a candidate `mended`, never valid first try
 
 # Layers whose first argument is the size of their input, and their twins that infer it at the first
 # forward pass. A small model's most common shape failure is exactly that size hard-coded wrong (a
@@ -116,18 +118,75 @@ def same_padding(code: str) -> tuple[str, list[str]]:
     return text.result(), notes
 
 
+_HEAD_STARTS = ("Flatten", "GlobalPool", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
+                "AdaptiveMaxPool2d")
+
+
+def _name(node: ast.expr) -> str | None:
+    """The called name of `nn.X(...)`, `torch.nn.X(...)` or `X(...)`."""
+    if not isinstance(node, ast.Call):
+        return None
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return node.func.id if isinstance(node.func, ast.Name) else None
+
+
+def _logits(node: ast.expr) -> bool:
+    """A Linear (or LazyLinear) whose output size is `num_classes`."""
+    if _name(node) not in ("Linear", "LazyLinear") or not isinstance(node, ast.Call):
+        return False
+    at = 1 if _name(node) == "Linear" else 0  # LazyLinear has no input size
+    out = next((k.value for k in node.keywords if k.arg == "out_features"), None)
+    if out is None and len(node.args) > at:
+        out = node.args[at]
+    return isinstance(out, ast.Name) and out.id == "num_classes"
+
+
+def layers_before_head(code: str) -> tuple[str, int]:
+    """`code` with the layers that build_model's returned `nn.Sequential` lists after its logits layer (a
+    Linear to `num_classes`) moved to just before its head (the first Flatten or global pool, else the
+    logits layer), and how many moved. A small model adds its new block at the end of the list, after
+    the classifier, where it receives (B, num_classes) logits; the block was meant for the features."""
+    tree = parsed(code)
+    if tree is None:
+        return code, 0
+    build = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_model"), None)
+    if build is None:
+        return code, 0
+    for ret in (n for n in ast.walk(build) if isinstance(n, ast.Return)):
+        if ret.value is None or _name(ret.value) != "Sequential" or not isinstance(ret.value, ast.Call):
+            continue
+        items = ret.value.args
+        at = next((i for i, x in enumerate(items) if _logits(x)), None)
+        if at is None or at == len(items) - 1 or any(isinstance(x, ast.Starred) for x in items):
+            continue
+        head = next((i for i, x in enumerate(items[: at + 1]) if _name(x) in _HEAD_STARTS), at)
+        text = TextEdits(code)
+        first, last = items[at + 1], items[-1]
+        moved = code[text.pos(first.lineno, first.col_offset): text.end(last)]
+        start = text.pos(items[head].lineno, items[head].col_offset)
+        indent = " " * items[head].col_offset if items[head].lineno != items[head - 1].lineno or head == 0 else ""
+        sep = f",\n{indent}" if indent else ", "
+        text.edit(start, start, moved.rstrip().rstrip(",") + sep)
+        text.edit(text.end(items[at]), text.end(last), "")
+        return text.result(), len(items) - at - 1
+    return code, 0
+
+
 _MISMATCH = ("must match", "sizes of tensors")  # a sum or concatenation of tensors of different shapes
 
 
 def mend_shapes(code: str, message: str) -> tuple[str, str | None]:
     """`code` mended for the shape failure `message` without a call, and the autofix note (None: no mend
-    applies): layer input sizes inferred, and, when two tensors did not match, paddings that keep
-    lengths. Each mend changes a file at most once (a mended file has nothing left to mend), so a
-    failure that persists goes to the engineer."""
+    applies): layers listed after the logits moved before the head, layer input sizes inferred, and,
+    when two tensors did not match, paddings that keep lengths. Each mend changes a file at most once
+    (a mended file has nothing left to mend), so a failure that persists goes to the engineer."""
+    code, moved = layers_before_head(code)
     code, lazy = infer_input_sizes(code)
     pads: list[str] = []
     if any(words in message.lower() for words in _MISMATCH):
         code, pads = same_padding(code)
-    notes = ([f"{SHAPE_MEND} ({', '.join(lazy)})"] if lazy else []) + (
+    notes = ([f"{ORDER_MEND} ({moved})"] if moved else []) + (
+        [f"{SHAPE_MEND} ({', '.join(lazy)})"] if lazy else []) + (
         [f"{PAD_MEND} ({len(pads)} conv{'s' if len(pads) > 1 else ''}: {', '.join(pads)})"] if pads else [])
     return code, "; ".join(notes) or None

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentnas.agents.shape_mends import PAD_MEND, SHAPE_MEND
+from agentnas.agents.shape_mends import MENDS
 from agentnas.journal import JournalError, open_journal
 from agentnas.journal.tree import RunTree
 from agentnas.llm.ledger import summarise
@@ -115,7 +115,7 @@ def proposal_counts(nodes: list[Any]) -> dict[str, int]:
     own = [n for n in nodes if not n.fallback]
     checked = _checked(own)
     ok = [n for n in checked if n.status != "failed"]
-    mended = [n for n in ok if any(m in (getattr(n, "autofix", None) or "") for m in (SHAPE_MEND, PAD_MEND))]
+    mended = [n for n in ok if any(m in (getattr(n, "autofix", None) or "") for m in MENDS)]
     return {"total": len(nodes), "own": len(own), "checked": len(checked),
             "valid_first_try": sum(1 for n in ok if n.attempts == 0 and n not in mended),
             "mended": len(mended),

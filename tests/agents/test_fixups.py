@@ -270,3 +270,24 @@ def test_a_grammar_helper_called_through_nn_is_the_helper_and_comes_back_defined
     namespace: dict[str, object] = {}
     exec(compile(fixed, "candidate", "exec"), namespace)  # noqa: S102 - our own test file, not a candidate's
     assert namespace["build_model"]((1, 40), 10)(torch.randn(2, 1, 40)).shape == (2, 10)  # type: ignore[operator]
+
+
+def test_layers_listed_after_the_logits_move_before_the_head() -> None:
+    from agentnas.agents.shape_mends import layers_before_head
+
+    code = ("from torch import nn\n\n\ndef build_model(input_shape, num_classes):\n"
+            "    return nn.Sequential(\n        nn.Conv1d(1, 16, 3, padding=1),\n        nn.ReLU(),\n"
+            "        nn.Flatten(),\n        nn.Linear(16 * 40, num_classes),\n"
+            "        nn.Sequential(nn.Conv1d(16, 16, 3, padding=1), nn.ReLU()),  # the new block\n    )\n")
+    fixed, moved = layers_before_head(code)
+    assert moved == 1 and layers_before_head(fixed) == (fixed, 0)
+    order = [fixed.index(x) for x in ("nn.Conv1d(1, 16", "nn.Sequential(nn.Conv1d(16", "nn.Flatten()", "nn.Linear(")]
+    assert order == sorted(order)
+    code, note = mend_shapes(code, "forward returned (2, 16, 10); expected (2, 10)")
+    assert note == "layers after the logits moved before the head (1); input sizes inferred (LazyConv1d, LazyLinear)"
+    namespace: dict[str, object] = {}
+    exec(compile(code, "candidate", "exec"), namespace)  # noqa: S102 - our own test file, not a candidate's
+    assert namespace["build_model"]((1, 40), 10)(torch.randn(2, 1, 40)).shape == (2, 10)  # type: ignore[operator]
+    last = ("def build_model(input_shape, num_classes):\n"
+            "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n")
+    assert layers_before_head(last) == (last, 0)

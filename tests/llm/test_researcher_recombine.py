@@ -71,3 +71,12 @@ def test_proposal_prompts_offer_the_grammars_blocks_on_channel_inputs_only() -> 
             prompt = server.chat_requests[0].messages[-1]["content"]
         assert ("## Building blocks you may use" in prompt) is offered
         assert ("- Residual(body, proj=None): x + body(x)" in prompt) is offered
+
+
+def test_a_fresh_start_edits_a_seed_model_whose_layers_infer_their_input_sizes() -> None:
+    ctx = Context(iteration=1, seed=0, task="mnist1d", hypothesis_id="h000", hypothesis="dilated convolutions", k=1)
+    with ScriptedOpenAI([Reply.text(ANSWER)]) as server, client(server.base_url) as llm:
+        _researcher(llm).propose(ctx)
+        prompt = server.chat_requests[0].messages[-1]["content"]
+    parent = prompt.split("## Parent", 1)[1]
+    assert "nn.LazyConv1d(" in parent and "nn.Conv1d(" not in parent and "nn.Linear(" not in parent
