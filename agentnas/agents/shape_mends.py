@@ -165,8 +165,9 @@ def layers_before_head(code: str) -> tuple[str, int]:
         first, last = items[at + 1], items[-1]
         moved = code[text.pos(first.lineno, first.col_offset): text.end(last)]
         start = text.pos(items[head].lineno, items[head].col_offset)
-        indent = " " * items[head].col_offset if items[head].lineno != items[head - 1].lineno or head == 0 else ""
-        sep = f",\n{indent}" if indent else ", "
+        line = text.lines[items[head].lineno - 1]
+        before = line.encode()[: items[head].col_offset].decode(errors="ignore")
+        sep = f",\n{before}" if not before.strip() else ", "  # one item a line, or all on one
         text.edit(start, start, moved.rstrip().rstrip(",") + sep)
         text.edit(text.end(items[at]), text.end(last), "")
         return text.result(), len(items) - at - 1
