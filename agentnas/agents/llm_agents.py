@@ -61,8 +61,14 @@ def _brief(id_: str, code: str | None, val: float | None = None, lesson: str | N
     return CandidateBrief(id=id_, code=code, result=result, lesson=lesson, hypothesis=hypothesis)
 
 
+_HEADING_MARK = re.compile(r"(^|\s)#{1,6}\s+")
+
+
 def _hypothesis(text: str) -> HypothesisReply:
-    """A stored hypothesis ("title: text", as `new_hypothesis` writes it) as the prompt shows it."""
+    """A stored hypothesis ("title: text", as `new_hypothesis` writes it) as the prompt shows it: without
+    markdown heading marks (a model that laid its idea out under headings would see them as the prompt's
+    own sections, and one 1.5B model then copied the prompt's tail instead of answering)."""
+    text = _HEADING_MARK.sub(r"\1", text)
     title, sep, rest = text.partition(": ")
     if sep and rest.strip() and len(title) <= 120:
         return HypothesisReply(title=title, text=rest)

@@ -127,15 +127,18 @@ class AgentReply(BaseModel):
         return {}
 
 
-_LABEL = re.compile(r"^\s*(?:#+\s*|\*\*|__)?\s*(?:title|hypothesis|idea|on the first line)?\s*[:\-]?\s*",
+_LABEL = re.compile(r"^\s*(?:#+\s*|\*\*|__)?\s*(?:title|hypothesis|idea|(?:on )?(?:the )?first line)?\s*[:\-]?\s*",
                     re.IGNORECASE)
 # markdown section labels ("## Title:", "### Description:", "**Expected result:**"): the model's layout,
 # not the idea; a label written mid-line starts a new line first
 _INLINE_LABEL = re.compile(r"\s+(#{1,6}\s*[\w ]{1,40}:)")
-# a heading line that is only a generic section name ("### Description", "## New Python File")
+# a heading line that is only a generic section name ("### Description", "## New Python File"), or a copy of
+# the reply format's own words as a heading ("## Two or three sentences", "## A short title")
 _BARE_LABEL = re.compile(
     r"^\s*(?:#{1,6}|\*\*)\s*(?:description|changes?(?: made)?|explanation|why|rationale|reasoning|summary"
-    r"|expected(?: validation)? results?|(?:the )?(?:new |corrected )?(?:python )?(?:file|code)|diagnosis|lesson)"
+    r"|expected(?: validation)? results?|(?:the )?(?:new |corrected )?(?:python )?(?:file|code)|diagnosis|lesson"
+    r"|(?:one|two|three)(?: or | to )(?:two|three) sentences|(?:a )?short title(?: for the idea)?|title"
+    r"|(?:a |the |new )?(?:hypothesis|idea)|(?:expected )?validation(?: results?| accuracy)?|what to build)"
     r"\s*:?\s*(?:\*\*)?\s*$", re.IGNORECASE)
 _SECTION_LABEL = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)(?!evidence\b)[\w ]{0,40}:(?:\*\*)?\s*", re.IGNORECASE)
 _EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<ids>.*)$", re.IGNORECASE | re.MULTILINE)

@@ -69,6 +69,15 @@ def test_a_hypothesis_laid_out_under_headings_takes_its_title_from_the_idea_not_
     assert got.text.startswith("three residual blocks") and "0.97" in got.text and "Title" not in got.text
 
 
+def test_a_hypothesis_under_the_reply_formats_own_words_as_headings_keeps_only_the_idea() -> None:
+    # what the 1.5B model wrote (its reply began with the format's "On the first line")
+    text = ("On the first line: Improved Residual Connection with Global Pooling.\n\n## Two or three sentences\n"
+            "Add a residual connection around the block in the best model shown above [i00000-c1-r2].")
+    got = parse_reply(text, HypothesisReply).value
+    assert got.title == "Improved Residual Connection with Global Pooling."
+    assert got.text.startswith("Add a residual connection") and "sentences" not in got.text
+
+
 def test_a_reply_that_only_copies_the_format_paragraph_is_an_echo_to_ask_again() -> None:
     with pytest.raises(InvalidReply) as info:
         parse_reply(HypothesisReply.instructions, HypothesisReply)

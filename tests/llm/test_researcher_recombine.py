@@ -80,3 +80,13 @@ def test_a_fresh_start_edits_a_seed_model_whose_layers_infer_their_input_sizes()
         prompt = server.chat_requests[0].messages[-1]["content"]
     parent = prompt.split("## Parent", 1)[1]
     assert "nn.LazyConv1d(" in parent and "nn.Conv1d(" not in parent and "nn.Linear(" not in parent
+
+
+def test_a_hypothesis_stored_with_heading_marks_is_shown_without_them() -> None:
+    ctx = _grammar_parents().model_copy(update={
+        "hypothesis": "Residual block: ## Two or three sentences Add a residual connection [i00000-c1-r2]",
+        "other_code": None, "other_arch": None, "parent_code": SHORT.format(n=64), "parent_arch": None, "k": 1})
+    with ScriptedOpenAI([Reply.text(ANSWER)]) as server, client(server.base_url) as llm:
+        _researcher(llm).propose(ctx)
+        prompt = server.chat_requests[0].messages[-1]["content"]
+    assert "Two or three sentences Add a residual connection" in prompt and "## Two" not in prompt
