@@ -118,14 +118,30 @@ def with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel],
     return out
 
 
+COPIED = 0.6  # a reply whose lines are at least this share copies of the prompt's lines repeated the prompt
+
+
+def copied_share(reply: str, messages: Sequence[ChatMessage]) -> float:
+    """The share of the reply's substantial lines (20 characters or more) that are lines of the prompt."""
+    prompt = {ln.strip() for m in messages for ln in m.content.splitlines()}
+    lines = [ln.strip() for ln in reply.splitlines() if len(ln.strip()) >= 20]
+    return sum(ln in prompt for ln in lines) / len(lines) if lines else 0.0
+
+
 def repair_messages(messages: Sequence[ChatMessage], raw: str, failure: InvalidReply,
                     schema: type[BaseModel] | None = None, style: str | None = None) -> list[ChatMessage]:
-    """The conversation that asks the model to fix its own unusable reply."""
+    """The conversation that asks the model to fix its own unusable reply. A reply that mostly repeated
+    the prompt is not shown back: a small model asked to fix such a copy copied it again, word for word."""
     if schema is not None and (style or reply_style(schema)) == "markdown":
         again = f"Reply again in the format asked: {getattr(schema, 'instructions', '')}"
     else:
         again = f"Reply again with only the corrected JSON object ({failure.schema}), nothing else."
     problem = f"Your reply could not be used ({failure.kind}): {failure.detail}"
+    # only a reply with nothing usable: a draft that edits the parent repeats the prompt's code lines by design
+    nothing = failure.kind in (InvalidReplyKind.NO_CODE, InvalidReplyKind.NO_JSON, InvalidReplyKind.ECHO)
+    if nothing and copied_share(raw, messages) >= COPIED:
+        raw = "(a copy of parts of the prompt)"
+        problem = f"Your reply repeated the prompt instead of answering it ({failure.kind})."
     return [*messages, ChatMessage(role="assistant", content=raw),
             ChatMessage(role="user", content=f"{problem}\n{again}")]
 

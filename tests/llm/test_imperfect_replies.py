@@ -69,6 +69,24 @@ def test_a_hypothesis_laid_out_under_headings_takes_its_title_from_the_idea_not_
     assert got.text.startswith("three residual blocks") and "0.97" in got.text and "Title" not in got.text
 
 
+def test_a_reply_that_copied_the_prompt_is_not_shown_back_when_asked_again() -> None:
+    answer = "A wider layer.\n```python\nfrom torch import nn\n\n\ndef build_model(input_shape, num_classes):\n" \
+             "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n```\n"
+
+    def handler(req: object) -> Reply:
+        prompt = req.messages[-1]["content"]  # type: ignore[attr-defined]
+        if len(req.messages) == 2:  # type: ignore[attr-defined]
+            return Reply.text("\n".join(prompt.splitlines()[-6:]))  # the prompt's own last lines, no code
+        return Reply.text(answer)
+
+    with ScriptedOpenAI(handler=handler) as server, client(server.base_url) as llm:
+        got = llm.ask(build_prompt("mutate", mutate_context()), repairs=1)
+        second = server.chat_requests[1].messages
+    assert isinstance(got.value, ProposalReply) and "LazyLinear" in got.value.code
+    assert second[-2] == {"role": "assistant", "content": "(a copy of parts of the prompt)"}
+    assert second[-1]["content"].startswith("Your reply repeated the prompt instead of answering it")
+
+
 def test_a_hypothesis_under_the_reply_formats_own_words_as_headings_keeps_only_the_idea() -> None:
     # what the 1.5B model wrote (its reply began with the format's "On the first line")
     text = ("On the first line: Improved Residual Connection with Global Pooling.\n\n## Two or three sentences\n"
