@@ -130,18 +130,22 @@ def copied_share(reply: str, messages: Sequence[ChatMessage]) -> float:
 
 def repair_messages(messages: Sequence[ChatMessage], raw: str, failure: InvalidReply,
                     schema: type[BaseModel] | None = None, style: str | None = None) -> list[ChatMessage]:
-    """The conversation that asks the model to fix its own unusable reply. A reply that mostly repeated
-    the prompt is not shown back: a small model asked to fix such a copy copied it again, word for word."""
+    """The conversation that asks the model to fix its own unusable reply. A reply with nothing usable in
+    it (no code, no JSON, only the prompt's words) is not shown back, only said what it lacked: shown its
+    reply, a 1.5B model wrote the same text again, word for word, even at temperature 1.0."""
     if schema is not None and (style or reply_style(schema)) == "markdown":
         again = f"Reply again in the format asked: {getattr(schema, 'instructions', '')}"
     else:
         again = f"Reply again with only the corrected JSON object ({failure.schema}), nothing else."
     problem = f"Your reply could not be used ({failure.kind}): {failure.detail}"
-    # only a reply with nothing usable: a draft that edits the parent repeats the prompt's code lines by design
-    nothing = failure.kind in (InvalidReplyKind.NO_CODE, InvalidReplyKind.NO_JSON, InvalidReplyKind.ECHO)
-    if nothing and copied_share(raw, messages) >= COPIED:
-        raw = "(a copy of parts of the prompt)"
-        problem = f"Your reply repeated the prompt instead of answering it ({failure.kind})."
+    # a reply with something in it (a JSON object that did not validate) is shown back, to be fixed
+    if failure.kind in (InvalidReplyKind.NO_CODE, InvalidReplyKind.NO_JSON, InvalidReplyKind.ECHO):
+        # (a draft that edits the parent repeats the prompt's code lines by design: not a copy)
+        if copied_share(raw, messages) >= COPIED:
+            raw = "(a copy of parts of the prompt)"
+            problem = f"Your reply repeated the prompt instead of answering it ({failure.kind})."
+        else:
+            raw = f"(a reply without what was asked: {failure.kind})"
     return [*messages, ChatMessage(role="assistant", content=raw),
             ChatMessage(role="user", content=f"{problem}\n{again}")]
 

@@ -69,7 +69,7 @@ def test_a_hypothesis_laid_out_under_headings_takes_its_title_from_the_idea_not_
     assert got.text.startswith("three residual blocks") and "0.97" in got.text and "Title" not in got.text
 
 
-def test_a_reply_that_copied_the_prompt_is_not_shown_back_when_asked_again() -> None:
+def test_a_reply_with_nothing_usable_is_not_shown_back_when_asked_again() -> None:
     answer = "A wider layer.\n```python\nfrom torch import nn\n\n\ndef build_model(input_shape, num_classes):\n" \
              "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n```\n"
 
@@ -85,6 +85,15 @@ def test_a_reply_that_copied_the_prompt_is_not_shown_back_when_asked_again() -> 
     assert isinstance(got.value, ProposalReply) and "LazyLinear" in got.value.code
     assert second[-2] == {"role": "assistant", "content": "(a copy of parts of the prompt)"}
     assert second[-1]["content"].startswith("Your reply repeated the prompt instead of answering it")
+
+    # prose of its own without the code: not shown back either (the model wrote it again, word for word)
+    prose = "The failure occurred because the model expects an input with a batch dimension."
+    with ScriptedOpenAI([Reply.text(prose), Reply.text(answer)]) as server, client(server.base_url) as llm:
+        got = llm.ask(build_prompt("mutate", mutate_context()), repairs=1)
+        second = server.chat_requests[1].messages
+    assert "LazyLinear" in got.value.code  # type: ignore[attr-defined]
+    assert second[-2] == {"role": "assistant", "content": "(a reply without what was asked: no_code)"}
+    assert second[-1]["content"].startswith("Your reply could not be used (no_code)")
 
 
 def test_a_hypothesis_under_the_reply_formats_own_words_as_headings_keeps_only_the_idea() -> None:
