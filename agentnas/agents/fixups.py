@@ -15,7 +15,7 @@ import ast
 from functools import cache
 
 from agentnas.agents.source_edits import TextEdits, is_nn, nn_calls, parsed
-from agentnas.space.helpers import helper_sources, restore_helpers
+from agentnas.space.helpers import bound_names, helper_sources, restore_helpers
 
 KNOWN_IMPORTS = {
     "math": "import math",
@@ -24,20 +24,6 @@ KNOWN_IMPORTS = {
     "F": "import torch.nn.functional as F",
     "np": "import numpy as np",
 }
-
-
-def _bound(tree: ast.AST) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-    return names
 
 
 def add_missing_imports(code: str) -> tuple[str, list[str]]:
@@ -49,7 +35,7 @@ def add_missing_imports(code: str) -> tuple[str, list[str]]:
     except (SyntaxError, ValueError):
         return code, []
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    missing = [KNOWN_IMPORTS[name] for name in KNOWN_IMPORTS if name in used and name not in _bound(tree)]
+    missing = [KNOWN_IMPORTS[name] for name in KNOWN_IMPORTS if name in used and name not in bound_names(tree)]
     if not missing:
         return code, []
     body = tree.body

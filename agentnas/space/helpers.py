@@ -65,7 +65,8 @@ def elide_helpers(code: str) -> tuple[str, list[str]]:
     return "".join(out), names
 
 
-def _bound(tree: ast.Module) -> set[str]:
+def bound_names(tree: ast.AST) -> set[str]:
+    """Every name the file binds: imports, classes, functions, assignments and parameters."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
@@ -74,6 +75,8 @@ def _bound(tree: ast.Module) -> set[str]:
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
     return names
 
 
@@ -86,7 +89,7 @@ def restore_helpers(code: str) -> tuple[str, list[str]]:
         return code, []
     tree, lines = parsed
     known = helper_sources()
-    bound = _bound(tree)
+    bound = bound_names(tree)
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     wanted: list[str] = []
     todo = [name for name in known if name in used and name not in bound]
